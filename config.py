@@ -1,0 +1,82 @@
+"""Application settings: the only module that reads the environment.
+
+Pick a configuration with ``CRM_ENV`` (development, testing, production; default
+development). Every setting a deployment may change is read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+# Passwords printed in the README for the demo logins; production refuses them.
+WELL_KNOWN_PASSWORDS = frozenset({"admin123", "manager123", "user123", "support123"})
+
+
+def _env(name: str) -> str | None:
+    """An environment variable, with empty strings treated as unset."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "base"
+    SECRET_KEY: str | None = _env("SECRET_KEY")
+    # A PostgreSQL URL; unset means "start the embedded PostgreSQL server".
+    DATABASE_URL: str | None = _env("DATABASE_URL")
+    # Database created on the embedded server (ignored when DATABASE_URL is set).
+    EMBEDDED_DATABASE_NAME = "crm"
+    # Seconds to wait for PostgreSQL before giving up with a clear message.
+    DATABASE_CONNECT_TIMEOUT = int(_env("DATABASE_CONNECT_TIMEOUT") or 5)
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
+    SQLALCHEMY_RECORD_QUERIES = False
+    # bcrypt cost for new password hashes (the spec's seed uses 12).
+    BCRYPT_ROUNDS = 12
+    # Whether `flask crm seed` may use the README's demo passwords.
+    ALLOW_DEMO_PASSWORDS = True
+
+
+class DevelopmentConfig(Config):
+    """`make run`: embedded database, demo passwords allowed."""
+
+    ENV_NAME = "development"
+    # A fixed key is fine on a developer's machine; production must set its own.
+    SECRET_KEY = Config.SECRET_KEY or "dev-only-not-secret"
+
+
+class TestingConfig(Config):
+    """pytest: a private database per run (see tests/conftest.py)."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-only-not-secret"
+    EMBEDDED_DATABASE_NAME = "crm_test"
+    # Tests hash many passwords; the cost is checked separately.
+    BCRYPT_ROUNDS = 4
+
+
+class ProductionConfig(Config):
+    """Real deployments: secrets and the database come from the environment."""
+
+    ENV_NAME = "production"
+    ALLOW_DEMO_PASSWORDS = False
+    REQUIRED_SETTINGS = ("SECRET_KEY", "DATABASE_URL")
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def get_config(name: str | None = None) -> type[Config]:
+    """The configuration class named by ``name`` or by ``CRM_ENV``."""
+    name = name or _env("CRM_ENV") or "development"
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        choices = ", ".join(sorted(CONFIGS))
+        raise ValueError(f"CRM_ENV={name!r} is not one of: {choices}") from None

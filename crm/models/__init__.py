@@ -1,0 +1,25 @@
+"""Typed SQLAlchemy 2 models, one per table of the spec."""
+
+from crm.models.audit import AuditLog
+from crm.models.customer import INDUSTRIES, Customer
+from crm.models.enums import InteractionType, LeadStatus, TaskStatus, UserRole
+from crm.models.interaction import Interaction
+from crm.models.lead import CLOSED_STAGE_NAMES, Lead, LeadStage
+from crm.models.task import Task
+from crm.models.user import User
+
+__all__ = [
+    "CLOSED_STAGE_NAMES",
+    "INDUSTRIES",
+    "AuditLog",
+    "Customer",
+    "Interaction",
+    "InteractionType",
+    "Lead",
+    "LeadStage",
+    "LeadStatus",
+    "Task",
+    "TaskStatus",
+    "User",
+    "UserRole",
+]

@@ -1,0 +1,64 @@
+"""``interactions``: calls, emails, meetings and notes with customers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.extensions import db
+from crm.models.columns import CreatedAt, UpdatedAt
+from crm.models.enums import INTERACTION_TYPE, InteractionType
+
+if TYPE_CHECKING:
+    from crm.models.customer import Customer
+    from crm.models.lead import Lead
+    from crm.models.user import User
+
+
+class Interaction(db.Model):
+    """One contact with a customer, logged by a user."""
+
+    __tablename__ = "interactions"
+    __table_args__ = (
+        CheckConstraint(
+            "duration_minutes IS NULL OR duration_minutes > 0", name="chk_interactions_duration"
+        ),
+        Index("idx_interactions_customer_id", "customer_id"),
+        Index("idx_interactions_user_id", "user_id"),
+        Index("idx_interactions_interaction_date", "interaction_date"),
+        Index("idx_interactions_type", "type"),
+        Index("idx_interactions_lead_id", "lead_id"),
+        Index("idx_interactions_customer_date", "customer_id", "interaction_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[InteractionType] = mapped_column(INTERACTION_TYPE)
+    subject: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE", name="fk_interactions_customer")
+    )
+    lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="SET NULL", name="fk_interactions_lead")
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE", name="fk_interactions_user")
+    )
+    interaction_date: Mapped[datetime | None] = mapped_column(
+        server_default=text("CURRENT_TIMESTAMP")
+    )
+    duration_minutes: Mapped[int | None]
+    outcome: Mapped[str | None] = mapped_column(Text)
+    follow_up_date: Mapped[date | None]
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+    customer: Mapped[Customer | None] = relationship(back_populates="interactions")
+    lead: Mapped[Lead | None] = relationship(back_populates="interactions")
+    user: Mapped[User | None] = relationship(back_populates="interactions")
+
+    def __str__(self) -> str:
+        return self.subject or f"{self.type} #{self.id}"

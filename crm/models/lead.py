@@ -1,0 +1,107 @@
+"""``lead_stages`` and ``leads``: the sales pipeline."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.extensions import db
+from crm.models.columns import TITLE_DESCRIPTION_DOCUMENT, CreatedAt, UpdatedAt
+
+if TYPE_CHECKING:
+    from crm.models.customer import Customer
+    from crm.models.interaction import Interaction
+    from crm.models.task import Task
+    from crm.models.user import User
+
+# Stages that end a lead's life; idx_leads_active excludes them (see migrations).
+CLOSED_WON = "Closed Won"
+CLOSED_LOST = "Closed Lost"
+CLOSED_STAGE_NAMES = (CLOSED_WON, CLOSED_LOST)
+# The spec's ids for those stages, used until lead_stages says otherwise.
+SPEC_CLOSED_STAGE_IDS = (6, 7)
+
+
+class LeadStage(db.Model):
+    """A step of the pipeline, ordered by ``order_index``."""
+
+    __tablename__ = "lead_stages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    order_index: Mapped[int | None] = mapped_column(server_default=text("0"))
+    is_active: Mapped[bool | None] = mapped_column(server_default=text("true"))
+    created_at: Mapped[CreatedAt]
+
+    leads: Mapped[list[Lead]] = relationship(back_populates="stage", passive_deletes=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Lead(db.Model):
+    """A sales opportunity with a customer."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        CheckConstraint("probability >= 0 AND probability <= 100", name="chk_leads_probability"),
+        CheckConstraint("amount IS NULL OR amount > 0", name="chk_leads_amount"),
+        Index("idx_leads_customer_id", "customer_id"),
+        Index("idx_leads_stage_id", "stage_id"),
+        Index("idx_leads_owner_id", "owner_id"),
+        Index("idx_leads_expected_close_date", "expected_close_date"),
+        Index("idx_leads_source", "source"),
+        Index("idx_leads_amount", "amount"),
+        Index("idx_leads_created_at", "created_at"),
+        Index("idx_leads_owner_stage", "owner_id", "stage_id"),
+        Index("idx_leads_customer_stage", "customer_id", "stage_id"),
+        Index(
+            "idx_leads_active",
+            "owner_id",
+            "stage_id",
+            postgresql_where=text(
+                "stage_id NOT IN ({})".format(", ".join(map(str, SPEC_CLOSED_STAGE_IDS)))
+            ),
+        ),
+        Index(
+            "idx_leads_search",
+            text(TITLE_DESCRIPTION_DOCUMENT),
+            postgresql_using="gin",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(15, 2))
+    currency: Mapped[str | None] = mapped_column(String(3), server_default=text("'USD'"))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE", name="fk_leads_customer")
+    )
+    stage_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lead_stages.id", ondelete="SET NULL", name="fk_leads_stage")
+    )
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL", name="fk_leads_owner")
+    )
+    source: Mapped[str | None] = mapped_column(String(100))
+    probability: Mapped[int | None]
+    expected_close_date: Mapped[date | None]
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+    customer: Mapped[Customer | None] = relationship(back_populates="leads")
+    stage: Mapped[LeadStage | None] = relationship(back_populates="leads")
+    owner: Mapped[User | None] = relationship(back_populates="leads")
+    tasks: Mapped[list[Task]] = relationship(back_populates="lead", passive_deletes=True)
+    interactions: Mapped[list[Interaction]] = relationship(
+        back_populates="lead", passive_deletes=True
+    )
+
+    def __str__(self) -> str:
+        return self.title

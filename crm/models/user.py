@@ -1,0 +1,62 @@
+"""``users``: accounts that sign in to the dashboard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.extensions import db
+from crm.models.columns import CreatedAt, UpdatedAt
+from crm.models.enums import USER_ROLE, UserRole
+
+if TYPE_CHECKING:
+    from crm.models.audit import AuditLog
+    from crm.models.customer import Customer
+    from crm.models.interaction import Interaction
+    from crm.models.lead import Lead
+    from crm.models.task import Task
+
+
+class User(db.Model):
+    """A person who signs in: admin, manager, sales rep (``user``) or support."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("email", name="uk_users_email"),
+        Index("idx_users_email", "email"),
+        Index("idx_users_role", "role"),
+        Index("idx_users_active", "is_active"),
+        Index("idx_users_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[UserRole | None] = mapped_column(USER_ROLE, server_default=text("'user'"))
+    is_active: Mapped[bool | None] = mapped_column(server_default=text("true"))
+    last_login: Mapped[datetime | None]
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+    customers: Mapped[list[Customer]] = relationship(back_populates="owner", passive_deletes=True)
+    leads: Mapped[list[Lead]] = relationship(back_populates="owner", passive_deletes=True)
+    tasks: Mapped[list[Task]] = relationship(
+        back_populates="user",
+        foreign_keys="Task.user_id",
+        cascade="all, delete",
+        passive_deletes=True,
+    )
+    assigned_tasks: Mapped[list[Task]] = relationship(
+        back_populates="assignee", foreign_keys="Task.assigned_to", passive_deletes=True
+    )
+    interactions: Mapped[list[Interaction]] = relationship(
+        back_populates="user", cascade="all, delete", passive_deletes=True
+    )
+    audit_logs: Mapped[list[AuditLog]] = relationship(back_populates="user", passive_deletes=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"

@@ -1,0 +1,133 @@
+"""Test harness: one private database per run, one rolled-back transaction per test.
+
+The server is the embedded PostgreSQL, or the one DATABASE_URL names (CI runs the
+suite once each way). Each run creates ``crm_test_<pid>`` on it, migrates it with
+the real migrations, and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import flask_migrate
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import Connection
+from sqlalchemy.engine import URL
+
+from config import TestingConfig
+from crm import PROJECT_ROOT, create_app
+from crm import database as dbsetup
+from crm.extensions import db
+
+TEST_DB_PREFIX = "crm_test_"
+
+
+class ConnectionBoundSession(FlaskSession):
+    """A Flask-SQLAlchemy session that always uses the test's own connection."""
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        return self.bind
+
+
+@pytest.fixture(scope="session")
+def server_url() -> URL:
+    """Maintenance URL of the server under test."""
+    if TestingConfig.DATABASE_URL:
+        return dbsetup.parse_database_url(TestingConfig.DATABASE_URL)
+    return dbsetup.embedded_server_url(PROJECT_ROOT / "instance")
+
+
+def _drop_abandoned_test_databases(server_url: URL) -> None:
+    """Drop crm_test_<pid> databases whose test run died without cleaning up."""
+    with psycopg.connect(dbsetup.libpq_dsn(server_url), autocommit=True) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", (TEST_DB_PREFIX + "%",)
+            )
+        ]
+    for name in names:
+        pid = name.removeprefix(TEST_DB_PREFIX).split("_")[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            dbsetup.drop_database(server_url, name)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def scratch_database_name(suffix: str = "") -> str:
+    """A database name owned by this test run (dropped if the run dies)."""
+    return f"{TEST_DB_PREFIX}{os.getpid()}{'_' + suffix if suffix else ''}"
+
+
+@pytest.fixture(scope="session")
+def app(server_url: URL) -> Iterator[Flask]:
+    """The app on a freshly migrated private database."""
+    _drop_abandoned_test_databases(server_url)
+    name = scratch_database_name()
+    dbsetup.drop_database(server_url, name)
+    url = dbsetup.ensure_database(server_url, name)
+    application = create_app(
+        TestingConfig, {"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)}
+    )
+    with application.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+    dbsetup.drop_database(server_url, name)
+
+
+@pytest.fixture(autouse=True)
+def db_connection(request: pytest.FixtureRequest) -> Iterator[Connection | None]:
+    """Run the test inside a transaction that is rolled back afterwards.
+
+    ``db.session`` is bound to that connection; the code's own commits become
+    savepoint releases. Tests marked ``own_database`` build their own app instead.
+    """
+    if request.node.get_closest_marker("own_database"):
+        yield None
+        return
+    application: Flask = request.getfixturevalue("app")
+    with application.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        db.session = db._make_scoped_session(
+            {
+                "bind": connection,
+                "join_transaction_mode": "create_savepoint",
+                "class_": ConnectionBoundSession,
+            }
+        )
+        try:
+            yield connection
+        finally:
+            db.session.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def cli(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()

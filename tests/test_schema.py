@@ -1,0 +1,322 @@
+"""The live schema is the spec's: spec/crm-schema.md transcribed as data.
+
+Definitions are compared in the form PostgreSQL prints them back, so a change of
+type, length, default, ON DELETE rule, check or index expression fails here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Connection
+
+from tests import introspect
+
+TS = "timestamp without time zone"
+NOW = "CURRENT_TIMESTAMP"
+
+
+def serial(table: str) -> tuple[str, str, bool, str]:
+    return ("id", "integer", True, f"nextval('{table}_id_seq'::regclass)")
+
+
+SPEC_COLUMNS = {
+    "users": [
+        serial("users"),
+        ("email", "character varying(255)", True, None),
+        ("password_hash", "character varying(255)", True, None),
+        ("name", "character varying(255)", True, None),
+        ("role", "user_role", False, "'user'::user_role"),
+        ("is_active", "boolean", False, "true"),
+        ("last_login", TS, False, None),
+        ("created_at", TS, False, NOW),
+        ("updated_at", TS, False, NOW),
+    ],
+    "customers": [
+        serial("customers"),
+        ("name", "character varying(255)", True, None),
+        ("email", "character varying(255)", False, None),
+        ("phone", "character varying(50)", False, None),
+        ("company", "character varying(255)", False, None),
+        ("industry", "character varying(100)", False, None),
+        ("website", "character varying(255)", False, None),
+        ("address", "text", False, None),
+        ("city", "character varying(100)", False, None),
+        ("state", "character varying(100)", False, None),
+        ("country", "character varying(100)", False, None),
+        ("postal_code", "character varying(20)", False, None),
+        ("owner_id", "integer", False, None),
+        ("status", "character varying(50)", False, "'active'::character varying"),
+        ("notes", "text", False, None),
+        ("created_at", TS, False, NOW),
+        ("updated_at", TS, False, NOW),
+    ],
+    "lead_stages": [
+        serial("lead_stages"),
+        ("name", "character varying(100)", True, None),
+        ("description", "text", False, None),
+        ("order_index", "integer", False, "0"),
+        ("is_active", "boolean", False, "true"),
+        ("created_at", TS, False, NOW),
+    ],
+    "leads": [
+        serial("leads"),
+        ("title", "character varying(255)", True, None),
+        ("description", "text", False, None),
+        ("amount", "numeric(15,2)", False, None),
+        ("currency", "character varying(3)", False, "'USD'::character varying"),
+        ("customer_id", "integer", False, None),
+        ("stage_id", "integer", False, None),
+        ("owner_id", "integer", False, None),
+        ("source", "character varying(100)", False, None),
+        ("probability", "integer", False, None),
+        ("expected_close_date", "date", False, None),
+        ("created_at", TS, False, NOW),
+        ("updated_at", TS, False, NOW),
+    ],
+    "tasks": [
+        serial("tasks"),
+        ("title", "character varying(255)", True, None),
+        ("description", "text", False, None),
+        ("status", "task_status", False, "'pending'::task_status"),
+        ("priority", "character varying(20)", False, "'medium'::character varying"),
+        ("due_date", TS, False, None),
+        ("completed_at", TS, False, None),
+        ("user_id", "integer", False, None),
+        ("customer_id", "integer", False, None),
+        ("lead_id", "integer", False, None),
+        ("assigned_to", "integer", False, None),
+        ("created_at", TS, False, NOW),
+        ("updated_at", TS, False, NOW),
+    ],
+    "interactions": [
+        serial("interactions"),
+        ("type", "interaction_type", True, None),
+        ("subject", "character varying(255)", False, None),
+        ("description", "text", False, None),
+        ("customer_id", "integer", False, None),
+        ("lead_id", "integer", False, None),
+        ("user_id", "integer", False, None),
+        ("interaction_date", TS, False, NOW),
+        ("duration_minutes", "integer", False, None),
+        ("outcome", "text", False, None),
+        ("follow_up_date", "date", False, None),
+        ("created_at", TS, False, NOW),
+        ("updated_at", TS, False, NOW),
+    ],
+    "audit_logs": [
+        serial("audit_logs"),
+        ("table_name", "character varying(100)", True, None),
+        ("record_id", "integer", True, None),
+        ("action", "character varying(20)", True, None),
+        ("old_values", "jsonb", False, None),
+        ("new_values", "jsonb", False, None),
+        ("user_id", "integer", False, None),
+        ("ip_address", "inet", False, None),
+        ("user_agent", "text", False, None),
+        ("created_at", TS, False, NOW),
+    ],
+}
+
+
+def references(column: str, target: str, rule: str) -> str:
+    return f"FOREIGN KEY ({column}) REFERENCES {target}(id) ON DELETE {rule}"
+
+
+SPEC_FOREIGN_KEYS = {
+    "fk_customers_owner": ("customers", references("owner_id", "users", "SET NULL")),
+    "fk_leads_customer": ("leads", references("customer_id", "customers", "CASCADE")),
+    "fk_leads_stage": ("leads", references("stage_id", "lead_stages", "SET NULL")),
+    "fk_leads_owner": ("leads", references("owner_id", "users", "SET NULL")),
+    "fk_tasks_user": ("tasks", references("user_id", "users", "CASCADE")),
+    "fk_tasks_customer": ("tasks", references("customer_id", "customers", "SET NULL")),
+    "fk_tasks_lead": ("tasks", references("lead_id", "leads", "SET NULL")),
+    "fk_tasks_assigned": ("tasks", references("assigned_to", "users", "SET NULL")),
+    "fk_interactions_customer": ("interactions", references("customer_id", "customers", "CASCADE")),
+    "fk_interactions_lead": ("interactions", references("lead_id", "leads", "SET NULL")),
+    "fk_interactions_user": ("interactions", references("user_id", "users", "CASCADE")),
+    # Unnamed in the spec (inline REFERENCES); named after its convention.
+    "fk_audit_logs_user": ("audit_logs", references("user_id", "users", "SET NULL")),
+}
+
+VARCHAR = "::character varying"
+INDUSTRY_LIST = ", ".join(
+    f"'{name}'{VARCHAR}"
+    for name in (
+        "Technology",
+        "Healthcare",
+        "Finance",
+        "Retail",
+        "Manufacturing",
+        "Education",
+        "Real Estate",
+        "Consulting",
+        "Other",
+    )
+)
+SPEC_CHECKS = {
+    "chk_leads_probability": ("leads", "CHECK (((probability >= 0) AND (probability <= 100)))"),
+    "chk_leads_amount": ("leads", "CHECK (((amount IS NULL) OR (amount > (0)::numeric)))"),
+    "chk_interactions_duration": (
+        "interactions",
+        "CHECK (((duration_minutes IS NULL) OR (duration_minutes > 0)))",
+    ),
+    "chk_customers_email": (
+        "customers",
+        "CHECK (((email IS NULL) OR ((email)::text ~* "
+        "'^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}$'::text)))",
+    ),
+    "chk_customers_industry": (
+        "customers",
+        "CHECK (((industry IS NULL) OR ((industry)::text = ANY "
+        f"((ARRAY[{INDUSTRY_LIST}])::text[]))))",
+    ),
+}
+
+SPEC_UNIQUES = {
+    "uk_users_email": ("users", "UNIQUE (email)"),
+    "uk_customers_name_company": ("customers", "UNIQUE (name, company)"),
+}
+
+TSV_TITLE = (
+    "to_tsvector('english'::regconfig, (((title)::text || ' '::text) || "
+    "COALESCE(description, ''::text)))"
+)
+TSV_CUSTOMER = (
+    "to_tsvector('english'::regconfig, (((((name)::text || ' '::text) || "
+    "(COALESCE(company, ''::character varying))::text) || ' '::text) || "
+    "(COALESCE(email, ''::character varying))::text))"
+)
+# name: (table, "USING ...") as the spec's CREATE INDEX statements define them.
+SPEC_INDEXES = {
+    "idx_users_email": ("users", "btree (email)"),
+    "idx_users_role": ("users", "btree (role)"),
+    "idx_users_active": ("users", "btree (is_active)"),
+    "idx_users_created_at": ("users", "btree (created_at)"),
+    "idx_customers_owner_id": ("customers", "btree (owner_id)"),
+    "idx_customers_status": ("customers", "btree (status)"),
+    "idx_customers_industry": ("customers", "btree (industry)"),
+    "idx_customers_created_at": ("customers", "btree (created_at)"),
+    "idx_customers_company": ("customers", "btree (company)"),
+    "idx_leads_customer_id": ("leads", "btree (customer_id)"),
+    "idx_leads_stage_id": ("leads", "btree (stage_id)"),
+    "idx_leads_owner_id": ("leads", "btree (owner_id)"),
+    "idx_leads_expected_close_date": ("leads", "btree (expected_close_date)"),
+    "idx_leads_source": ("leads", "btree (source)"),
+    "idx_leads_amount": ("leads", "btree (amount)"),
+    "idx_leads_created_at": ("leads", "btree (created_at)"),
+    "idx_tasks_user_id": ("tasks", "btree (user_id)"),
+    "idx_tasks_status": ("tasks", "btree (status)"),
+    "idx_tasks_due_date": ("tasks", "btree (due_date)"),
+    "idx_tasks_customer_id": ("tasks", "btree (customer_id)"),
+    "idx_tasks_lead_id": ("tasks", "btree (lead_id)"),
+    "idx_tasks_assigned_to": ("tasks", "btree (assigned_to)"),
+    "idx_tasks_priority": ("tasks", "btree (priority)"),
+    "idx_interactions_customer_id": ("interactions", "btree (customer_id)"),
+    "idx_interactions_user_id": ("interactions", "btree (user_id)"),
+    "idx_interactions_interaction_date": ("interactions", "btree (interaction_date)"),
+    "idx_interactions_type": ("interactions", "btree (type)"),
+    "idx_interactions_lead_id": ("interactions", "btree (lead_id)"),
+    "idx_audit_logs_table_record": ("audit_logs", "btree (table_name, record_id)"),
+    "idx_audit_logs_created_at": ("audit_logs", "btree (created_at)"),
+    "idx_audit_logs_user_id": ("audit_logs", "btree (user_id)"),
+    "idx_audit_logs_action": ("audit_logs", "btree (action)"),
+    # composite
+    "idx_customers_owner_status": ("customers", "btree (owner_id, status)"),
+    "idx_leads_owner_stage": ("leads", "btree (owner_id, stage_id)"),
+    "idx_tasks_user_status": ("tasks", "btree (user_id, status)"),
+    "idx_interactions_customer_date": ("interactions", "btree (customer_id, interaction_date)"),
+    "idx_leads_customer_stage": ("leads", "btree (customer_id, stage_id)"),
+    # partial
+    "idx_customers_active": (
+        "customers",
+        "btree (owner_id, status) WHERE ((status)::text = 'active'::text)",
+    ),
+    "idx_tasks_pending": (
+        "tasks",
+        "btree (user_id, due_date) WHERE (status = 'pending'::task_status)",
+    ),
+    "idx_leads_active": (
+        "leads",
+        "btree (owner_id, stage_id) WHERE (stage_id <> ALL (ARRAY[6, 7]))",
+    ),
+    # full-text
+    "idx_customers_search": ("customers", f"gin ({TSV_CUSTOMER})"),
+    "idx_leads_search": ("leads", f"gin ({TSV_TITLE})"),
+    "idx_tasks_search": ("tasks", f"gin ({TSV_TITLE})"),
+}
+
+SPEC_ENUMS = {
+    "user_role": ["user", "manager", "admin", "support"],  # support: the app's addition
+    "task_status": ["pending", "in_progress", "completed", "cancelled"],
+    "lead_status": [
+        "new",
+        "contacted",
+        "qualified",
+        "proposal",
+        "negotiation",
+        "closed_won",
+        "closed_lost",
+    ],
+    "interaction_type": ["call", "email", "meeting", "note"],
+}
+
+
+@pytest.mark.parametrize("table", introspect.TABLES)
+def test_columns_match_spec(db_connection: Connection, table: str) -> None:
+    assert introspect.columns(db_connection, table) == SPEC_COLUMNS[table]
+
+
+def test_foreign_keys_match_spec(db_connection: Connection) -> None:
+    assert introspect.constraints(db_connection, "f") == SPEC_FOREIGN_KEYS
+
+
+def test_check_constraints_match_spec(db_connection: Connection) -> None:
+    assert introspect.constraints(db_connection, "c") == SPEC_CHECKS
+
+
+def test_unique_constraints_match_spec(db_connection: Connection) -> None:
+    assert introspect.constraints(db_connection, "u") == SPEC_UNIQUES
+
+
+def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
+    pkeys = introspect.constraints(db_connection, "p")
+    pkeys.pop("alembic_version_pkc")
+    assert pkeys == {f"{t}_pkey": (t, "PRIMARY KEY (id)") for t in introspect.TABLES}
+
+
+def test_every_index_matches_spec_by_name_and_definition(db_connection: Connection) -> None:
+    expected = {
+        name: f"CREATE INDEX {name} ON public.{table} USING {using}"
+        for name, (table, using) in SPEC_INDEXES.items()
+    }
+    # Indexes behind primary keys and unique constraints.
+    for table in introspect.TABLES:
+        expected[f"{table}_pkey"] = (
+            f"CREATE UNIQUE INDEX {table}_pkey ON public.{table} USING btree (id)"
+        )
+    expected["uk_users_email"] = (
+        "CREATE UNIQUE INDEX uk_users_email ON public.users USING btree (email)"
+    )
+    expected["uk_customers_name_company"] = (
+        "CREATE UNIQUE INDEX uk_customers_name_company ON public.customers "
+        "USING btree (name, company)"
+    )
+    actual = introspect.indexes(db_connection)
+    actual.pop("alembic_version_pkc")
+    assert actual == expected
+
+
+def test_enum_types_match_spec(db_connection: Connection) -> None:
+    assert introspect.enums(db_connection) == SPEC_ENUMS
+
+
+def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connection) -> None:
+    with_column = {
+        table
+        for table in introspect.TABLES
+        if any(col[0] == "updated_at" for col in introspect.columns(db_connection, table))
+    }
+    triggers = introspect.triggers(db_connection)
+    touched = {table for name, table in triggers.items() if name.endswith("_updated_at")}
+    assert with_column == {"users", "customers", "leads", "tasks", "interactions"}
+    assert touched == with_column
