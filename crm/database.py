@@ -100,7 +100,9 @@ def embedded_server_url(instance_path: str | Path) -> URL:
             f"({type(exc).__name__}: {exc}); see {instance / 'pgdata' / 'log'}, "
             "or set DATABASE_URL to use another server"
         ) from None
-    return make_url(server.get_uri()).set(drivername=DRIVER)
+    # The package writes an empty password ("postgres:@"); trust auth needs none.
+    url = make_url(server.get_uri())
+    return URL.create(DRIVER, username=url.username, database=url.database, query=url.query)
 
 
 def ensure_database(server_url: URL, name: str) -> URL:

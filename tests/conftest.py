@@ -131,3 +131,20 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def cli(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def scratch_app(server_url: URL) -> Iterator[Flask]:
+    """An app on an empty database of its own (for tests marked own_database)."""
+    name = scratch_database_name("scratch")
+    dbsetup.drop_database(server_url, name)
+    url = dbsetup.ensure_database(server_url, name)
+    application = create_app(
+        TestingConfig, {"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)}
+    )
+    application.config["SCRATCH_DATABASE"] = name
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    dbsetup.drop_database(server_url, name)

@@ -37,8 +37,13 @@ BEGIN
     IF closed_ids IS NULL THEN
         closed_ids := ARRAY[6, 7];
     END IF;
-    -- The form PostgreSQL itself prints for "stage_id NOT IN (a, b)".
-    wanted := format('(stage_id <> ALL (ARRAY[%s]))', array_to_string(closed_ids, ', '));
+    -- The form PostgreSQL itself prints for "stage_id NOT IN (...)"; it folds a
+    -- one-element list into a plain inequality.
+    IF cardinality(closed_ids) = 1 THEN
+        wanted := format('(stage_id <> %s)', closed_ids[1]);
+    ELSE
+        wanted := format('(stage_id <> ALL (ARRAY[%s]))', array_to_string(closed_ids, ', '));
+    END IF;
 
     SELECT pg_get_expr(i.indpred, i.indrelid) INTO current_predicate
     FROM pg_index i

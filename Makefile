@@ -1,0 +1,55 @@
+# A newcomer needs two commands: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# The second database the tests run on, when one answers there.
+SYSTEM_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-embedded test-system lint format clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: $(BIN)/python requirements.txt
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## run: migrate, seed and serve on http://$(HOST):$(PORT) (embedded PostgreSQL unless DATABASE_URL is set)
+run: $(VENV)/.runtime
+	$(BIN)/flask db upgrade
+	$(BIN)/flask crm seed
+	$(BIN)/flask run --debug --host $(HOST) --port $(PORT)
+
+## test: the suite on the embedded PostgreSQL, then again on the system PostgreSQL if one answers
+test: test-embedded test-system
+
+test-embedded: $(VENV)/.dev
+	@echo "== tests on the embedded PostgreSQL =="
+	env -u DATABASE_URL $(BIN)/python -m pytest
+
+test-system: $(VENV)/.dev
+	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(SYSTEM_PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+		echo "== tests on the system PostgreSQL at $(SYSTEM_PG_URL) =="; \
+		DATABASE_URL='$(SYSTEM_PG_URL)' $(BIN)/python -m pytest; \
+	else \
+		echo "== no PostgreSQL answers at $(SYSTEM_PG_URL); the second run (system PostgreSQL) is skipped =="; \
+	fi
+
+## lint: ruff's checks and formatting
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,151 @@
+"""Choosing the database: DATABASE_URL, the embedded server, and clear failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+from config import ProductionConfig, TestingConfig
+from crm import PROJECT_ROOT, create_app
+from crm.database import DatabaseSetupError, StartupError, check_connection, parse_database_url
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            "postgresql://u:p@db.example.com:6543/crm",
+            "postgresql+psycopg://u:p@db.example.com:6543/crm",
+        ),
+        ("postgres://u@localhost/crm", "postgresql+psycopg://u@localhost/crm"),
+        (
+            "postgresql+psycopg://u@h/crm?sslmode=require",
+            "postgresql+psycopg://u@h/crm?sslmode=require",
+        ),
+    ],
+)
+def test_postgres_urls_are_pointed_at_psycopg3(raw: str, expected: str):
+    assert parse_database_url(raw).render_as_string(hide_password=False) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("not a url", "DATABASE_URL is not a valid URL; expected postgresql://"),
+        ("mysql://u@h/crm", "DATABASE_URL must point at PostgreSQL (got 'mysql')"),
+        ("postgresql+asyncpg://u@h/crm", "names the driver 'asyncpg'"),
+        ("postgresql://u@h", "DATABASE_URL names no database"),
+    ],
+)
+def test_malformed_urls_get_one_line_saying_what_to_fix(raw: str, message: str):
+    with pytest.raises(DatabaseSetupError) as error:
+        parse_database_url(raw)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_server_that_is_down_gets_one_clear_line():
+    url = parse_database_url("postgresql://crm:secret-pw@127.0.0.1:1/crm")
+    with pytest.raises(DatabaseSetupError) as error:
+        check_connection(url, timeout=2)
+    message = str(error.value)
+    assert message.startswith("cannot connect to PostgreSQL at 127.0.0.1:1/crm (")
+    assert message.endswith("start the server or fix DATABASE_URL")
+    assert "secret-pw" not in message
+    assert "\n" not in message
+
+
+def run_flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`flask <args>` in the project, as a person would run it."""
+    full_env = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "flask", *args],
+        cwd=PROJECT_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.own_database
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/crm"},
+            "error: cannot connect to PostgreSQL",
+        ),
+        ({"DATABASE_URL": "::garbage::"}, "error: DATABASE_URL is not a valid URL"),
+        ({"CRM_ENV": "staging"}, "error: CRM_ENV='staging' is not one of"),
+        (
+            {"CRM_ENV": "production", "SECRET_KEY": "", "DATABASE_URL": ""},
+            "error: production configuration needs SECRET_KEY and DATABASE_URL",
+        ),
+    ],
+)
+def test_flask_cli_prints_one_line_instead_of_a_traceback(env: dict[str, str], expected: str):
+    result = run_flask(env, "routes")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(expected)
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.own_database
+def test_production_refuses_to_start_without_secret_key_and_database_url():
+    with pytest.raises(StartupError, match="needs SECRET_KEY and DATABASE_URL"):
+        create_app(ProductionConfig, {"SECRET_KEY": None, "DATABASE_URL": None})
+    with pytest.raises(StartupError, match="needs SECRET_KEY set"):
+        create_app(ProductionConfig, {"SECRET_KEY": None, "DATABASE_URL": "postgresql://u@h/db"})
+
+
+@pytest.mark.own_database
+def test_without_database_url_the_embedded_server_in_the_instance_folder_is_used():
+    app = create_app(TestingConfig, {"DATABASE_URL": None})
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    assert uri.startswith("postgresql+psycopg://postgres@/crm_test?host=")
+    pid_file = Path(app.instance_path) / "pgdata" / "postmaster.pid"
+    assert pid_file.exists()
+    assert Path(app.instance_path) == PROJECT_ROOT / "instance"
+
+
+EMBEDDED_CHILD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from config import TestingConfig
+    from crm import create_app
+
+    first = create_app(TestingConfig, {"DATABASE_URL": None}, instance_path=sys.argv[1])
+    again = create_app(TestingConfig, {"DATABASE_URL": None}, instance_path=sys.argv[1])
+    pid_file = Path(sys.argv[1]) / "pgdata" / "postmaster.pid"
+    print(pid_file.read_text().splitlines()[0])
+    print(first.config["SQLALCHEMY_DATABASE_URI"] == again.config["SQLALCHEMY_DATABASE_URI"])
+    """
+)
+
+
+@pytest.mark.own_database
+def test_embedded_server_starts_in_a_new_instance_folder_and_stops_at_exit(tmp_path: Path):
+    instance = tmp_path / "instance"
+    result = subprocess.run(
+        [sys.executable, "-c", EMBEDDED_CHILD, str(instance)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    pid_line, same_url = result.stdout.split()
+    assert same_url == "True"  # the second app reused the running server
+    assert (instance / "pgdata" / "PG_VERSION").exists()
+    server_pid = int(pid_line)
+    assert not psutil.pid_exists(server_pid) or psutil.Process(server_pid).status() == "zombie"
+    assert not (instance / "pgdata" / "postmaster.pid").exists()

@@ -1,0 +1,93 @@
+"""Migrations and models agree, and the migrations run both ways."""
+
+from __future__ import annotations
+
+import flask_migrate
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask import Flask
+from sqlalchemy import Connection, text
+
+from crm.extensions import db
+from tests import introspect
+
+
+def test_autogenerate_finds_no_difference_between_models_and_migrations(db_connection: Connection):
+    context = MigrationContext.configure(
+        db_connection, opts={"compare_type": True, "compare_server_default": True}
+    )
+    assert compare_metadata(context, db.metadata) == []
+
+
+def test_head_is_the_last_named_revision(db_connection: Connection):
+    version = db_connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert version == "0005_updated_at_triggers"
+
+
+def _leftovers(conn: Connection) -> dict[str, list[str]]:
+    """What the migrations created that is still in the database."""
+    return {
+        "tables": conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+        )
+        .scalars()
+        .all(),
+        "types": conn.execute(
+            text(
+                "SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                "WHERE n.nspname = 'public' AND t.typtype = 'e' ORDER BY 1"
+            )
+        )
+        .scalars()
+        .all(),
+        "functions": conn.execute(
+            text(
+                "SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = 'public' ORDER BY 1"
+            )
+        )
+        .scalars()
+        .all(),
+    }
+
+
+@pytest.mark.own_database
+def test_upgrade_from_empty_then_downgrade_to_base_and_up_again(scratch_app: Flask):
+    with scratch_app.app_context():
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            assert set(introspect.TABLES) <= set(_leftovers(conn)["tables"])
+            assert _leftovers(conn)["functions"] == [
+                "crm_sync_leads_active_index",
+                "crm_touch_updated_at",
+            ]
+
+        flask_migrate.downgrade(revision="base")
+        with db.engine.connect() as conn:
+            assert _leftovers(conn) == {"tables": ["alembic_version"], "types": [], "functions": []}
+
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        assert version == "0005_updated_at_triggers"
+
+
+@pytest.mark.own_database
+def test_support_role_downgrade_demotes_support_users_to_user(scratch_app: Flask):
+    with scratch_app.app_context():
+        flask_migrate.upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (email, password_hash, name, role) VALUES "
+                    "('s@x.io', 'h', 'S', 'support'), ('a@x.io', 'h', 'A', 'admin')"
+                )
+            )
+        flask_migrate.downgrade(revision="0003_idx_leads_active_sync")
+        with db.engine.connect() as conn:
+            roles = dict(conn.execute(text("SELECT email, role::text FROM users")).all())
+            labels = introspect.enums(conn)["user_role"]
+        assert roles == {"s@x.io": "user", "a@x.io": "admin"}
+        assert labels == ["user", "manager", "admin"]
+        flask_migrate.upgrade()
