@@ -37,6 +37,29 @@ class Config:
     # Whether `flask crm seed` may use the README's demo passwords.
     ALLOW_DEMO_PASSWORDS = True
 
+    # Sessions: signed cookies; a per-user token in them is checked on every request.
+    SESSION_COOKIE_NAME = "crm_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    # Signed out after this long without a request, and this long after signing in.
+    SESSION_IDLE_MINUTES = int(_env("SESSION_IDLE_MINUTES") or 30)
+    SESSION_ABSOLUTE_HOURS = int(_env("SESSION_ABSOLUTE_HOURS") or 12)
+    # CSRF tokens live as long as the session (the session's own limits apply).
+    WTF_CSRF_TIME_LIMIT = None
+
+    # Sign-in throttling (Flask-Limiter) and account lockout.
+    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI") or "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT_PER_IP = _env("LOGIN_RATE_LIMIT_PER_IP") or "30 per minute"
+    LOGIN_RATE_LIMIT_PER_ACCOUNT = _env("LOGIN_RATE_LIMIT_PER_ACCOUNT") or "12 per minute"
+    LOCKOUT_THRESHOLD = 10  # consecutive failures
+    LOCKOUT_MINUTES = 15  # first lockout; each repeat doubles it
+    LOCKOUT_MAX_MINUTES = 24 * 60
+
+    # Strict-Transport-Security max-age; 0 sends no header (plain HTTP in development).
+    HSTS_SECONDS = 0
+
 
 class DevelopmentConfig(Config):
     """`make run`: embedded database, demo passwords allowed."""
@@ -55,6 +78,8 @@ class TestingConfig(Config):
     EMBEDDED_DATABASE_NAME = "crm_test"
     # Tests hash many passwords; the cost is checked separately.
     BCRYPT_ROUNDS = 4
+    # Each test gets a fresh limiter; counters never leak between tests.
+    RATELIMIT_STORAGE_URI = "memory://"
 
 
 class ProductionConfig(Config):
@@ -62,6 +87,8 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     ALLOW_DEMO_PASSWORDS = False
+    SESSION_COOKIE_SECURE = True
+    HSTS_SECONDS = 365 * 24 * 3600
     REQUIRED_SETTINGS = ("SECRET_KEY", "DATABASE_URL")
 
 

@@ -38,7 +38,7 @@ def create_app(
     _check_required_settings(app)
     _configure_database(app)
 
-    from crm import cli, web
+    from crm import admin, auth, cli, security, web
     from crm.extensions import db, migrate
 
     db.init_app(app)
@@ -49,6 +49,9 @@ def create_app(
         compare_type=True,
         compare_server_default=True,
     )
+    security.init_app(app)
+    auth.init_app(app)
+    admin.init_app(app)
     web.init_app(app)
     cli.init_app(app)
     return app

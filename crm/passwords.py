@@ -46,3 +46,14 @@ def check_password(password: str, password_hash: str) -> bool:
         return bcrypt.checkpw(encoded, password_hash.encode("ascii"))
     except ValueError:  # not a bcrypt hash at all
         return False
+
+
+_DUMMY_HASHES: dict[int, bytes] = {}
+
+
+def spend_comparable_time(password: str) -> None:
+    """Do the bcrypt work a real check would, so a missing account takes as long."""
+    rounds = current_app.config["BCRYPT_ROUNDS"]
+    if rounds not in _DUMMY_HASHES:
+        _DUMMY_HASHES[rounds] = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=rounds))
+    bcrypt.checkpw(password.encode("utf-8")[:MAX_BYTES], _DUMMY_HASHES[rounds])

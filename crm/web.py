@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, jsonify, render_template
+from flask import Blueprint, Flask, Response, jsonify, redirect, render_template
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -12,9 +12,9 @@ bp = Blueprint("web", __name__)
 
 
 @bp.get("/")
-def index() -> str:
-    """Landing page: says the dashboard runs and which database it uses."""
-    return render_template("index.html")
+def index() -> Response:
+    """The site root is the admin home (sign-in first, when signed out)."""
+    return redirect("/admin/")
 
 
 @bp.get("/healthz")
@@ -34,7 +34,16 @@ def database_unavailable(_exc: OperationalError) -> tuple[str, int]:
     return render_template("errors/503.html"), 503
 
 
+def _error_page(code: int) -> object:
+    def render(_exc: Exception) -> tuple[str, int]:
+        return render_template(f"errors/{code}.html"), code
+
+    return render
+
+
 def init_app(app: Flask) -> None:
-    """Register the blueprint and the database-down error page."""
+    """Register the blueprint and the error pages."""
     app.register_blueprint(bp)
     app.register_error_handler(OperationalError, database_unavailable)
+    for code in (403, 404):
+        app.register_error_handler(code, _error_page(code))

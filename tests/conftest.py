@@ -8,6 +8,7 @@ the real migrations, and drops it at the end.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,13 +20,35 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
+from werkzeug.test import TestResponse
 
 from config import TestingConfig
 from crm import PROJECT_ROOT, create_app
 from crm import database as dbsetup
 from crm.extensions import db
+from crm.models import User, UserRole
+from crm.passwords import hash_password
+from crm.security import limiter
+from tests import factories
 
 TEST_DB_PREFIX = "crm_test_"
+
+
+class FreshContextClient(FlaskClient):
+    """Each request runs in its own app context, as in production.
+
+    Tests keep an app context open for their own queries; without this, requests
+    would share it (and its ``g``: the signed-in user, the CSRF token, the CSP
+    nonce). The test's own session is expired afterwards, so it reads fresh rows.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        kwargs.setdefault("buffered", True)
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        if db.session.registry.has():
+            db.session.expire_all()
+        return response
 
 
 class ConnectionBoundSession(FlaskSession):
@@ -83,6 +106,7 @@ def app(server_url: URL) -> Iterator[Flask]:
     application = create_app(
         TestingConfig, {"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)}
     )
+    application.test_client_class = FreshContextClient
     with application.app_context():
         flask_migrate.upgrade()
         db.engine.dispose()
@@ -148,3 +172,84 @@ def scratch_app(server_url: URL) -> Iterator[Flask]:
         db.session.remove()
         db.engine.dispose()
     dbsetup.drop_database(server_url, name)
+
+
+# -- signing in ---------------------------------------------------------------------
+
+PASSWORDS = {role: f"{role.value}-password" for role in UserRole}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> Iterator[None]:
+    """Rate-limit counters are per test, like the database."""
+    limiter.reset()
+    yield
+    limiter.reset()
+
+
+@pytest.fixture
+def users(app: Flask) -> dict[UserRole, User]:
+    """One active user per role, each with the password in PASSWORDS."""
+    return {
+        role: factories.user(
+            email=f"{role.value}@example.com",
+            name=f"The {role.value}",
+            role=role,
+            password_hash=hash_password(PASSWORDS[role]),
+        )
+        for role in UserRole
+    }
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html
+    )
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+class Browser:
+    """A test client that signs in like a person and sends CSRF tokens like a browser."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        self._token: str | None = None
+
+    def login(self, email: str, password: str, next_path: str = "") -> TestResponse:
+        page = self.client.get("/login" + (f"?next={next_path}" if next_path else ""))
+        token = csrf_token_from(page.get_data(as_text=True))
+        data = {"email": email, "password": password, "csrf_token": token, "next": next_path}
+        response = self.client.post("/login", data=data)
+        self._token = None
+        return response
+
+    def login_as(self, user: User) -> TestResponse:
+        response = self.login(user.email, PASSWORDS[user.effective_role])
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+    def token(self) -> str:
+        if self._token is None:
+            self._token = csrf_token_from(self.client.get("/logout").get_data(as_text=True))
+        return self._token
+
+    def get(self, url: str, **kwargs: Any) -> TestResponse:
+        return self.client.get(url, **kwargs)
+
+    def post(self, url: str, data: dict[str, Any] | None = None, csrf: bool = True) -> TestResponse:
+        data = dict(data or {})
+        if csrf:
+            data["csrf_token"] = self.token()
+        return self.client.post(url, data=data)
+
+
+@pytest.fixture
+def browser(client: FlaskClient) -> Browser:
+    return Browser(client)
+
+
+@pytest.fixture
+def make_browser(app: Flask) -> Any:
+    """Another, independent browser (its own cookies)."""
+    return lambda: Browser(app.test_client())

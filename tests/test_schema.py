@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from tests import introspect
 
 TS = "timestamp without time zone"
+SESSION_TOKEN_DEFAULT = "replace((gen_random_uuid())::text, '-'::text, ''::text)"
 NOW = "CURRENT_TIMESTAMP"
 
 
@@ -30,6 +31,11 @@ SPEC_COLUMNS = {
         ("last_login", TS, False, None),
         ("created_at", TS, False, NOW),
         ("updated_at", TS, False, NOW),
+        # The application's additions (migration 0006_sign_in_security).
+        ("failed_login_count", "integer", True, "0"),
+        ("lockout_count", "integer", True, "0"),
+        ("locked_until", TS, False, None),
+        ("session_token", "character varying(64)", True, SESSION_TOKEN_DEFAULT),
     ],
     "customers": [
         serial("customers"),
@@ -318,5 +324,12 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
     }
     triggers = introspect.triggers(db_connection)
     touched = {table for name, table in triggers.items() if name.endswith("_updated_at")}
+    assert set(triggers) == {
+        *(f"trg_{table}_updated_at" for table in touched),
+        "trg_lead_stages_sync_leads_active",
+        "trg_users_rotate_session_token",
+        "trg_users_last_admin_update",
+        "trg_users_last_admin_delete",
+    }
     assert with_column == {"users", "customers", "leads", "tasks", "interactions"}
     assert touched == with_column

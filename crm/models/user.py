@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Index, String, UniqueConstraint, text
+from sqlalchemy import FetchedValue, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
@@ -41,6 +41,15 @@ class User(db.Model):
     last_login: Mapped[datetime | None]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+    # Sign-in security (migration 0006).
+    failed_login_count: Mapped[int] = mapped_column(server_default=text("0"))
+    lockout_count: Mapped[int] = mapped_column(server_default=text("0"))
+    locked_until: Mapped[datetime | None]
+    session_token: Mapped[str] = mapped_column(
+        String(64),
+        server_default=text("replace((gen_random_uuid())::text, '-'::text, ''::text)"),
+        server_onupdate=FetchedValue(),
+    )
 
     customers: Mapped[list[Customer]] = relationship(back_populates="owner", passive_deletes=True)
     leads: Mapped[list[Lead]] = relationship(back_populates="owner", passive_deletes=True)
@@ -60,3 +69,29 @@ class User(db.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+    # Flask-Login's user interface. `is_active` is the spec's column; NULL (only
+    # possible through raw SQL) counts as inactive, so sign-in fails closed.
+    @property
+    def is_authenticated(self) -> bool:
+        """Flask-Login: a loaded user is a signed-in user."""
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Flask-Login: never anonymous."""
+        return False
+
+    @property
+    def may_sign_in(self) -> bool:
+        """Active accounts only."""
+        return self.is_active is True
+
+    def get_id(self) -> str:
+        """What the session stores: the id and the current session token."""
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def effective_role(self) -> UserRole:
+        """The role, with the spec's nullable column read as its default, ``user``."""
+        return self.role or UserRole.USER

@@ -1,0 +1,35 @@
+"""The Flask-Admin site: one Admin per app, built in init_app (never at import)."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from crm.admin.home import HomeView
+from crm.admin.profile import ProfileView
+from crm.admin.sales import CustomerView, InteractionView, LeadView, TaskView
+from crm.admin.setup import AuditLogView, LeadStageView, UserView
+from crm.security import csp_nonce
+
+
+def init_app(app: Flask) -> Admin:
+    """Create the admin with every view, grouped Sales / Setup / Compliance."""
+    admin = Admin(
+        app,
+        name="CRM admin",
+        index_view=HomeView(),
+        theme=Bootstrap4Theme(base_template="admin/crm_base.html", fluid=True),
+        csp_nonce_generator=csp_nonce,
+    )
+    admin.add_views(
+        CustomerView(),
+        LeadView(),
+        TaskView(),
+        InteractionView(),
+        LeadStageView(),
+        UserView(),
+        AuditLogView(),
+        ProfileView(),
+    )
+    return admin

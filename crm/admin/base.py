@@ -1,0 +1,173 @@
+"""The base of every admin view: it asks crm.policy before showing or changing a row."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from flask import abort, flash, request
+from flask_admin.actions import action
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
+from wtforms.validators import ValidationError
+
+from crm import policy
+from crm.extensions import db
+from crm.policy import Action, Resource
+
+# Flask-Admin view methods and what each does to the resource.
+VIEW_ACTIONS = {
+    "index_view": Action.READ,
+    "details_view": Action.READ,
+    "ajax_lookup": Action.READ,
+    "create_view": Action.CREATE,
+    "edit_view": Action.UPDATE,
+    "ajax_update": Action.UPDATE,
+    "delete_view": Action.DELETE,
+    "export": Action.EXPORT,
+    "action_view": Action.READ,  # each action is checked on its own (is_action_allowed)
+}
+# What to tell a person when the database refuses a save, by constraint name.
+CONSTRAINT_MESSAGES = {
+    "uk_users_email": "Another user already has that email.",
+    "uk_customers_name_company": "A customer with this name already exists at this company.",
+    "chk_customers_email": "Enter an email address like name@example.com.",
+    "chk_customers_industry": "Pick an industry from the list.",
+    "chk_leads_probability": "Probability is a percentage from 0 to 100.",
+    "chk_leads_amount": "The amount must be more than zero (or left empty).",
+    "chk_interactions_duration": "The duration must be at least one minute (or left empty).",
+    "chk_users_last_admin": "This is the last active admin: make someone else an admin first.",
+}
+# Bulk actions and the permission each needs.
+BULK_ACTIONS = {"delete": Action.DELETE}
+
+
+class PolicyAjaxLoader(QueryAjaxModelLoader):
+    """A related-row picker that offers only rows the user may read."""
+
+    def get_query(self) -> Any:
+        return super().get_query().filter(policy.row_filter(current_user, self.model))
+
+    def get_one(self, pk: Any) -> Any:
+        """The picked row; an id the user may not read is a field error, not a silent None."""
+        if pk in (None, "", "__None"):
+            return None
+        if not str(pk).isdigit():
+            raise ValidationError("Not a valid choice.")
+        row = self.get_query().filter(self.model.id == int(pk)).one_or_none()
+        if row is None:
+            raise ValidationError("Pick one from the list: that record is not available to you.")
+        return row
+
+
+class PolicyModelView(ModelView):
+    """A ModelView whose every path obeys the role matrix and the row rules.
+
+    Signed out: redirect to /login (done app-wide). A view the role may not use:
+    403. A row the user may not read: 404, on details, edit, delete, bulk actions,
+    export and related-row lookups alike.
+    """
+
+    resource: ClassVar[Resource]
+    form_base_class = FlaskForm  # Flask-WTF's CSRF token, checked app-wide by CSRFProtect
+    can_view_details = True
+    can_set_page_size = True
+    page_size = 20
+    details_modal = False
+    edit_modal = False
+    create_modal = False
+
+    def __init__(self, model: type, name: str, **kwargs: Any) -> None:
+        super().__init__(model, db, name=name, **kwargs)
+
+    # -- who may use the view ---------------------------------------------------
+    def allows(self, action: Action) -> bool:
+        return policy.allowed(current_user, self.resource, action)
+
+    def is_accessible(self) -> bool:
+        return self.allows(Action.READ)
+
+    def _handle_view(self, name: str, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            abort(401)  # the app-wide hook redirects before this; belt and braces
+        needed = VIEW_ACTIONS.get(name, Action.READ)
+        if not self.allows(Action.READ) or not self.allows(needed):
+            abort(403)
+        return None
+
+    @property
+    def can_create(self) -> bool:  # type: ignore[override]
+        return self.allows(Action.CREATE)
+
+    @property
+    def can_edit(self) -> bool:  # type: ignore[override]
+        return self.allows(Action.UPDATE)
+
+    @property
+    def can_delete(self) -> bool:  # type: ignore[override]
+        return self.allows(Action.DELETE)
+
+    @property
+    def can_export(self) -> bool:  # type: ignore[override]
+        return self.allows(Action.EXPORT)
+
+    def is_action_allowed(self, name: str) -> bool:
+        return self.allows(BULK_ACTIONS.get(name, Action.UPDATE))
+
+    # -- which rows ---------------------------------------------------------------
+    def get_query(self) -> Any:
+        return super().get_query().filter(policy.row_filter(current_user, self.model))
+
+    def get_count_query(self) -> Any:
+        return super().get_count_query().filter(policy.row_filter(current_user, self.model))
+
+    def get_one(self, id: Any) -> Any:
+        """The row, or 404 when it does not exist or the user may not read it."""
+        if not str(id).isdigit():
+            abort(404)
+        row = self.get_query().filter(self.model.id == int(id)).one_or_none()
+        if row is None:
+            abort(404)
+        return row
+
+    def handle_action(self, return_view: str | None = None) -> Any:
+        """Bulk actions: the action must be allowed and every selected row readable."""
+        action = request.form.get("action", "")
+        if action not in self._actions_data or not self.is_action_allowed(action):
+            abort(403)
+        ids = request.form.getlist("rowid")
+        if not ids or not all(i.isdigit() for i in ids):
+            abort(404)
+        if policy.readable_count(db.session, current_user, self.model, map(int, ids)) != len(
+            set(ids)
+        ):
+            abort(404)
+        return super().handle_action(return_view)
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        """A database refusal becomes a plain message above the kept form, never a 500."""
+        if isinstance(exc, IntegrityError):
+            diag = getattr(exc.orig, "diag", None)
+            constraint = getattr(diag, "constraint_name", None) or ""
+            detail = CONSTRAINT_MESSAGES.get(constraint)
+            if detail is None:
+                detail = "The database refused the change (it conflicts with other records)."
+            flash(f"Not saved: {detail}", "error")
+            return True
+        return super().handle_view_exception(exc)
+
+    @action(
+        "delete",
+        "Delete",
+        "Delete the selected records? This cannot be undone.",
+    )
+    def action_delete(self, ids: Any) -> None:
+        # Form ids are strings; PostgreSQL will not compare integer = varchar.
+        super().action_delete(tuple(int(i) for i in ids))
+
+    def _create_ajax_loader(self, name: str, options: dict[str, Any]) -> QueryAjaxModelLoader:
+        remote = getattr(self.model, name).property.mapper.class_
+        # `db`, not `db.session`: Flask-Admin resolves the session at query time.
+        return PolicyAjaxLoader(name, db, remote, **options)

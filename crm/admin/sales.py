@@ -1,0 +1,180 @@
+"""Model views for the sales tables: customers, leads, tasks, interactions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_login import current_user
+from wtforms import Form
+
+from crm import policy
+from crm.admin.base import PolicyModelView
+from crm.models import INDUSTRIES, Customer, Interaction, Lead, Task
+from crm.policy import Resource
+
+USER_LOOKUP = {"fields": ("name", "email"), "page_size": 10}
+CUSTOMER_LOOKUP = {"fields": ("name", "company", "email"), "page_size": 10}
+LEAD_LOOKUP = {"fields": ("title",), "page_size": 10}
+
+
+class OwnedView(PolicyModelView):
+    """A view whose rows have an owner-like column a sales rep may not choose.
+
+    ``owner_field``: the relationship a rep's rows are tied to; for reps it is
+    removed from the form and set to the rep. Others get it pre-filled with
+    themselves on new records.
+    """
+
+    owner_field = "owner"
+    owner_fixed_on_edit = True
+
+    def _fix_owner(self, form: Form, is_new: bool) -> Form:
+        if policy.sees_all_rows(current_user):
+            if is_new and hasattr(form, self.owner_field) and not form[self.owner_field].data:
+                form[self.owner_field].data = current_user._get_current_object()
+        elif hasattr(form, self.owner_field) and (is_new or self.owner_fixed_on_edit):
+            delattr(form, self.owner_field)
+        return form
+
+    def create_form(self, obj: Any = None) -> Form:
+        return self._fix_owner(super().create_form(obj), is_new=True)
+
+    def edit_form(self, obj: Any = None) -> Form:
+        return self._fix_owner(super().edit_form(obj), is_new=False)
+
+    def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
+        if not policy.sees_all_rows(current_user) and (is_created or self.owner_fixed_on_edit):
+            setattr(model, self.owner_field, current_user._get_current_object())
+        super().on_model_change(form, model, is_created)
+
+
+class CustomerView(OwnedView):
+    resource = Resource.CUSTOMERS
+    column_list = ("name", "company", "email", "phone", "industry", "status", "owner", "created_at")
+    column_labels = {"owner": "Owner", "created_at": "Created"}
+    column_searchable_list = ("name", "company", "email")
+    column_filters = ("status", "industry", "owner.name", "created_at")
+    column_default_sort = ("created_at", True)
+    column_sortable_list = ("name", "company", "industry", "status", "created_at")
+    column_details_list = (
+        "name", "company", "email", "phone", "industry", "website", "address", "city",
+        "state", "country", "postal_code", "status", "owner", "notes", "created_at", "updated_at",
+    )  # fmt: skip
+    column_export_list = column_details_list
+    form_columns = (
+        "name", "company", "email", "phone", "industry", "website", "address", "city",
+        "state", "country", "postal_code", "status", "owner", "notes",
+    )  # fmt: skip
+    form_choices = {"industry": [("", "—"), *[(i, i) for i in INDUSTRIES]]}
+    form_ajax_refs = {"owner": USER_LOOKUP}
+
+    def __init__(self) -> None:
+        super().__init__(
+            Customer, "Customers", endpoint="customers", url="customers", category="Sales"
+        )
+
+
+class LeadView(OwnedView):
+    resource = Resource.LEADS
+    column_list = (
+        "title", "customer", "stage", "amount", "currency", "probability", "owner",
+        "expected_close_date", "created_at",
+    )  # fmt: skip
+    column_labels = {"expected_close_date": "Expected close", "created_at": "Created"}
+    column_searchable_list = ("title",)
+    column_filters = ("stage.name", "source", "currency", "owner.name", "amount", "created_at")
+    column_default_sort = ("created_at", True)
+    column_sortable_list = ("title", "amount", "expected_close_date", "created_at")
+    column_details_list = (
+        "title", "description", "customer", "stage", "amount", "currency", "probability",
+        "source", "owner", "expected_close_date", "created_at", "updated_at",
+    )  # fmt: skip
+    column_export_list = column_details_list
+    form_columns = (
+        "title", "description", "customer", "stage", "amount", "currency", "probability",
+        "source", "owner", "expected_close_date",
+    )  # fmt: skip
+    form_ajax_refs = {"customer": CUSTOMER_LOOKUP, "owner": USER_LOOKUP}
+
+    def __init__(self) -> None:
+        super().__init__(Lead, "Leads", endpoint="leads", url="leads", category="Sales")
+
+
+class TaskView(OwnedView):
+    resource = Resource.TASKS
+    owner_field = "user"
+    # A rep may edit tasks assigned to them without taking them over.
+    owner_fixed_on_edit = False
+    column_list = (
+        "title",
+        "status",
+        "priority",
+        "due_date",
+        "user",
+        "assignee",
+        "customer",
+        "lead",
+    )
+    column_labels = {"user": "Owner", "assignee": "Assigned to", "due_date": "Due"}
+    column_searchable_list = ("title",)
+    column_filters = ("status", "priority", "due_date", "user.name", "assignee.name")
+    column_default_sort = ("due_date", True)
+    column_sortable_list = ("title", "status", "priority", "due_date")
+    column_details_list = (
+        "title", "description", "status", "priority", "due_date", "completed_at", "user",
+        "assignee", "customer", "lead", "created_at", "updated_at",
+    )  # fmt: skip
+    column_export_list = column_details_list
+    form_columns = (
+        "title", "description", "status", "priority", "due_date", "completed_at", "user",
+        "assignee", "customer", "lead",
+    )  # fmt: skip
+    form_choices = {"priority": [("low", "low"), ("medium", "medium"), ("high", "high")]}
+    form_ajax_refs = {
+        "user": USER_LOOKUP,
+        "assignee": USER_LOOKUP,
+        "customer": CUSTOMER_LOOKUP,
+        "lead": LEAD_LOOKUP,
+    }
+
+    def __init__(self) -> None:
+        super().__init__(Task, "Tasks", endpoint="tasks", url="tasks", category="Sales")
+
+
+class InteractionView(OwnedView):
+    resource = Resource.INTERACTIONS
+    owner_field = "user"
+    owner_fixed_on_edit = False
+    column_list = (
+        "interaction_date",
+        "type",
+        "subject",
+        "customer",
+        "lead",
+        "user",
+        "duration_minutes",
+    )
+    column_labels = {"interaction_date": "When", "user": "Logged by", "duration_minutes": "Minutes"}
+    column_searchable_list = ("subject",)
+    column_filters = ("type", "interaction_date", "user.name")
+    column_default_sort = ("interaction_date", True)
+    column_sortable_list = ("interaction_date", "type", "subject")
+    column_details_list = (
+        "interaction_date", "type", "subject", "description", "customer", "lead", "user",
+        "duration_minutes", "outcome", "follow_up_date", "created_at", "updated_at",
+    )  # fmt: skip
+    column_export_list = column_details_list
+    form_columns = (
+        "type", "subject", "description", "customer", "lead", "user", "interaction_date",
+        "duration_minutes", "outcome", "follow_up_date",
+    )  # fmt: skip
+    form_ajax_refs = {"customer": CUSTOMER_LOOKUP, "lead": LEAD_LOOKUP, "user": USER_LOOKUP}
+
+    def __init__(self) -> None:
+        super().__init__(
+            Interaction,
+            "Interactions",
+            endpoint="interactions",
+            url="interactions",
+            category="Sales",
+        )

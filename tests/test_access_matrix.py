@@ -1,0 +1,148 @@
+"""DESIGN.md's role matrix, endpoint by endpoint, role by role, method by method.
+
+The expected table is written out here by hand from DESIGN.md (not derived from
+crm.policy), so a change to the policy that breaks the design fails this test.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from crm.extensions import db
+from crm.models import User, UserRole
+from tests import factories
+from tests.conftest import Browser
+
+ADMIN, MANAGER, REP, SUPPORT = UserRole.ADMIN, UserRole.MANAGER, UserRole.USER, UserRole.SUPPORT
+METHODS = ("list", "details", "new", "create", "edit", "delete", "bulk", "export")
+ALL = frozenset(METHODS)
+READ = frozenset({"list", "details"})
+READ_EXPORT = READ | {"export"}
+NO_DELETE = ALL - {"delete", "bulk"}
+
+EXPECTED: dict[str, dict[UserRole, frozenset[str]]] = {
+    "customers": {ADMIN: ALL, MANAGER: ALL, REP: NO_DELETE, SUPPORT: READ},
+    "leads": {ADMIN: ALL, MANAGER: ALL, REP: NO_DELETE, SUPPORT: READ},
+    "tasks": {ADMIN: ALL, MANAGER: ALL, REP: ALL, SUPPORT: READ},
+    "interactions": {ADMIN: ALL, MANAGER: ALL, REP: ALL, SUPPORT: READ},
+    "lead-stages": {ADMIN: ALL, MANAGER: READ_EXPORT, REP: READ_EXPORT, SUPPORT: READ},
+    # users are deactivated, never deleted
+    "users": {ADMIN: NO_DELETE, MANAGER: READ_EXPORT, REP: frozenset(), SUPPORT: READ},
+    # read-only history; revert and CSV export arrive with the audit browser
+    "audit": {ADMIN: READ, MANAGER: READ, REP: frozenset(), SUPPORT: READ},
+}
+
+
+def a_row(endpoint: str, actor: User) -> int:
+    """A row of the endpoint's table that the actor's row rules let them read."""
+    if endpoint == "customers":
+        return factories.customer(owner_id=actor.id).id
+    if endpoint == "leads":
+        return factories.lead(owner_id=actor.id).id
+    if endpoint == "tasks":
+        return factories.task(user_id=actor.id).id
+    if endpoint == "interactions":
+        return factories.interaction(user_id=actor.id).id
+    if endpoint == "lead-stages":
+        return factories.stage().id
+    if endpoint == "users":
+        return factories.user().id
+    return db.session.execute(
+        text(
+            "INSERT INTO audit_logs (table_name, record_id, action) "
+            "VALUES ('customers', 1, 'UPDATE') RETURNING id"
+        )
+    ).scalar_one()
+
+
+def form_data(endpoint: str, n: int) -> dict[str, Any]:
+    """Valid form input for a new or edited row."""
+    return {
+        "customers": {"name": f"Customer {n}", "company": "Matrix Ltd", "status": "active"},
+        "leads": {"title": f"Lead {n}", "currency": "USD"},
+        "tasks": {"title": f"Task {n}", "priority": "medium", "status": "pending"},
+        "interactions": {"type": "call", "subject": f"Call {n}"},
+        "lead-stages": {"name": f"Stage {n}", "order_index": "9", "is_active": "y"},
+        "users": {
+            "name": f"Person {n}",
+            "email": f"person{n}@example.com",
+            "role": "user",
+            "is_active": "y",
+            "new_password": "a long password",
+            "confirm_password": "a long password",
+        },
+        "audit": {},
+    }[endpoint]
+
+
+def request(browser: Browser, endpoint: str, method: str, row_id: int) -> int:
+    base = f"/admin/{endpoint}/"
+    calls = {
+        "list": lambda: browser.get(base),
+        "details": lambda: browser.get(f"{base}details/?id={row_id}"),
+        "new": lambda: browser.get(f"{base}new/"),
+        "create": lambda: browser.post(f"{base}new/", form_data(endpoint, 1)),
+        "edit": lambda: browser.post(f"{base}edit/?id={row_id}", form_data(endpoint, 2)),
+        "delete": lambda: browser.post(f"{base}delete/", {"id": row_id}),
+        "bulk": lambda: browser.post(f"{base}action/", {"action": "delete", "rowid": row_id}),
+        "export": lambda: browser.get(f"{base}export/csv/"),
+    }
+    return calls[method]().status_code
+
+
+CASES = [
+    (endpoint, role, method)
+    for endpoint in EXPECTED
+    for role in (ADMIN, MANAGER, REP, SUPPORT)
+    for method in METHODS
+]
+
+
+@pytest.mark.parametrize(("endpoint", "role", "method"), CASES, ids=lambda v: str(v))
+def test_role_matrix(browser: Browser, users, endpoint: str, role: UserRole, method: str):
+    actor = users[role]
+    row_id = a_row(endpoint, actor)
+    browser.login_as(actor)
+    status = request(browser, endpoint, method, row_id)
+    if method not in EXPECTED[endpoint][role]:
+        assert status == 403
+    elif method in ("list", "details", "new", "export"):
+        assert status == 200
+    else:
+        assert status == 302  # saved or deleted, then redirected
+
+
+@pytest.mark.parametrize("endpoint", list(EXPECTED))
+def test_signed_out_requests_go_to_login(browser: Browser, endpoint: str):
+    for url in (f"/admin/{endpoint}/", f"/admin/{endpoint}/details/?id=1"):
+        response = browser.get(url)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/login?next=")
+    assert browser.client.post(f"/admin/{endpoint}/delete/", data={"id": 1}).status_code in (
+        302,
+        400,
+    )
+
+
+EVERY_VIEW = {"customers", "leads", "tasks", "interactions", "lead-stages", "users", "audit"}
+
+
+@pytest.mark.parametrize(
+    ("role", "visible"),
+    [
+        (ADMIN, EVERY_VIEW),
+        (MANAGER, EVERY_VIEW),
+        (REP, {"customers", "leads", "tasks", "interactions", "lead-stages"}),
+        (SUPPORT, EVERY_VIEW),
+    ],
+)
+def test_menu_shows_what_the_role_may_open(browser: Browser, users, role, visible):
+    browser.login_as(users[role])
+    page = browser.get("/admin/").get_data(as_text=True)
+    navbar = page[page.index("<nav") : page.index("</nav>")]
+    shown = set(re.findall(r'class="dropdown-item " href="/admin/([a-z-]+)/"', navbar))
+    assert shown == visible
