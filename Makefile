@@ -7,7 +7,7 @@ PORT ?= 5000
 # The second database the tests run on, when one answers there.
 SYSTEM_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-embedded test-system lint format clean-venv
+.PHONY: run test test-embedded test-system chromium lint format clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +30,23 @@ run: $(VENV)/.runtime
 ## test: the suite on the embedded PostgreSQL, then again on the system PostgreSQL if one answers
 test: test-embedded test-system
 
-test-embedded: $(VENV)/.dev
+# The browser tests (tests/e2e) drive the system Chromium through Playwright.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "== installing Chromium for the browser tests =="; \
+			apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "The browser tests need Chromium at /usr/bin/chromium: sudo apt-get install chromium"; \
+			exit 1; \
+		fi; \
+	fi
+
+test-embedded: $(VENV)/.dev chromium
 	@echo "== tests on the embedded PostgreSQL =="
 	env -u DATABASE_URL $(BIN)/python -m pytest
 
-test-system: $(VENV)/.dev
+test-system: $(VENV)/.dev chromium
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(SYSTEM_PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 		echo "== tests on the system PostgreSQL at $(SYSTEM_PG_URL) =="; \
 		DATABASE_URL='$(SYSTEM_PG_URL)' $(BIN)/python -m pytest; \

@@ -180,7 +180,7 @@ PASSWORDS = {role: f"{role.value}-password" for role in UserRole}
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits() -> Iterator[None]:
+def _fresh_rate_limits(app: Flask) -> Iterator[None]:
     """Rate-limit counters are per test, like the database."""
     limiter.reset()
     yield

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any, ClassVar
 
 from flask import abort, flash, request
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_admin.model import typefmt
+from flask_admin.model.fields import AjaxSelectField
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
-from wtforms.validators import ValidationError
 
 from crm import policy
 from crm.extensions import db
@@ -40,6 +42,7 @@ CONSTRAINT_MESSAGES = {
     "chk_interactions_duration": "The duration must be at least one minute (or left empty).",
     "chk_users_last_admin": "This is the last active admin: make someone else an admin first.",
 }
+NOT_AVAILABLE = "Pick one from the list: that record is not available to you."
 # Bulk actions and the permission each needs.
 BULK_ACTIONS = {"delete": Action.DELETE}
 
@@ -51,15 +54,10 @@ class PolicyAjaxLoader(QueryAjaxModelLoader):
         return super().get_query().filter(policy.row_filter(current_user, self.model))
 
     def get_one(self, pk: Any) -> Any:
-        """The picked row; an id the user may not read is a field error, not a silent None."""
-        if pk in (None, "", "__None"):
-            return None
+        """The picked row, or None when it is malformed, missing or not the user's to read."""
         if not str(pk).isdigit():
-            raise ValidationError("Not a valid choice.")
-        row = self.get_query().filter(self.model.id == int(pk)).one_or_none()
-        if row is None:
-            raise ValidationError("Pick one from the list: that record is not available to you.")
-        return row
+            return None
+        return self.get_query().filter(self.model.id == int(pk)).one_or_none()
 
 
 class PolicyModelView(ModelView):
@@ -72,6 +70,11 @@ class PolicyModelView(ModelView):
 
     resource: ClassVar[Resource]
     form_base_class = FlaskForm  # Flask-WTF's CSRF token, checked app-wide by CSRFProtect
+    # Enums show their stored value ("manager"), not the Python name ("MANAGER").
+    column_type_formatters = {
+        **typefmt.BASE_FORMATTERS,
+        enum.Enum: lambda _view, value, _name=None: value.value,
+    }
     can_view_details = True
     can_set_page_size = True
     page_size = 20
@@ -131,6 +134,17 @@ class PolicyModelView(ModelView):
         if row is None:
             abort(404)
         return row
+
+    def validate_form(self, form: Any) -> bool:
+        """Also refuse a picked related row the user may not read (a tampered form)."""
+        valid = super().validate_form(form)
+        for field in form:
+            picked = getattr(field, "_formdata", None)
+            chosen = picked not in (None, "", "__None")
+            if isinstance(field, AjaxSelectField) and chosen and field.data is None:
+                field.errors = [*field.errors, NOT_AVAILABLE]
+                valid = False
+        return valid
 
     def handle_action(self, return_view: str | None = None) -> Any:
         """Bulk actions: the action must be allowed and every selected row readable."""

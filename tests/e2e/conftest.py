@@ -1,0 +1,91 @@
+"""End-to-end tests: a real server on its own database, driven by Chromium (Playwright).
+
+Playwright uses the system Chromium (/usr/bin/chromium); it never downloads one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import flask_migrate
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy.engine import URL
+from werkzeug.serving import make_server
+
+from config import TestingConfig
+from crm import create_app
+from crm import database as dbsetup
+from crm.extensions import db
+from tests.conftest import FreshContextClient, scratch_database_name
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def live_app(server_url: URL) -> Iterator[Flask]:
+    """The app on a migrated, seeded database of its own (real commits)."""
+    name = scratch_database_name("e2e")
+    dbsetup.drop_database(server_url, name)
+    url = dbsetup.ensure_database(server_url, name)
+    app = create_app(
+        TestingConfig, {"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)}
+    )
+    app.test_client_class = FreshContextClient
+    with app.app_context():
+        flask_migrate.upgrade()
+        assert app.test_cli_runner().invoke(args=["crm", "seed"]).exit_code == 0
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    dbsetup.drop_database(server_url, name)
+
+
+@pytest.fixture(scope="module")
+def live_server(live_app: Flask) -> Iterator[str]:
+    """The app served on a free localhost port; its base URL."""
+    server = make_server("127.0.0.1", 0, live_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: Browser) -> Iterator[Page]:
+    """A fresh browser context (no cookies) per test; page errors fail the test."""
+    context = chromium.new_context()
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+        ),
+    )
+    page.expected_console = []  # type: ignore[attr-defined]  # tests may expect some
+    yield page
+    context.close()
+    unexpected = [p for p in problems if not any(e in p for e in page.expected_console)]
+    assert unexpected == []
