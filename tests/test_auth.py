@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import pytest
 from flask import Flask
 from sqlalchemy import select, text
 
+from crm import PROJECT_ROOT
 from crm.auth import SIGN_IN_FAILED, utcnow
 from crm.extensions import db
 from crm.models import User, UserRole
 from crm.security import limiter
+from tests import factories
 from tests.conftest import PASSWORDS, Browser, csrf_token_from
 
 REP = UserRole.USER
@@ -309,3 +314,47 @@ def test_session_names_the_user_and_token_only(browser: Browser, users):
     current = db.session.scalar(select(User.session_token).where(User.id == int(user_id)))
     assert token == current
     assert PASSWORDS[REP] not in str(stored)
+
+
+CSRF_FREE_POSTS = [
+    ("/admin/customers/new/", {"name": "No Token Co", "company": "X"}),
+    ("/admin/customers/edit/?id={id}", {"name": "Renamed without token", "company": "X"}),
+    ("/admin/customers/delete/", {"id": "{id}"}),
+    ("/admin/customers/action/", {"action": "delete", "rowid": "{id}"}),
+]
+
+
+@pytest.mark.parametrize(("url", "data"), CSRF_FREE_POSTS)
+def test_admin_changes_without_csrf_token_are_refused(browser: Browser, users, url, data):
+    admin = users[UserRole.ADMIN]
+    customer = factories.customer(name="Kept", company="Kept Co", owner_id=admin.id)
+    browser.login_as(admin)
+    filled = {key: value.format(id=customer.id) for key, value in data.items()}
+    response = browser.post(url.format(id=customer.id), filled, csrf=False)
+    assert response.status_code == 400
+    assert "Nothing was changed" in response.get_data(as_text=True)
+    db.session.refresh(customer)
+    assert customer.name == "Kept"
+    assert db.session.scalar(select(User).where(User.name == "No Token Co")) is None
+
+
+LIMITER_PROBE = (
+    "from app import app\nfrom crm.security import limiter\nprint(type(limiter.storage).__name__)"
+)
+
+
+@pytest.mark.own_database
+@pytest.mark.parametrize(
+    ("uri", "storage"), [("", "MemoryStorage"), ("redis://127.0.0.1:6399/0", "RedisStorage")]
+)
+def test_rate_limit_counters_go_to_redis_when_configured(uri: str, storage: str):
+    result = subprocess.run(
+        [sys.executable, "-c", LIMITER_PROBE],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "RATELIMIT_STORAGE_URI": uri},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == storage
