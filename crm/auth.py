@@ -208,16 +208,12 @@ def require_sign_in() -> Response | None:
     if idle or too_old:
         logout_user()
         session.clear()
-        flash(
-            "You were signed out after "
-            + (
-                f"{config['SESSION_IDLE_MINUTES']} minutes without activity."
-                if idle
-                else f"{config['SESSION_ABSOLUTE_HOURS']} hours."
-            )
-            + " Sign in again to continue.",
-            "info",
+        why = (
+            f"after {config['SESSION_IDLE_MINUTES']} minutes without activity"
+            if idle
+            else f"{config['SESSION_ABSOLUTE_HOURS']} hours after signing in"
         )
+        flash(f"You were signed out {why}. Sign in again to continue.", "info")
         return _login_redirect()
     if now - session.get("seen_at", 0) > 60:  # refresh the cookie at most once a minute
         session["seen_at"] = now

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import flask_migrate
 import psycopg
 import pytest
-from flask import Flask
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import Connection
@@ -46,7 +47,7 @@ class FreshContextClient(FlaskClient):
         kwargs.setdefault("buffered", True)
         with self.application.app_context():
             response = super().open(*args, **kwargs)
-        if db.session.registry.has():
+        if has_app_context() and db.session.registry.has():
             db.session.expire_all()
         return response
 
@@ -96,24 +97,34 @@ def scratch_database_name(suffix: str = "") -> str:
     return f"{TEST_DB_PREFIX}{os.getpid()}{'_' + suffix if suffix else ''}"
 
 
-@pytest.fixture(scope="session")
-def app(server_url: URL) -> Iterator[Flask]:
-    """The app on a freshly migrated private database."""
-    _drop_abandoned_test_databases(server_url)
-    name = scratch_database_name()
+@contextmanager
+def app_on_new_database(server_url: URL, suffix: str = "", migrate: bool = True) -> Iterator[Flask]:
+    """An app on a database of its own, created empty (and migrated), dropped afterwards."""
+    name = scratch_database_name(suffix)
     dbsetup.drop_database(server_url, name)
     url = dbsetup.ensure_database(server_url, name)
     application = create_app(
         TestingConfig, {"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)}
     )
     application.test_client_class = FreshContextClient
-    with application.app_context():
-        flask_migrate.upgrade()
-        db.engine.dispose()
-    yield application
-    with application.app_context():
-        db.engine.dispose()
-    dbsetup.drop_database(server_url, name)
+    if migrate:
+        with application.app_context():
+            flask_migrate.upgrade()
+    try:
+        yield application
+    finally:
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        dbsetup.drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def app(server_url: URL) -> Iterator[Flask]:
+    """The app on a freshly migrated private database, shared by the run."""
+    _drop_abandoned_test_databases(server_url)
+    with app_on_new_database(server_url) as application:
+        yield application
 
 
 @pytest.fixture(autouse=True)
@@ -160,18 +171,8 @@ def cli(app: Flask) -> FlaskCliRunner:
 @pytest.fixture
 def scratch_app(server_url: URL) -> Iterator[Flask]:
     """An app on an empty database of its own (for tests marked own_database)."""
-    name = scratch_database_name("scratch")
-    dbsetup.drop_database(server_url, name)
-    url = dbsetup.ensure_database(server_url, name)
-    application = create_app(
-        TestingConfig, {"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)}
-    )
-    application.config["SCRATCH_DATABASE"] = name
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    dbsetup.drop_database(server_url, name)
+    with app_on_new_database(server_url, "scratch", migrate=False) as application:
+        yield application
 
 
 # -- signing in ---------------------------------------------------------------------

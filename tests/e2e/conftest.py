@@ -8,18 +8,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-import flask_migrate
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy.engine import URL
 from werkzeug.serving import make_server
 
-from config import TestingConfig
-from crm import create_app
-from crm import database as dbsetup
-from crm.extensions import db
-from tests.conftest import FreshContextClient, scratch_database_name
+from tests.conftest import app_on_new_database
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -35,21 +30,10 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="module")
 def live_app(server_url: URL) -> Iterator[Flask]:
     """The app on a migrated, seeded database of its own (real commits)."""
-    name = scratch_database_name("e2e")
-    dbsetup.drop_database(server_url, name)
-    url = dbsetup.ensure_database(server_url, name)
-    app = create_app(
-        TestingConfig, {"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)}
-    )
-    app.test_client_class = FreshContextClient
-    with app.app_context():
-        flask_migrate.upgrade()
-        assert app.test_cli_runner().invoke(args=["crm", "seed"]).exit_code == 0
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    dbsetup.drop_database(server_url, name)
+    with app_on_new_database(server_url, "e2e") as app:
+        with app.app_context():
+            assert app.test_cli_runner().invoke(args=["crm", "seed"]).exit_code == 0
+        yield app
 
 
 @pytest.fixture(scope="module")
