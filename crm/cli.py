@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,11 +16,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import ProgrammingError
 
 from config import WELL_KNOWN_PASSWORDS
-from crm import passwords
+from crm import demo_data, passwords
 from crm.extensions import db
 from crm.models import User, UserRole
 from crm.models.customer import EMAIL_PATTERN
 from crm.seed import SeedUser, seed
+
+# Every demo user's password (README lists it); demo data is refused in production.
+DEMO_PASSWORD = "demo-password"
 
 crm_cli = AppGroup("crm", help="CRM administration: seed data, users.")
 
@@ -120,6 +124,53 @@ def create_user_command(email: str, name: str, role: str) -> None:
     db.session.add(user)
     db.session.commit()
     click.echo(f"Created {role} {email} (id {user.id}).")
+
+
+@crm_cli.command("demo-data")
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0, min_open=True, max=20),
+    default=0.01,
+    show_default=True,
+    help="1 = 1M customers, 2M leads, 1M tasks, 3M interactions, 5M audit rows.",
+)
+@click.option("--replace", is_flag=True, help="Delete all business data first and load afresh.")
+@click.option("--if-missing", is_flag=True, help="Do nothing (exit 0) if demo data is loaded.")
+@needs_schema
+def demo_data_command(scale: float, replace: bool, if_missing: bool) -> None:
+    """Load realistic, deterministic demo data, in one transaction, with progress."""
+    if not current_app.config["ALLOW_DEMO_PASSWORDS"]:
+        raise click.ClickException("demo data is for development and demos, not production")
+    conn = db.session.connection()
+    if replace:
+        click.echo("Removing customers, leads, tasks, interactions, audit rows and demo users…")
+        demo_data.remove(conn)
+        seed(db.session, lambda account: account.demo_password, passwords.hash_password)
+    elif if_missing and demo_data.is_loaded(conn):
+        click.echo("Demo data is already loaded; nothing to do.")
+        return
+    volumes = demo_data.Volumes.for_scale(scale)
+    started = time.monotonic()
+    try:
+        with click.progressbar(
+            length=volumes.total_units(), label="Loading demo data", show_eta=True
+        ) as bar:
+
+            def progress(step: str, units: int) -> None:
+                bar.label = f"Loading demo data: {step:<12}"
+                bar.update(units)
+
+            demo_data.load(conn, scale, passwords.hash_password(DEMO_PASSWORD), progress)
+        db.session.commit()
+    except demo_data.DemoDataError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Loaded in {time.monotonic() - started:.0f} s: {volumes.users} users, "
+        f"{volumes.customers:,} customers, {volumes.leads:,} leads, {volumes.tasks:,} tasks, "
+        f"{volumes.interactions:,} interactions, {volumes.audit_logs:,} audit rows. "
+        f"Demo users sign in with the password {DEMO_PASSWORD!r}."
+    )
 
 
 def init_app(app: Flask) -> None:

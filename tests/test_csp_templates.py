@@ -8,7 +8,7 @@ from pathlib import Path
 import flask_admin
 import pytest
 
-from crm.admin.csp_templates import rewrite
+from crm.admin.template_patches import rewrite
 from tests.conftest import Browser
 
 STOCK = Path(flask_admin.__file__).parent / "templates" / "bootstrap4"

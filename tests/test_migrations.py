@@ -51,7 +51,8 @@ def _leftovers(conn: Connection) -> dict[str, list[str]]:
         "functions": conn.execute(
             text(
                 "SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-                "WHERE n.nspname = 'public' ORDER BY 1"
+                "WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_depend d "
+                "WHERE d.objid = p.oid AND d.deptype = 'e') ORDER BY 1"
             )
         )
         .scalars()
@@ -75,6 +76,8 @@ def test_upgrade_from_empty_then_downgrade_to_base_and_up_again(scratch_app: Fla
         flask_migrate.downgrade(revision="base")
         with db.engine.connect() as conn:
             assert _leftovers(conn) == {"tables": ["alembic_version"], "types": [], "functions": []}
+            extensions = conn.execute(text("SELECT extname FROM pg_extension")).scalars().all()
+            assert extensions == ["plpgsql"]
 
         flask_migrate.upgrade()
         with db.engine.connect() as conn:

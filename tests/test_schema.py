@@ -251,6 +251,19 @@ SPEC_INDEXES = {
     "idx_tasks_search": ("tasks", f"gin ({TSV_TITLE})"),
 }
 
+# The application's additions (migration 0007): trigram indexes for list searches.
+APP_INDEXES = {
+    f"idx_{table}_{column}_trgm": (table, f"gin ({column} gin_trgm_ops)")
+    for table, columns in {
+        "customers": ("name", "company", "email"),
+        "leads": ("title",),
+        "tasks": ("title",),
+        "interactions": ("subject",),
+        "users": ("name", "email"),
+    }.items()
+    for column in columns
+}
+
 SPEC_ENUMS = {
     "user_role": ["user", "manager", "admin", "support"],  # support: the app's addition
     "task_status": ["pending", "in_progress", "completed", "cancelled"],
@@ -293,7 +306,7 @@ def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
 def test_every_index_matches_spec_by_name_and_definition(db_connection: Connection) -> None:
     expected = {
         name: f"CREATE INDEX {name} ON public.{table} USING {using}"
-        for name, (table, using) in SPEC_INDEXES.items()
+        for name, (table, using) in {**SPEC_INDEXES, **APP_INDEXES}.items()
     }
     # Indexes behind primary keys and unique constraints.
     for table in introspect.TABLES:

@@ -6,7 +6,7 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from crm.admin.csp_templates import CspSafeLoader
+from crm.admin.template_patches import PatchedTemplateLoader
 from crm.admin.home import HomeView
 from crm.admin.profile import ProfileView
 from crm.admin.sales import CustomerView, InteractionView, LeadView, TaskView
@@ -16,7 +16,7 @@ from crm.security import csp_nonce
 
 def init_app(app: Flask) -> Admin:
     """Create the admin with every view, grouped Sales / Setup / Compliance."""
-    app.jinja_env.loader = CspSafeLoader(app.jinja_env.loader)
+    app.jinja_env.loader = PatchedTemplateLoader(app.jinja_env.loader)
     admin = Admin(
         app,
         name="CRM admin",

@@ -65,6 +65,25 @@ class Customer(db.Model):
             postgresql_where=text("status = 'active'"),
         ),
         Index("idx_customers_search", text(SEARCH_DOCUMENT), postgresql_using="gin"),
+        # Migration 0007: trigram indexes for ILIKE searches.
+        Index(
+            "idx_customers_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+        Index(
+            "idx_customers_company_trgm",
+            "company",
+            postgresql_using="gin",
+            postgresql_ops={"company": "gin_trgm_ops"},
+        ),
+        Index(
+            "idx_customers_email_trgm",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -32,6 +32,13 @@ class Interaction(db.Model):
         Index("idx_interactions_type", "type"),
         Index("idx_interactions_lead_id", "lead_id"),
         Index("idx_interactions_customer_date", "customer_id", "interaction_date"),
+        # Migration 0007: trigram index for ILIKE searches.
+        Index(
+            "idx_interactions_subject_trgm",
+            "subject",
+            postgresql_using="gin",
+            postgresql_ops={"subject": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -73,6 +73,13 @@ class Lead(db.Model):
             text(TITLE_DESCRIPTION_DOCUMENT),
             postgresql_using="gin",
         ),
+        # Migration 0007: trigram index for ILIKE searches.
+        Index(
+            "idx_leads_title_trgm",
+            "title",
+            postgresql_using="gin",
+            postgresql_ops={"title": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -42,6 +42,13 @@ class Task(db.Model):
             text(TITLE_DESCRIPTION_DOCUMENT),
             postgresql_using="gin",
         ),
+        # Migration 0007: trigram index for ILIKE searches.
+        Index(
+            "idx_tasks_title_trgm",
+            "title",
+            postgresql_using="gin",
+            postgresql_ops={"title": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

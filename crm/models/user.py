@@ -30,6 +30,19 @@ class User(db.Model):
         Index("idx_users_role", "role"),
         Index("idx_users_active", "is_active"),
         Index("idx_users_created_at", "created_at"),
+        # Migration 0007: trigram indexes for ILIKE searches.
+        Index(
+            "idx_users_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+        Index(
+            "idx_users_email_trgm",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,11 +1,17 @@
-"""Make Flask-Admin's stock templates work under a strict Content-Security-Policy.
+"""Small, named changes to Flask-Admin's stock templates, made as they load.
 
-Its Bootstrap 4 templates use ``href="javascript:void(0)"`` links and inline
-``onclick`` handlers; a nonce-based policy blocks both. Rather than copying
-those templates, this loader rewrites them as they load: no-op links become
-``href="#" data-crm-noop`` and the two handlers that do work (bulk actions,
-delete confirmation) become data attributes that static/js/admin-csp.js acts on.
-tests/test_csp_templates.py fails if a stock template grows a new inline script.
+Copying whole templates to change a line would freeze them at one Flask-Admin
+release; these rewrites keep the stock templates and patch only what must
+change:
+
+- Content-Security-Policy: the Bootstrap 4 templates use ``javascript:void(0)``
+  links and inline ``onclick`` handlers, which a nonce-based policy blocks.
+  No-op links become ``href="#" data-crm-noop``; the two handlers that do work
+  (bulk actions, delete confirmation) become data attributes that
+  static/js/admin-csp.js acts on. tests/test_csp_templates.py fails if a stock
+  template grows a new inline script.
+- Counts: the list tab says "about 1,000,000" when the count is the planner's
+  estimate and "more than 10,000" when it was capped (crm/admin/counting.py).
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ REWRITES: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"""onclick="return faHelpers\.safeConfirm\('(.*?)'\);\""""),
         r'data-crm-confirm="\1"',
     ),
+    # list.html: honest counts (estimated or capped) in the "List (n)" tab.
+    (
+        re.compile(re.escape("{% if count %} ({{ count }}){% endif %}")),
+        "{% if count %} ({{ admin_view.count_label(count) }}){% endif %}",
+    ),
 ]
 
 
@@ -36,8 +47,8 @@ def rewrite(source: str) -> str:
     return source
 
 
-class CspSafeLoader(BaseLoader):
-    """Wraps the app's loader; rewrites ``admin/`` templates (Flask-Admin's)."""
+class PatchedTemplateLoader(BaseLoader):
+    """Wraps the app's loader; patches ``admin/`` templates (Flask-Admin's)."""
 
     def __init__(self, inner: BaseLoader) -> None:
         self.inner = inner

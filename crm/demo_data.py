@@ -1,0 +1,476 @@
+"""Realistic, deterministic demo data at any scale, generated inside PostgreSQL.
+
+Scale 1 is 50 users, 1,000,000 customers, 2,000,000 leads, 1,000,000 tasks,
+3,000,000 interactions and 5,000,000 audit rows. Faker (seeded) makes small pools
+of names, companies, cities and phrases; the rows themselves come from
+``INSERT ... SELECT generate_series`` in batches, so Python never touches them.
+
+Every value is a pure function of the row number: a multiplicative permutation
+spreads row numbers over the pools (so the same scale always gives the same
+data, and (name, company) pairs are unique), and a row's customer, lead and owner
+are computed the same way everywhere, so a lead's owner is its customer's owner
+and a task about a lead names that lead's customer.
+
+Loading: the five big tables' secondary indexes and foreign keys are dropped
+first and put back at the end (one sorted index build, and one join to validate
+each key, are far faster than millions of per-row index inserts and key checks),
+all in one transaction, so an interrupted load leaves nothing behind. Row triggers fire only on UPDATE (updated_at) or on lead_stages, so the
+INSERTs here run no trigger. The audit rows are synthetic history written
+directly, not produced by triggers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from faker import Faker
+from sqlalchemy import Connection, text
+
+from crm.models.customer import INDUSTRIES
+
+SEED = 20261125
+DEMO_EMAIL_DOMAIN = "demo.crm.example"
+# Knuth's multiplicative constant: prime, so coprime with every pool product used.
+SPREAD = 2654435761
+BATCH = 100_000
+BIG_TABLES = ("customers", "leads", "tasks", "interactions", "audit_logs")
+
+
+@dataclass(frozen=True)
+class Volumes:
+    """Row counts for one scale."""
+
+    users: int
+    customers: int
+    leads: int
+    tasks: int
+    interactions: int
+    audit_logs: int
+
+    @classmethod
+    def for_scale(cls, scale: float) -> Volumes:
+        """Scale 1 is the issue's million-row set; every table at least a few rows."""
+        return cls(
+            users=max(10, round(50 * min(scale, 1.0)) if scale < 1 else round(50 * scale)),
+            customers=max(20, round(1_000_000 * scale)),
+            leads=max(40, round(2_000_000 * scale)),
+            tasks=max(20, round(1_000_000 * scale)),
+            interactions=max(60, round(3_000_000 * scale)),
+            audit_logs=max(100, round(5_000_000 * scale)),
+        )
+
+    def rows(self) -> int:
+        """Rows to insert."""
+        return self.customers + self.leads + self.tasks + self.interactions + self.audit_logs
+
+    def index_units(self) -> int:
+        """Progress units for the index rebuild (about a third of the load's time)."""
+        return self.rows() // 2
+
+    def total_units(self) -> int:
+        """Progress units for the whole load."""
+        return self.rows() + self.index_units()
+
+
+class DemoDataError(RuntimeError):
+    """The load cannot start; the message says why and what to do."""
+
+
+def _pools(faker: Faker) -> dict[str, list[tuple]]:
+    """Small deduplicated vocabularies; rows combine them by arithmetic."""
+
+    def unique(make: Callable[[], str], count: int) -> list[str]:
+        seen: dict[str, None] = {}
+        while len(seen) < count:
+            seen.setdefault(make().replace("\t", " "), None)
+        return list(seen)
+
+    firsts = unique(faker.first_name, 600)
+    lasts = unique(faker.last_name, 700)
+    companies = unique(faker.company, 4000)
+    places = [(faker.city(), faker.state(), faker.postcode()) for _ in range(400)]
+    phrases = unique(faker.catch_phrase, 300)
+    sentences = unique(lambda: faker.paragraph(nb_sentences=2), 400)
+    return {
+        "first": [(i, v) for i, v in enumerate(firsts)],
+        "last": [(i, v) for i, v in enumerate(lasts)],
+        "company": [(i, v, _domain(v)) for i, v in enumerate(companies)],
+        "place": [(i, *place) for i, place in enumerate(places)],
+        "phrase": [(i, v) for i, v in enumerate(phrases)],
+        "sentence": [(i, v) for i, v in enumerate(sentences)],
+    }
+
+
+def _domain(company: str) -> str:
+    letters = "".join(ch for ch in company.lower() if ch.isalnum())
+    return f"{letters[:40] or 'example'}.com"
+
+
+POOL_TABLES = {
+    "first": "(i int PRIMARY KEY, v text)",
+    "last": "(i int PRIMARY KEY, v text)",
+    "company": "(i int PRIMARY KEY, v text, domain text)",
+    "place": "(i int PRIMARY KEY, city text, state text, postcode text)",
+    "phrase": "(i int PRIMARY KEY, v text)",
+    "sentence": "(i int PRIMARY KEY, v text)",
+    "owner": "(i int PRIMARY KEY, user_id int)",
+}
+
+
+def _load_pools(conn: Connection, pools: dict[str, list[tuple]], owners: list[int]) -> None:
+    pools = {**pools, "owner": list(enumerate(owners))}
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:
+        for name, columns in POOL_TABLES.items():
+            cursor.execute(f"CREATE TEMP TABLE demo_{name} {columns} ON COMMIT DROP")
+            with cursor.copy(f"COPY demo_{name} FROM STDIN") as copy:
+                for row in pools[name]:
+                    copy.write_row(row)
+        cursor.execute("ANALYZE " + ", ".join(f"demo_{name}" for name in POOL_TABLES))
+
+
+def _sql_constants(volumes: Volumes, pools: dict[str, list[tuple]], n_owners: int) -> dict:
+    return {
+        "nf": len(pools["first"]),
+        "nl": len(pools["last"]),
+        "nc": len(pools["company"]),
+        "np": len(pools["place"]),
+        "nph": len(pools["phrase"]),
+        "ns": len(pools["sentence"]),
+        "no": n_owners,
+        "ncust": volumes.customers,
+        "nleads": volumes.leads,
+        "spread": SPREAD,
+    }
+
+
+# A customer's permuted number: unique per row, spread over the name pools.
+CUSTOMER_PERM = "((g::bigint * :spread) % (CAST(:nf AS bigint) * :nl * :nc))"
+# Which customer (1..ncust) a lead belongs to, and which owner (0..no-1) a customer has.
+LEAD_CUSTOMER = "(1 + ((g::bigint * 40503) % :ncust))"
+LEAD_OF = "(1 + ((g::bigint * 69069) % :nleads))"
+
+
+def _owner_of(customer_number: str) -> str:
+    return f"((({customer_number})::bigint * 7919) % :no)"
+
+
+STAGE_WEIGHTS = "ARRAY[1,1,1,1,2,2,2,3,3,4,4,5,6,6,6,7,7]"  # more early-stage leads
+CURRENCIES = "ARRAY['USD','USD','USD','USD','USD','USD','USD','EUR','EUR','GBP','CAD','AUD']"
+SOURCES = (
+    "ARRAY['Website','Referral','Cold call','Trade show','Partner','LinkedIn','Email campaign',"
+    "'Webinar']"
+)
+INDUSTRY_ARRAY = "ARRAY[" + ",".join(f"'{name}'" for name in INDUSTRIES) + "]"
+PRODUCTS = (
+    "ARRAY['Platform licence','Support renewal','Onboarding package','Enterprise plan',"
+    "'Analytics add-on','Consulting hours','Hardware refresh','Team expansion']"
+)
+
+INSERTS: dict[str, str] = {
+    "customers": f"""
+        INSERT INTO customers (id, name, email, phone, company, industry, website, address,
+            city, state, country, postal_code, owner_id, status, notes, created_at, updated_at)
+        SELECT :base + g,
+               f.v || ' ' || l.v,
+               lower(regexp_replace(f.v, '[^A-Za-z]', '', 'g')) || '.'
+                 || lower(regexp_replace(l.v, '[^A-Za-z]', '', 'g')) || '@' || c.domain,
+               '+1-' || lpad(((g * 7) % 900 + 100)::text, 3, '0') || '-555-'
+                 || lpad((g % 10000)::text, 4, '0'),
+               c.v,
+               ({INDUSTRY_ARRAY})[1 + (g * 31) % 9],
+               'https://www.' || c.domain,
+               ((g * 13) % 9000 + 100)::text || ' ' || l.v || ' Street',
+               pl.city, pl.state, 'United States', pl.postcode,
+               o.user_id,
+               (ARRAY['active','active','active','active','active','active','inactive',
+                      'prospect'])[1 + (g * 17) % 8],
+               CASE WHEN g % 5 = 0 THEN ph.v END,
+               ts, ts
+        FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
+        CROSS JOIN LATERAL (SELECT {CUSTOMER_PERM} AS p,
+            now()::timestamp - make_interval(mins => ((g * 7919) % 1576800)::int) AS ts) x
+        JOIN demo_first f ON f.i = x.p % :nf
+        JOIN demo_last l ON l.i = (x.p / :nf) % :nl
+        JOIN demo_company c ON c.i = (x.p / (CAST(:nf AS bigint) * :nl)) % :nc
+        JOIN demo_place pl ON pl.i = (g * 101) % :np
+        JOIN demo_phrase ph ON ph.i = (g * 37) % :nph
+        JOIN demo_owner o ON o.i = {_owner_of("g")}
+    """,
+    "leads": f"""
+        INSERT INTO leads (id, title, description, amount, currency, customer_id, stage_id,
+            owner_id, source, probability, expected_close_date, created_at, updated_at)
+        SELECT :base + g,
+               ({PRODUCTS})[1 + (g * 11) % 8] || ' for ' || c.v,
+               s.v,
+               round(((g * 2654435761) % 4990000 + 50000)::numeric / 10, 2),
+               ({CURRENCIES})[1 + (g * 7) % 12],
+               :customer_base + x.cust,
+               st.id,
+               o.user_id,
+               ({SOURCES})[1 + (g * 5) % 8],
+               (ARRAY[10, 20, 40, 60, 80, 100, 0])[st.order_index],
+               (x.ts + make_interval(days => (30 + (g * 3) % 150)::int))::date,
+               x.ts, x.ts
+        FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
+        CROSS JOIN LATERAL (SELECT {LEAD_CUSTOMER} AS cust,
+            now()::timestamp - make_interval(mins => ((g * 6007) % 1051200)::int) AS ts) x
+        JOIN demo_company c ON c.i = ((x.cust * :spread) / (CAST(:nf AS bigint) * :nl)) % :nc
+        JOIN demo_sentence s ON s.i = (g * 13) % :ns
+        JOIN demo_owner o ON o.i = {_owner_of("x.cust")}
+        JOIN (SELECT DISTINCT ON (order_index) id, order_index FROM lead_stages
+              WHERE order_index BETWEEN 1 AND 7 ORDER BY order_index, id) st
+          ON st.order_index = ({STAGE_WEIGHTS})[1 + (g * 3) % 17]
+    """,
+    "tasks": f"""
+        INSERT INTO tasks (id, title, description, status, priority, due_date, completed_at,
+            user_id, customer_id, lead_id, assigned_to, created_at, updated_at)
+        SELECT :base + g,
+               (ARRAY['Call','Email','Send proposal to','Follow up with','Schedule demo for',
+                      'Prepare contract for','Review needs of','Check in with'])[1 + (g * 3) % 8]
+                 || ' ' || c.v,
+               CASE WHEN g % 3 = 0 THEN s.v END,
+               x.status::task_status,
+               (ARRAY['low','medium','medium','high'])[1 + (g * 7) % 4],
+               x.ts + make_interval(days => (g % 60)::int - 20),
+               CASE WHEN x.status = 'completed'
+                    THEN x.ts + make_interval(days => (g % 20)::int) END,
+               o.user_id,
+               :customer_base + x.cust,
+               CASE WHEN g % 4 <> 0 THEN :lead_base + x.lead END,
+               CASE WHEN g % 10 = 0 THEN o2.user_id END,
+               x.ts, x.ts
+        FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
+        CROSS JOIN LATERAL (SELECT {LEAD_OF} AS lead) l
+        CROSS JOIN LATERAL (SELECT l.lead AS lead,
+            (1 + ((l.lead::bigint * 40503) % :ncust)) AS cust,
+            (ARRAY['pending','pending','in_progress','completed','completed','cancelled'])
+              [1 + (g * 5) % 6] AS status,
+            now()::timestamp - make_interval(mins => ((g * 4999) % 1051200)::int) AS ts) x
+        JOIN demo_company c ON c.i = ((x.cust * :spread) / (CAST(:nf AS bigint) * :nl)) % :nc
+        JOIN demo_sentence s ON s.i = (g * 17) % :ns
+        JOIN demo_owner o ON o.i = {_owner_of("x.cust")}
+        JOIN demo_owner o2 ON o2.i = (g * 31) % :no
+    """,
+    "interactions": f"""
+        INSERT INTO interactions (id, type, subject, description, customer_id, lead_id, user_id,
+            interaction_date, duration_minutes, outcome, follow_up_date, created_at, updated_at)
+        SELECT :base + g,
+               x.kind::interaction_type,
+               initcap(x.kind) || ': ' || ph.v,
+               CASE WHEN g % 2 = 0 THEN s.v END,
+               :customer_base + x.cust,
+               CASE WHEN g % 3 <> 0 THEN :lead_base + x.lead END,
+               o.user_id,
+               x.ts,
+               CASE WHEN x.kind IN ('call', 'meeting') THEN 5 + (g * 7) % 85 END,
+               (ARRAY['Interested','Needs follow-up','Not now','Sent information',
+                      'Booked next meeting','No answer'])[1 + (g * 11) % 6],
+               CASE WHEN g % 4 = 0 THEN (x.ts + make_interval(days => 7))::date END,
+               x.ts, x.ts
+        FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
+        CROSS JOIN LATERAL (SELECT {LEAD_OF} AS lead) l
+        CROSS JOIN LATERAL (SELECT l.lead AS lead,
+            (1 + ((l.lead::bigint * 40503) % :ncust)) AS cust,
+            (ARRAY['call','email','email','meeting','note'])[1 + (g * 3) % 5] AS kind,
+            now()::timestamp - make_interval(mins => ((g * 3001) % 1576800)::int) AS ts) x
+        JOIN demo_phrase ph ON ph.i = (g * 19) % :nph
+        JOIN demo_sentence s ON s.i = (g * 23) % :ns
+        JOIN demo_owner o ON o.i = {_owner_of("x.cust")}
+    """,
+    "audit_logs": """
+        INSERT INTO audit_logs (id, table_name, record_id, action, old_values, new_values,
+            user_id, ip_address, user_agent, created_at)
+        SELECT :base + g,
+               t.name,
+               t.base + 1 + (g * 7919) % t.n,
+               x.action,
+               CASE WHEN x.action <> 'INSERT'
+                    THEN jsonb_build_object(t.field, 'previous ' || (g % 97)) END,
+               CASE WHEN x.action <> 'DELETE'
+                    THEN jsonb_build_object(t.field, 'value ' || (g % 89)) END,
+               o.user_id,
+               ('10.' || (g % 250) || '.' || (g * 7 % 250) || '.' || (g * 13 % 250))::inet,
+               'Mozilla/5.0 (demo data)',
+               now()::timestamp - make_interval(mins => ((g * 2003) % 2102400)::int)
+        FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
+        CROSS JOIN LATERAL (SELECT (ARRAY['INSERT','UPDATE','UPDATE','UPDATE','DELETE'])
+            [1 + (g * 3) % 5] AS action) x
+        JOIN (VALUES (0, 'customers', 'status', :customer_base, :ncust),
+                     (1, 'leads', 'stage_id', :lead_base, :nleads),
+                     (2, 'tasks', 'status', :task_base, :ntasks),
+                     (3, 'interactions', 'outcome', :interaction_base, :ninteractions))
+             AS t(i, name, field, base, n) ON t.i = g % 4
+        JOIN demo_owner o ON o.i = (g * 13) % :no
+    """,
+}
+
+ROLES = ["user"] * 40 + ["manager"] * 6 + ["support"] * 3 + ["admin"]
+
+
+def load(
+    conn: Connection,
+    scale: float,
+    password_hash: str,
+    progress: Callable[[str, int], None] = lambda _step, _units: None,
+) -> Volumes:
+    """Load demo data for ``scale`` inside the caller's transaction; the volumes loaded.
+
+    Needs the seed's lead stages. Refuses to run twice (the demo users exist).
+    ``progress(step, units)`` reports work done: one unit per row inserted, and
+    ``Volumes.index_units()`` in all for rebuilding the indexes.
+    """
+    if scale <= 0 or not math.isfinite(scale):
+        raise DemoDataError("--scale must be a number above 0, e.g. 0.01 or 1")
+    stages = conn.execute(text("SELECT count(*) FROM lead_stages")).scalar_one()
+    if stages < 7:
+        raise DemoDataError("the lead stages are missing: run `flask crm seed` first")
+    if is_loaded(conn):
+        raise DemoDataError(
+            "demo data is already loaded; run `flask crm demo-data --replace` to load it afresh"
+        )
+
+    volumes = Volumes.for_scale(scale)
+    faker = Faker("en_US")
+    faker.seed_instance(SEED)
+    pools = _pools(faker)
+    owners = _insert_users(conn, volumes.users, pools, password_hash)
+    _load_pools(conn, pools, owners)
+    constants = _sql_constants(volumes, pools, len(owners))
+    conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+    conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 2"))
+    conn.execute(text("SET LOCAL synchronous_commit = off"))
+
+    indexes = _drop_secondary_indexes(conn, BIG_TABLES)
+    foreign_keys = _drop_foreign_keys(conn, BIG_TABLES)
+    bases = {table: _max_id(conn, table) for table in BIG_TABLES}
+    constants.update(
+        customer_base=bases["customers"],
+        lead_base=bases["leads"],
+        task_base=bases["tasks"],
+        interaction_base=bases["interactions"],
+        ntasks=volumes.tasks,
+        ninteractions=volumes.interactions,
+    )
+    for table in BIG_TABLES:
+        count = getattr(volumes, table)
+        for lo, hi in _batches(count):
+            params = {**constants, "base": bases[table], "lo": lo, "hi": hi}
+            conn.execute(text(INSERTS[table]), params)
+            progress(table, hi - lo + 1)
+        conn.execute(
+            text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), :last)"),
+            {"last": bases[table] + count},
+        )
+    rebuild = indexes + foreign_keys
+    share, extra = divmod(volumes.index_units(), max(len(rebuild), 1))
+    for number, statement in enumerate(rebuild):
+        conn.execute(text(statement))
+        progress("indexes", share + (extra if number == 0 else 0))
+    conn.execute(text("ANALYZE users, " + ", ".join(BIG_TABLES)))
+    return volumes
+
+
+def _insert_users(
+    conn: Connection, count: int, pools: dict[str, list[tuple]], password_hash: str
+) -> list[int]:
+    """The demo's people; returns the ids of those who own customers (reps, managers)."""
+    firsts, lasts = pools["first"], pools["last"]
+    owners = []
+    for n in range(count):
+        first, last = firsts[(n * 7) % len(firsts)][1], lasts[(n * 11) % len(lasts)][1]
+        role = ROLES[n % len(ROLES)]
+        local = "".join(ch for ch in f"{first}.{last}".lower() if ch.isalpha() or ch == ".")
+        user_id = conn.execute(
+            text(
+                "INSERT INTO users (email, password_hash, name, role) "
+                "VALUES (:email, :hash, :name, CAST(:role AS user_role)) RETURNING id"
+            ),
+            {
+                "email": f"{local}{n}@{DEMO_EMAIL_DOMAIN}",
+                "hash": password_hash,
+                "name": f"{first} {last}",
+                "role": role,
+            },
+        ).scalar_one()
+        if role in ("user", "manager"):
+            owners.append(user_id)
+    return owners
+
+
+def _drop_secondary_indexes(conn: Connection, tables: Iterable[str]) -> list[str]:
+    """Drop every index not behind a constraint; the statements that rebuild them."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT i.indexname, i.indexdef
+            FROM pg_indexes i
+            WHERE i.schemaname = 'public' AND i.tablename = ANY(:tables)
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
+            ORDER BY i.tablename, i.indexname
+            """
+        ),
+        {"tables": list(tables)},
+    ).all()
+    for name, _definition in rows:
+        conn.execute(text(f'DROP INDEX "{name}"'))
+    return [definition for _name, definition in rows]
+
+
+def _drop_foreign_keys(conn: Connection, tables: Iterable[str]) -> list[str]:
+    """Drop the big tables' foreign keys; the statements that add them back.
+
+    Checking a key per inserted row costs more than the insert itself; adding
+    the constraint afterwards validates every row in one join.
+    """
+    rows = conn.execute(
+        text(
+            """
+            SELECT c.conname, r.relname, pg_get_constraintdef(c.oid)
+            FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+            WHERE c.contype = 'f' AND r.relname = ANY(:tables)
+            ORDER BY r.relname, c.conname
+            """
+        ),
+        {"tables": list(tables)},
+    ).all()
+    for name, table, _definition in rows:
+        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+    return [
+        f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
+        for name, table, definition in rows
+    ]
+
+
+def _max_id(conn: Connection, table: str) -> int:
+    return conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
+
+
+def _batches(count: int) -> Iterable[tuple[int, int]]:
+    for lo in range(1, count + 1, BATCH):
+        yield lo, min(lo + BATCH - 1, count)
+
+
+def is_loaded(conn: Connection) -> bool:
+    """Whether the demo users exist (the load's first step)."""
+    return bool(
+        conn.execute(
+            text("SELECT 1 FROM users WHERE email LIKE :pattern LIMIT 1"),
+            {"pattern": f"%@{DEMO_EMAIL_DOMAIN}"},
+        ).first()
+    )
+
+
+def remove(conn: Connection) -> None:
+    """Delete all business rows and the demo users (the seed's users and stages stay).
+
+    TRUNCATE is used for speed; the seed's sample customers go too, so callers
+    run the seed again afterwards.
+    """
+    conn.execute(text("TRUNCATE customers, leads, tasks, interactions, audit_logs"))
+    conn.execute(
+        text("DELETE FROM users WHERE email LIKE :pattern"),
+        {"pattern": f"%@{DEMO_EMAIL_DOMAIN}"},
+    )
