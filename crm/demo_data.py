@@ -14,9 +14,10 @@ and a task about a lead names that lead's customer.
 Loading: the five big tables' secondary indexes and foreign keys are dropped
 first and put back at the end (one sorted index build, and one join to validate
 each key, are far faster than millions of per-row index inserts and key checks),
-all in one transaction, so an interrupted load leaves nothing behind. Row triggers fire only on UPDATE (updated_at) or on lead_stages, so the
-INSERTs here run no trigger. The audit rows are synthetic history written
-directly, not produced by triggers.
+all in one transaction, so an interrupted load leaves nothing behind. Row
+triggers fire only on UPDATE (updated_at) or on lead_stages, so the INSERTs here
+run no trigger. The audit rows are synthetic history written directly, not
+produced by triggers.
 """
 
 from __future__ import annotations
