@@ -125,7 +125,8 @@ def _load_pools(conn: Connection, pools: dict[str, list[tuple]], owners: list[in
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor:
         for name, columns in POOL_TABLES.items():
-            cursor.execute(f"CREATE TEMP TABLE demo_{name} {columns} ON COMMIT DROP")
+            cursor.execute(f"DROP TABLE IF EXISTS demo_{name}")
+            cursor.execute(f"CREATE TEMP TABLE demo_{name} {columns}")
             with cursor.copy(f"COPY demo_{name} FROM STDIN") as copy:
                 for row in pools[name]:
                     copy.write_row(row)
@@ -371,6 +372,7 @@ def load(
         conn.execute(text(statement))
         progress("indexes", share + (extra if number == 0 else 0))
     conn.execute(text("ANALYZE users, " + ", ".join(BIG_TABLES)))
+    conn.execute(text("DROP TABLE " + ", ".join(f"demo_{name}" for name in POOL_TABLES)))
     return volumes
 
 

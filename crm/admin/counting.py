@@ -1,10 +1,11 @@
 """List counts that stay fast at millions of rows, and say so when they are not exact.
 
-An unfiltered list of a big table takes the planner's row estimate (from
-pg_class, kept current by autovacuum's ANALYZE) instead of COUNT(*), which reads
-the whole table. A filtered or searched list counts at most CAP + 1 matching rows
-through the same indexes the page uses. The label says which: "about 1,000,000",
-"more than 10,000", or the exact number.
+An unfiltered list of a big table takes the planner's row estimate (pg_class,
+kept current by autovacuum's ANALYZE) instead of COUNT(*), which reads the whole
+table. A filtered or searched list counts exactly up to CAP matching rows, through
+the same indexes the page uses; past that it takes the planner's estimate for the
+filtered query (EXPLAIN), never less than CAP + 1. The label says which:
+"about 111,000" or the exact number.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal_column, text
+from sqlalchemy import func, text
 from sqlalchemy.orm import Query, Session
 
-CAP = 10_000
+CAP = 1_000
 
 
 class Kind(enum.Enum):
@@ -23,7 +24,6 @@ class Kind(enum.Enum):
 
     EXACT = "exact"
     ESTIMATE = "estimate"
-    AT_LEAST = "at least"
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,6 @@ class Count:
         """What the list tab shows."""
         if self.kind is Kind.ESTIMATE:
             return f"about {self.value:,}"
-        if self.kind is Kind.AT_LEAST:
-            return f"more than {CAP:,}"
         return f"{self.value:,}"
 
 
@@ -51,17 +49,29 @@ def estimated_rows(session: Session, table: str) -> int | None:
     return None if estimate is None or estimate < 0 else int(estimate)
 
 
-def capped(query: Query) -> Count:
-    """Count the query's rows, stopping after CAP + 1."""
-    limited = query.with_entities(literal_column("1")).order_by(None).limit(CAP + 1).subquery()
-    value = query.session.query(func.count()).select_from(limited).scalar() or 0
-    return Count(value, Kind.AT_LEAST if value > CAP else Kind.EXACT)
+def _ids(query: Query, model: type) -> Query:
+    """The query reduced to the rows' ids (keeps its FROM, filters and joins)."""
+    return query.with_entities(model.id).order_by(None)
 
 
-def count(session: Session, table: str, query: Query, whole_table: bool) -> Count:
+def planner_estimate(query: Query, model: type) -> int:
+    """The planner's row estimate for the query (EXPLAIN: planned, not run)."""
+    statement = _ids(query, model).statement
+    compiled = statement.compile(
+        dialect=query.session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+    )
+    plan = query.session.execute(text(f"EXPLAIN (FORMAT JSON) {compiled}")).scalar_one()
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def count(session: Session, model: type, query: Query, whole_table: bool) -> Count:
     """The count a list page shows for ``query`` (already filtered and searched)."""
     if whole_table:
-        estimate = estimated_rows(session, table)
+        estimate = estimated_rows(session, model.__tablename__)
         if estimate is not None and estimate > CAP:
             return Count(estimate, Kind.ESTIMATE)
-    return capped(query)
+    limited = _ids(query, model).limit(CAP + 1).subquery()
+    exact = session.query(func.count()).select_from(limited).scalar() or 0
+    if exact <= CAP:
+        return Count(exact)
+    return Count(max(planner_estimate(query, model), CAP + 1), Kind.ESTIMATE)

@@ -1,0 +1,1 @@
+"""Benchmarks: scale data and page latencies (not part of `make test`)."""
