@@ -7,7 +7,11 @@ PORT ?= 5000
 # The second database the tests run on, when one answers there.
 SYSTEM_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-embedded test-system chromium lint format clean-venv
+# Demo data loaded by `make run` (0.002 = 2,000 customers); `make bench` scale.
+DEMO_SCALE ?= 0.002
+BENCH_SCALE ?= 1
+
+.PHONY: run test test-embedded test-system chromium bench lint format clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +29,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 run: $(VENV)/.runtime
 	$(BIN)/flask db upgrade
 	$(BIN)/flask crm seed
+	$(BIN)/flask crm demo-data --scale $(DEMO_SCALE) --if-missing
 	$(BIN)/flask run --debug --host $(HOST) --port $(PORT)
 
 ## test: the suite on the embedded PostgreSQL, then again on the system PostgreSQL if one answers
@@ -53,6 +58,10 @@ test-system: $(VENV)/.dev chromium
 	else \
 		echo "== no PostgreSQL answers at $(SYSTEM_PG_URL); the second run (system PostgreSQL) is skipped =="; \
 	fi
+
+## bench: build (or reuse) a scale-$(BENCH_SCALE) database and time the admin pages
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.pages --scale $(BENCH_SCALE)
 
 ## lint: ruff's checks and formatting
 lint: $(VENV)/.dev

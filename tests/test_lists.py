@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import Connection, event, text
 
 from crm.admin.counting import CAP
-from crm.extensions import db
 from crm.models import UserRole
 from tests.conftest import Browser
 
@@ -22,7 +21,7 @@ def statements(conn: Connection) -> Iterator[list[tuple[str, object]]]:
     """Collect the SQL the app sends on the test's connection."""
     seen: list[tuple[str, object]] = []
 
-    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:  # noqa: ANN001
+    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
         seen.append((statement, parameters))
 
     event.listen(conn, "before_cursor_execute", record)
