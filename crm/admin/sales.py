@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask_login import current_user
 from wtforms import Form
 
 from crm import policy
+from crm.admin import validators as v
 from crm.admin.base import PolicyModelView
+from crm.extensions import db
 from crm.models import INDUSTRIES, Customer, Interaction, Lead, Task
 from crm.policy import Resource
 
@@ -67,6 +70,29 @@ class CustomerView(OwnedView):
     )  # fmt: skip
     form_choices = {"industry": [("", "—"), *[(i, i) for i in INDUSTRIES]]}
     form_ajax_refs = {"owner": USER_LOOKUP}
+    form_args = {
+        "email": {"validators": [*v.text(255), v.customer_email]},
+        "status": {"default": "active"},
+    }
+
+    def validate_form(self, form: Any) -> bool:
+        """Also check uk_customers_name_company before the database has to."""
+        valid = super().validate_form(form)
+        if valid and hasattr(form, "name") and hasattr(form, "company"):
+            editing = request.args.get("id", "") if request.endpoint.endswith("edit_view") else ""
+            clash = (
+                db.session.query(Customer.id)
+                .filter(Customer.name == form.name.data, Customer.company == form.company.data)
+                .filter(Customer.id != (int(editing) if editing.isdigit() else 0))
+                .first()
+            )
+            if clash is not None:
+                form.name.errors = [
+                    *form.name.errors,
+                    "A customer with this name already exists at this company.",
+                ]
+                valid = False
+        return valid
 
     def __init__(self) -> None:
         super().__init__(
@@ -95,6 +121,11 @@ class LeadView(OwnedView):
         "source", "owner", "expected_close_date",
     )  # fmt: skip
     form_ajax_refs = {"customer": CUSTOMER_LOOKUP, "owner": USER_LOOKUP}
+    form_args = {
+        "amount": {"validators": v.optional(v.positive_amount), "places": 2},
+        "currency": {"validators": [*v.text(3), v.currency_code], "default": "USD"},
+        "probability": {"validators": v.optional(v.probability)},
+    }
 
     def __init__(self) -> None:
         super().__init__(Lead, "Leads", endpoint="leads", url="leads", category="Sales")
@@ -169,6 +200,7 @@ class InteractionView(OwnedView):
         "duration_minutes", "outcome", "follow_up_date",
     )  # fmt: skip
     form_ajax_refs = {"customer": CUSTOMER_LOOKUP, "lead": LEAD_LOOKUP, "user": USER_LOOKUP}
+    form_args = {"duration_minutes": {"validators": v.optional(v.duration)}}
 
     def __init__(self) -> None:
         super().__init__(

@@ -1,0 +1,51 @@
+"""Form validators that mirror the database's constraints, so a person sees the rule
+beside the field before the database has to refuse the save."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from wtforms import Field, Form
+from wtforms.validators import Length, NumberRange, Optional, Regexp, ValidationError
+
+from crm.models.customer import EMAIL_PATTERN
+
+# chk_customers_email, as PostgreSQL's ~* reads it (case-insensitive).
+customer_email = Regexp(
+    EMAIL_PATTERN, flags=re.IGNORECASE, message="Enter an email address like name@example.com."
+)
+# chk_leads_probability
+probability = NumberRange(min=0, max=100, message="A percentage from 0 to 100.")
+# chk_interactions_duration
+duration = NumberRange(min=1, message="At least one minute (or leave it empty).")
+
+
+def positive_amount(_form: Form, field: Field) -> None:
+    """chk_leads_amount: more than zero, or empty; numeric(15,2) holds 13 digits before the point."""
+    value: Decimal | None = field.data
+    if value is None:
+        return
+    if value <= 0:
+        raise ValidationError("The amount must be more than zero (or left empty).")
+    if value >= Decimal("1e13"):
+        raise ValidationError("The amount is too large: at most 9,999,999,999,999.99.")
+
+
+def currency_code(_form: Form, field: Field) -> None:
+    """varchar(3): a three-letter ISO currency code such as USD or EUR."""
+    if field.data and not re.fullmatch(r"[A-Za-z]{3}", field.data.strip()):
+        raise ValidationError("Use a three-letter currency code such as USD or EUR.")
+    if field.data:
+        field.data = field.data.strip().upper()
+
+
+def optional(*rules: Any) -> list[Any]:
+    """Validators for a nullable column: empty is fine, anything else obeys the rules."""
+    return [Optional(), *rules]
+
+
+def text(limit: int) -> list[Any]:
+    """A varchar(limit) column that may be empty."""
+    return [Optional(), Length(max=limit, message=f"At most {limit} characters.")]
