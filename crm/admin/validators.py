@@ -1,5 +1,7 @@
-"""Form validators that mirror the database's constraints, so a person sees the rule
-beside the field before the database has to refuse the save."""
+"""Form validators that mirror the database's constraints.
+
+A person sees the rule beside the field before the database has to refuse the save.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ duration = NumberRange(min=1, message="At least one minute (or leave it empty)."
 
 
 def positive_amount(_form: Form, field: Field) -> None:
-    """chk_leads_amount: more than zero, or empty; numeric(15,2) holds 13 digits before the point."""
+    """chk_leads_amount: more than zero or empty; numeric(15,2) fits 13 integer digits."""
     value: Decimal | None = field.data
     if value is None:
         return
