@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from crm import policy
 from crm.admin import counting
+from crm.admin.related import Related, sections
 from crm.extensions import db
 from crm.policy import Action, Resource
 
@@ -85,8 +86,17 @@ class PolicyModelView(ModelView):
     edit_modal = False
     create_modal = False
 
+    details_template = "admin/model/crm_details.html"
+    # Kinds of related rows to show on the details page (crm/admin/related.py).
+    related: tuple[Related, ...] = ()
+
     def __init__(self, model: type, name: str, **kwargs: Any) -> None:
         super().__init__(model, db, name=name, **kwargs)
+
+    def render(self, template: str, **kwargs: Any) -> str:
+        if template == self.details_template and "model" in kwargs:
+            kwargs["related_sections"] = sections(kwargs["model"].id, self.related)
+        return super().render(template, **kwargs)
 
     # -- who may use the view ---------------------------------------------------
     def allows(self, action: Action) -> bool:
@@ -195,6 +205,16 @@ class PolicyModelView(ModelView):
         query, joins = self._apply_sorting(query, joins, sort_column, sort_desc)
         query = self._apply_pagination(query, page, page_size)
         return found.value, (query.all() if execute else query)
+
+    def _get_filter_groups(self) -> Any:
+        """Filter choices worked out per request (people, stages), not once at start-up."""
+        groups = super()._get_filter_groups()
+        for items in (groups or {}).values():
+            for item in items:
+                flt = self._filters[item["index"]]
+                if callable(flt.options):
+                    item["options"] = flt.get_options(self)
+        return groups
 
     def count_label(self, value: int) -> str:
         """The list tab's count: exact, "about" (estimated) or "more than" (capped)."""

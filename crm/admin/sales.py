@@ -9,11 +9,55 @@ from flask_login import current_user
 from wtforms import Form
 
 from crm import policy
+from crm.admin import filters as flt
 from crm.admin import validators as v
 from crm.admin.base import PolicyModelView
+from crm.admin.related import Related
 from crm.extensions import db
 from crm.models import INDUSTRIES, Customer, Interaction, Lead, Task
 from crm.policy import Resource
+
+
+def _money(lead: Lead) -> str:
+    return f"{lead.amount:,.2f} {lead.currency or ''}".strip() if lead.amount is not None else ""
+
+
+def _date(value: Any) -> str:
+    return value.strftime("%Y-%m-%d") if value is not None else ""
+
+
+LEADS = Related(
+    "Leads", Lead, "leads", Lead.customer_id, Lead.created_at,
+    (("Title", lambda r: r.title), ("Stage", lambda r: r.stage), ("Amount", _money),
+     ("Owner", lambda r: r.owner and r.owner.name), ("Created", lambda r: _date(r.created_at))),
+    load=(Lead.stage, Lead.owner), filter_arg="flt0_customer_id_equals",
+)  # fmt: skip
+
+
+def _tasks(link: Any, arg: str) -> Related:
+    return Related(
+        "Tasks", Task, "tasks", link, Task.created_at,
+        (("Title", lambda r: r.title), ("Status", lambda r: r.status and r.status.value),
+         ("Due", lambda r: _date(r.due_date)), ("Owner", lambda r: r.user and r.user.name)),
+        load=(Task.user,), filter_arg=arg,
+    )  # fmt: skip
+
+
+def _interactions(link: Any, arg: str) -> Related:
+    return Related(
+        "Interactions", Interaction, "interactions", link, Interaction.interaction_date,
+        (("Subject", lambda r: r.subject or r.type.value), ("Type", lambda r: r.type.value),
+         ("When", lambda r: _date(r.interaction_date)),
+         ("Logged by", lambda r: r.user and r.user.name)),
+        load=(Interaction.user,), filter_arg=arg,
+    )  # fmt: skip
+
+
+SOURCES = (
+    "Website", "Referral", "Cold call", "Trade show", "Partner", "LinkedIn",
+    "Email campaign", "Webinar",
+)  # fmt: skip
+CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF")
 
 USER_LOOKUP = {"fields": ("name", "email"), "page_size": 10}
 CUSTOMER_LOOKUP = {"fields": ("name", "company", "email"), "page_size": 10}
@@ -56,7 +100,12 @@ class CustomerView(OwnedView):
     column_list = ("name", "company", "email", "phone", "industry", "status", "owner", "created_at")
     column_labels = {"owner": "Owner", "created_at": "Created"}
     column_searchable_list = ("name", "company", "email")
-    column_filters = ("status", "industry", "owner.name", "created_at")
+    column_filters = (
+        flt.choice(Customer.status, "Status", ("active", "inactive", "prospect")),
+        flt.choice(Customer.industry, "Industry", INDUSTRIES),
+        flt.person(Customer.owner_id, "Owner"),
+        flt.dates(Customer.created_at, "Created"),
+    )
     column_default_sort = ("created_at", True)
     column_sortable_list = ("name", "company", "industry", "status", "created_at")
     column_details_list = (
@@ -94,6 +143,12 @@ class CustomerView(OwnedView):
                 valid = False
         return valid
 
+    related = (
+        LEADS,
+        _tasks(Task.customer_id, "flt0_customer_id_equals"),
+        _interactions(Interaction.customer_id, "flt0_customer_id_equals"),
+    )
+
     def __init__(self) -> None:
         super().__init__(
             Customer, "Customers", endpoint="customers", url="customers", category="Sales"
@@ -108,7 +163,16 @@ class LeadView(OwnedView):
     )  # fmt: skip
     column_labels = {"expected_close_date": "Expected close", "created_at": "Created"}
     column_searchable_list = ("title",)
-    column_filters = ("stage.name", "source", "currency", "owner.name", "amount", "created_at")
+    column_filters = (
+        flt.stage(Lead.stage_id),
+        flt.choice(Lead.source, "Source", SOURCES),
+        flt.choice(Lead.currency, "Currency", CURRENCIES),
+        flt.person(Lead.owner_id, "Owner"),
+        *flt.number_range(Lead.amount, "Amount"),
+        flt.day_range(Lead.expected_close_date, "Expected close"),
+        flt.dates(Lead.created_at, "Created"),
+        flt.parent(Lead.customer_id, "Customer id"),
+    )
     column_default_sort = ("created_at", True)
     column_sortable_list = ("title", "amount", "expected_close_date", "created_at")
     column_details_list = (
@@ -126,6 +190,11 @@ class LeadView(OwnedView):
         "currency": {"validators": [*v.text(3), v.currency_code], "default": "USD"},
         "probability": {"validators": v.optional(v.probability)},
     }
+
+    related = (
+        _tasks(Task.lead_id, "flt0_lead_id_equals"),
+        _interactions(Interaction.lead_id, "flt0_lead_id_equals"),
+    )
 
     def __init__(self) -> None:
         super().__init__(Lead, "Leads", endpoint="leads", url="leads", category="Sales")
@@ -148,7 +217,15 @@ class TaskView(OwnedView):
     )
     column_labels = {"user": "Owner", "assignee": "Assigned to", "due_date": "Due"}
     column_searchable_list = ("title",)
-    column_filters = ("status", "priority", "due_date", "user.name", "assignee.name")
+    column_filters = (
+        flt.enum(Task.status, "Status"),
+        flt.choice(Task.priority, "Priority", ("low", "medium", "high")),
+        flt.dates(Task.due_date, "Due"),
+        flt.person(Task.user_id, "Owner"),
+        flt.person(Task.assigned_to, "Assigned to"),
+        flt.parent(Task.customer_id, "Customer id"),
+        flt.parent(Task.lead_id, "Lead id"),
+    )
     column_default_sort = ("due_date", True)
     column_sortable_list = ("title", "status", "priority", "due_date")
     column_details_list = (
@@ -187,7 +264,13 @@ class InteractionView(OwnedView):
     )
     column_labels = {"interaction_date": "When", "user": "Logged by", "duration_minutes": "Minutes"}
     column_searchable_list = ("subject",)
-    column_filters = ("type", "interaction_date", "user.name")
+    column_filters = (
+        flt.enum(Interaction.type, "Type"),
+        flt.dates(Interaction.interaction_date, "When"),
+        flt.person(Interaction.user_id, "Logged by"),
+        flt.parent(Interaction.customer_id, "Customer id"),
+        flt.parent(Interaction.lead_id, "Lead id"),
+    )
     column_default_sort = ("interaction_date", True)
     column_sortable_list = ("interaction_date", "type", "subject")
     column_details_list = (

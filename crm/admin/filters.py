@@ -1,0 +1,70 @@
+"""List filters an index can serve: equality, ranges and dates (never ``contains``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import has_request_context
+from flask_admin.contrib.sqla import filters as f
+from flask_login import current_user
+from sqlalchemy import select
+
+from crm import policy
+from crm.extensions import db
+from crm.models import LeadStage, User
+
+
+def _people() -> list[tuple[str, str]]:
+    """Owners a person may filter by: everyone for most roles, themselves for a rep."""
+    if not has_request_context() or not current_user.is_authenticated:
+        return []  # Flask-Admin also asks once at start-up; options are per request
+    query = select(User.id, User.name).where(policy.row_filter(current_user, User))
+    return [(str(i), name) for i, name in db.session.execute(query.order_by(User.name))]
+
+
+def _stages() -> list[tuple[str, str]]:
+    if not has_request_context():
+        return []
+    query = select(LeadStage.id, LeadStage.name).order_by(LeadStage.order_index, LeadStage.id)
+    return [(str(i), name) for i, name in db.session.execute(query)]
+
+
+def person(column: Any, name: str) -> f.IntEqualFilter:
+    """Rows whose user column is the chosen person (a select of names)."""
+    return f.IntEqualFilter(column, name, options=_people)
+
+
+def stage(column: Any) -> f.IntEqualFilter:
+    """Rows in the chosen lead stage."""
+    return f.IntEqualFilter(column, "Stage", options=_stages)
+
+
+def choice(column: Any, name: str, values: tuple[str, ...]) -> f.FilterEqual:
+    """Rows whose text column equals one of a fixed set of values."""
+    return f.FilterEqual(column, name, options=[(value, value) for value in values])
+
+
+def enum(column: Any, name: str) -> f.EnumEqualFilter:
+    """Rows with the chosen value of a PostgreSQL enum column."""
+    members = column.type.enum_class
+    return f.EnumEqualFilter(column, name, options=[(m.name, m.value) for m in members])
+
+
+def dates(column: Any, name: str) -> f.DateTimeBetweenFilter:
+    """Rows whose timestamp falls in a range."""
+    return f.DateTimeBetweenFilter(column, name)
+
+
+def day_range(column: Any, name: str) -> f.DateBetweenFilter:
+    """Rows whose date falls in a range."""
+    return f.DateBetweenFilter(column, name)
+
+
+def number_range(column: Any, name: str) -> list[Any]:
+    """Greater-than and smaller-than filters: together, a range."""
+    return [f.FloatGreaterFilter(column, name), f.FloatSmallerFilter(column, name)]
+
+
+def parent(column: Any, name: str) -> f.IntEqualFilter:
+    """The "see all" filter from a details page (e.g. a customer's leads)."""
+    return f.IntEqualFilter(column, name)
