@@ -88,7 +88,9 @@ def request(browser: Browser, endpoint: str, method: str, row_id: int) -> int:
         "create": lambda: browser.post(f"{base}new/", form_data(endpoint, 1)),
         "edit": lambda: browser.post(f"{base}edit/?id={row_id}", form_data(endpoint, 2)),
         "delete": lambda: browser.post(f"{base}delete/", {"id": row_id}),
-        "bulk": lambda: browser.post(f"{base}action/", {"action": "delete", "rowid": row_id}),
+        "bulk": lambda: browser.post(
+            f"{base}action/", {"action": "delete", "rowid": row_id, "confirmed": "yes"}
+        ),
         "export": lambda: browser.get(f"{base}export/csv/"),
     }
     return calls[method]().status_code

@@ -13,11 +13,12 @@ from flask_admin.model import typefmt
 from flask_admin.model.fields import AjaxSelectField
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from crm import policy
-from crm.admin import counting
+from crm.admin import bulk, counting
 from crm.admin.related import Related, sections
 from crm.extensions import db
 from crm.policy import Action, Resource
@@ -46,8 +47,10 @@ CONSTRAINT_MESSAGES = {
     "chk_users_last_admin": "This is the last active admin: make someone else an admin first.",
 }
 NOT_AVAILABLE = "Pick one from the list: that record is not available to you."
-# Bulk actions and the permission each needs.
+# Bulk actions and the permission each needs (any other action needs UPDATE).
 BULK_ACTIONS = {"delete": Action.DELETE}
+# Bulk actions that hand rows to someone else: not for sales reps.
+REASSIGNING = {"reassign"}
 
 
 class PolicyAjaxLoader(QueryAjaxModelLoader):
@@ -130,6 +133,8 @@ class PolicyModelView(ModelView):
         return self.allows(Action.EXPORT)
 
     def is_action_allowed(self, name: str) -> bool:
+        if name in REASSIGNING and not policy.sees_all_rows(current_user):
+            return False
         return self.allows(BULK_ACTIONS.get(name, Action.UPDATE))
 
     # -- which rows ---------------------------------------------------------------
@@ -233,14 +238,21 @@ class PolicyModelView(ModelView):
             return True
         return super().handle_view_exception(exc)
 
-    @action(
-        "delete",
-        "Delete",
-        "Delete the selected records? This cannot be undone.",
-    )
-    def action_delete(self, ids: Any) -> None:
-        # Form ids are strings; PostgreSQL will not compare integer = varchar.
-        super().action_delete(tuple(int(i) for i in ids))
+    @action("delete", "Delete")
+    def action_delete(self, ids: Any) -> Any:
+        def delete(row_ids: list[int], _chosen: str | None) -> str:
+            rows = db.session.scalars(select(self.model).where(self.model.id.in_(row_ids))).all()
+            deleted = sum(1 for row in rows if self.delete_model(row))
+            return f"{deleted} of {len(rows)} records deleted."
+
+        return bulk.confirm_or_apply(
+            self,
+            ids,
+            name="delete",
+            title="Delete",
+            consequence="These records will be deleted. This cannot be undone.",
+            apply=delete,
+        )
 
     def _create_ajax_loader(self, name: str, options: dict[str, Any]) -> QueryAjaxModelLoader:
         remote = getattr(self.model, name).property.mapper.class_

@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from crm import policy
 from crm.extensions import db
-from crm.models import LeadStage, User
+from crm.models import LeadStage, User, UserRole
+
+OWNER_ROLES = (UserRole.USER, UserRole.MANAGER, UserRole.ADMIN)
 
 
 def _people() -> list[tuple[str, str]]:
@@ -20,6 +22,26 @@ def _people() -> list[tuple[str, str]]:
         return []  # Flask-Admin also asks once at start-up; options are per request
     query = select(User.id, User.name).where(policy.row_filter(current_user, User))
     return [(str(i), name) for i, name in db.session.execute(query.order_by(User.name))]
+
+
+def owners() -> list[tuple[str, str]]:
+    """People who can own customers and leads: active reps, managers and admins."""
+    query = (
+        select(User.id, User.name)
+        .where(User.is_active.is_(True), User.role.in_(OWNER_ROLES))
+        .order_by(User.name)
+    )
+    return [(str(i), name) for i, name in db.session.execute(query)]
+
+
+def active_stages() -> list[tuple[str, str]]:
+    """Stages a lead can move to."""
+    query = (
+        select(LeadStage.id, LeadStage.name)
+        .where(LeadStage.is_active.is_(True))
+        .order_by(LeadStage.order_index, LeadStage.id)
+    )
+    return [(str(i), name) for i, name in db.session.execute(query)]
 
 
 def _stages() -> list[tuple[str, str]]:

@@ -5,16 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
+from flask_admin.actions import action
 from flask_login import current_user
+from sqlalchemy import func, update
 from wtforms import Form
 
 from crm import policy
+from crm.admin import bulk
 from crm.admin import filters as flt
 from crm.admin import validators as v
 from crm.admin.base import PolicyModelView
 from crm.admin.related import Related
 from crm.extensions import db
-from crm.models import INDUSTRIES, Customer, Interaction, Lead, Task
+from crm.models import (
+    INDUSTRIES,
+    Customer,
+    Interaction,
+    Lead,
+    LeadStage,
+    Task,
+    TaskStatus,
+    User,
+)
 from crm.policy import Resource
 
 
@@ -95,6 +107,26 @@ class OwnedView(PolicyModelView):
         super().on_model_change(form, model, is_created)
 
 
+def _reassign(view: PolicyModelView, ids: Any, what: str) -> Any:
+    """Give the selected rows a new owner (admins and managers only)."""
+    model = view.model
+
+    def apply(row_ids: list[int], chosen: str | None) -> str:
+        owner = db.session.get(User, int(chosen or 0))
+        db.session.execute(update(model).where(model.id.in_(row_ids)).values(owner_id=owner.id))
+        return f"{len(row_ids)} {what} now belong to {owner.name}."
+
+    return bulk.confirm_or_apply(
+        view,
+        ids,
+        name="reassign",
+        title="Reassign owner",
+        consequence=f"These {what} will belong to the person you choose.",
+        apply=apply,
+        choice=bulk.Choice("owner_id", "New owner", flt.owners),
+    )
+
+
 class CustomerView(OwnedView):
     resource = Resource.CUSTOMERS
     column_list = ("name", "company", "email", "phone", "industry", "status", "owner", "created_at")
@@ -149,6 +181,10 @@ class CustomerView(OwnedView):
         _interactions(Interaction.customer_id, "flt0_customer_id_equals"),
     )
 
+    @action("reassign", "Reassign owner")
+    def action_reassign(self, ids: Any) -> Any:
+        return _reassign(self, ids, "customers")
+
     def __init__(self) -> None:
         super().__init__(
             Customer, "Customers", endpoint="customers", url="customers", category="Sales"
@@ -195,6 +231,27 @@ class LeadView(OwnedView):
         _tasks(Task.lead_id, "flt0_lead_id_equals"),
         _interactions(Interaction.lead_id, "flt0_lead_id_equals"),
     )
+
+    @action("reassign", "Reassign owner")
+    def action_reassign(self, ids: Any) -> Any:
+        return _reassign(self, ids, "leads")
+
+    @action("move_stage", "Move to stage")
+    def action_move_stage(self, ids: Any) -> Any:
+        def apply(row_ids: list[int], chosen: str | None) -> str:
+            stage = db.session.get(LeadStage, int(chosen or 0))
+            db.session.execute(update(Lead).where(Lead.id.in_(row_ids)).values(stage_id=stage.id))
+            return f"{len(row_ids)} leads moved to {stage.name}."
+
+        return bulk.confirm_or_apply(
+            self,
+            ids,
+            name="move_stage",
+            title="Move to stage",
+            consequence="These leads will move to the stage you choose.",
+            apply=apply,
+            choice=bulk.Choice("stage_id", "Stage", flt.active_stages),
+        )
 
     def __init__(self) -> None:
         super().__init__(Lead, "Leads", endpoint="leads", url="leads", category="Sales")
@@ -244,6 +301,25 @@ class TaskView(OwnedView):
         "customer": CUSTOMER_LOOKUP,
         "lead": LEAD_LOOKUP,
     }
+
+    @action("complete", "Mark completed")
+    def action_complete(self, ids: Any) -> Any:
+        def apply(row_ids: list[int], _chosen: str | None) -> str:
+            done = db.session.execute(
+                update(Task)
+                .where(Task.id.in_(row_ids), Task.status != TaskStatus.COMPLETED)
+                .values(status=TaskStatus.COMPLETED, completed_at=func.now())
+            ).rowcount
+            return f"{done} tasks marked completed ({len(row_ids) - done} already were)."
+
+        return bulk.confirm_or_apply(
+            self,
+            ids,
+            name="complete",
+            title="Mark completed",
+            consequence="These tasks will be marked completed, with the completion time now.",
+            apply=apply,
+        )
 
     def __init__(self) -> None:
         super().__init__(Task, "Tasks", endpoint="tasks", url="tasks", category="Sales")

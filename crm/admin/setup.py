@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import flash
+from flask_admin.actions import action
+from sqlalchemy import func, select
 from wtforms import Form, PasswordField
 from wtforms.validators import EqualTo, Length, Optional, ValidationError
 
 from crm import passwords
 from crm.admin.base import PolicyModelView
-from crm.models import AuditLog, LeadStage, User
+from crm.extensions import db
+from crm.models import AuditLog, Lead, LeadStage, User
 from crm.policy import Resource
 
 
@@ -22,6 +26,51 @@ class LeadStageView(PolicyModelView):
     column_details_list = ("order_index", "name", "description", "is_active", "created_at")
     column_export_list = column_details_list
     form_columns = ("name", "description", "order_index", "is_active")
+
+    def delete_model(self, model: LeadStage) -> bool:
+        """Delete a stage no lead is in; deactivate one that leads are in.
+
+        Deleting it would clear those leads' stage (ON DELETE SET NULL).
+        """
+        in_use = db.session.scalar(select(func.count()).where(Lead.stage_id == model.id))
+        if not in_use:
+            return super().delete_model(model)
+        model.is_active = False
+        db.session.commit()
+        flash(
+            f"Stage \u201c{model.name}\u201d has {in_use:,} leads, so it was deactivated "
+            "rather than deleted: those leads keep it, and it is no longer offered.",
+            "warning",
+        )
+        return False
+
+    @action("move_up", "Move up")
+    def action_move_up(self, ids: Any) -> None:
+        self._move(ids, -1)
+
+    @action("move_down", "Move down")
+    def action_move_down(self, ids: Any) -> None:
+        self._move(ids, +1)
+
+    def _move(self, ids: Any, step: int) -> None:
+        """Swap each selected stage with its neighbour, then number them 1, 2, 3."""
+        ordered = select(LeadStage).order_by(LeadStage.order_index, LeadStage.id)
+        stages = list(db.session.scalars(ordered))
+        chosen = {int(i) for i in ids}
+        positions = range(len(stages)) if step < 0 else range(len(stages) - 1, -1, -1)
+        for pos in positions:
+            other = pos + step
+            if (
+                stages[pos].id in chosen
+                and 0 <= other < len(stages)
+                and stages[other].id not in chosen
+            ):
+                stages[pos], stages[other] = stages[other], stages[pos]
+        for number, stage in enumerate(stages, start=1):
+            if stage.order_index != number:
+                stage.order_index = number
+        db.session.commit()
+        flash("Stage order saved.", "success")
 
     def __init__(self) -> None:
         super().__init__(
