@@ -13,6 +13,8 @@ from tests import introspect
 
 TS = "timestamp without time zone"
 SESSION_TOKEN_DEFAULT = "replace((gen_random_uuid())::text, '-'::text, ''::text)"
+# The application's row version for optimistic locking (migration 0008).
+VERSION = ("version", "integer", True, "1")
 NOW = "CURRENT_TIMESTAMP"
 
 
@@ -36,6 +38,7 @@ SPEC_COLUMNS = {
         ("lockout_count", "integer", True, "0"),
         ("locked_until", TS, False, None),
         ("session_token", "character varying(64)", True, SESSION_TOKEN_DEFAULT),
+        VERSION,
     ],
     "customers": [
         serial("customers"),
@@ -55,6 +58,7 @@ SPEC_COLUMNS = {
         ("notes", "text", False, None),
         ("created_at", TS, False, NOW),
         ("updated_at", TS, False, NOW),
+        VERSION,  # migration 0008
     ],
     "lead_stages": [
         serial("lead_stages"),
@@ -63,6 +67,7 @@ SPEC_COLUMNS = {
         ("order_index", "integer", False, "0"),
         ("is_active", "boolean", False, "true"),
         ("created_at", TS, False, NOW),
+        VERSION,  # migration 0008
     ],
     "leads": [
         serial("leads"),
@@ -78,6 +83,7 @@ SPEC_COLUMNS = {
         ("expected_close_date", "date", False, None),
         ("created_at", TS, False, NOW),
         ("updated_at", TS, False, NOW),
+        VERSION,  # migration 0008
     ],
     "tasks": [
         serial("tasks"),
@@ -93,6 +99,7 @@ SPEC_COLUMNS = {
         ("assigned_to", "integer", False, None),
         ("created_at", TS, False, NOW),
         ("updated_at", TS, False, NOW),
+        VERSION,  # migration 0008
     ],
     "interactions": [
         serial("interactions"),
@@ -108,6 +115,7 @@ SPEC_COLUMNS = {
         ("follow_up_date", "date", False, None),
         ("created_at", TS, False, NOW),
         ("updated_at", TS, False, NOW),
+        VERSION,  # migration 0008
     ],
     "audit_logs": [
         serial("audit_logs"),
@@ -343,6 +351,7 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         "trg_users_rotate_session_token",
         "trg_users_last_admin_update",
         "trg_users_last_admin_delete",
+        *(f"trg_{table}_version" for table in introspect.TABLES if table != "audit_logs"),
     }
     assert with_column == {"users", "customers", "leads", "tasks", "interactions"}
     assert touched == with_column

@@ -16,11 +16,13 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from wtforms import HiddenField
 
 from crm import policy
 from crm.admin import bulk, counting
 from crm.admin.related import Related, sections
 from crm.extensions import db
+from crm.models import AuditLog, User
 from crm.policy import Action, Resource
 
 # Flask-Admin view methods and what each does to the resource.
@@ -95,6 +97,40 @@ class PolicyModelView(ModelView):
 
     def __init__(self, model: type, name: str, **kwargs: Any) -> None:
         super().__init__(model, db, name=name, **kwargs)
+
+    # -- optimistic locking (migration 0008) -----------------------------------------
+    def scaffold_form(self) -> Any:
+        form_class = super().scaffold_form()
+        if hasattr(self.model, "version"):
+            # The version the form was opened with travels with it, hidden.
+            form_class.version = HiddenField()
+        return form_class
+
+    def create_form(self, obj: Any = None) -> Any:
+        form = super().create_form(obj)
+        if "version" in form:
+            del form["version"]  # a new row starts at version 1
+        return form
+
+    def update_model(self, form: Any, model: Any) -> bool:
+        """Refuse a save over a change made since the form was opened."""
+        if "version" in form:
+            current = db.session.scalar(
+                select(self.model.version).where(self.model.id == model.id).with_for_update()
+            )
+            if str(current) != str(form.version.data):
+                who, when = last_change(self.model.__tablename__, model)
+                flash(
+                    f"Not saved: {who} changed this record {when}, after you opened it. "
+                    "Your changes are still in the form below; check theirs on the details "
+                    "page, then save again to replace them with yours.",
+                    "error",
+                )
+                form.version.data = current  # a deliberate second save goes through
+                db.session.rollback()
+                return False
+            del form["version"]  # the database moves the version itself
+        return super().update_model(form, model)
 
     def render(self, template: str, **kwargs: Any) -> str:
         if template == self.details_template and "model" in kwargs:
@@ -258,3 +294,18 @@ class PolicyModelView(ModelView):
         remote = getattr(self.model, name).property.mapper.class_
         # `db`, not `db.session`: Flask-Admin resolves the session at query time.
         return PolicyAjaxLoader(name, db, remote, **options)
+
+
+def last_change(table: str, model: Any) -> tuple[str, str]:
+    """Who last changed a row, and when, from the audit log (or the row's own stamp)."""
+    latest = db.session.execute(
+        select(User.name, AuditLog.created_at)
+        .join(User, User.id == AuditLog.user_id, isouter=True)
+        .where(AuditLog.table_name == table, AuditLog.record_id == model.id)
+        .order_by(AuditLog.id.desc())
+        .limit(1)
+    ).first()
+    stamp = latest.created_at if latest else getattr(model, "updated_at", None)
+    who = latest.name if latest and latest.name else "someone else"
+    when = f"at {stamp:%Y-%m-%d %H:%M} UTC" if stamp else "just now"
+    return who, when

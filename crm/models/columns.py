@@ -27,3 +27,7 @@ TITLE_DESCRIPTION_DOCUMENT = (
     "to_tsvector('english'::regconfig, (title::text || ' '::text) || "
     "COALESCE(description, ''::text))"
 )
+
+# Migration 0008: bumped by a trigger on every real change; edit forms carry it
+# so a save over someone else's unseen change is refused (optimistic locking).
+RowVersion = Annotated[int, mapped_column(server_default=text("1"), server_onupdate=FetchedValue())]

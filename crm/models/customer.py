@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
-from crm.models.columns import CreatedAt, UpdatedAt
+from crm.models.columns import CreatedAt, RowVersion, UpdatedAt
 
 if TYPE_CHECKING:
     from crm.models.interaction import Interaction
@@ -105,6 +105,7 @@ class Customer(db.Model):
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+    version: Mapped[RowVersion]
 
     owner: Mapped[User | None] = relationship(back_populates="customers")
     leads: Mapped[list[Lead]] = relationship(

@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
-from crm.models.columns import CreatedAt, UpdatedAt
+from crm.models.columns import CreatedAt, RowVersion, UpdatedAt
 from crm.models.enums import INTERACTION_TYPE, InteractionType
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class Interaction(db.Model):
     follow_up_date: Mapped[date | None]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+    version: Mapped[RowVersion]
 
     customer: Mapped[Customer | None] = relationship(back_populates="interactions")
     lead: Mapped[Lead | None] = relationship(back_populates="interactions")

@@ -10,7 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
-from crm.models.columns import TITLE_DESCRIPTION_DOCUMENT, CreatedAt, UpdatedAt
+from crm.models.columns import TITLE_DESCRIPTION_DOCUMENT, CreatedAt, RowVersion, UpdatedAt
 
 if TYPE_CHECKING:
     from crm.models.customer import Customer
@@ -37,6 +37,7 @@ class LeadStage(db.Model):
     order_index: Mapped[int | None] = mapped_column(server_default=text("0"))
     is_active: Mapped[bool | None] = mapped_column(server_default=text("true"))
     created_at: Mapped[CreatedAt]
+    version: Mapped[RowVersion]
 
     leads: Mapped[list[Lead]] = relationship(back_populates="stage", passive_deletes=True)
 
@@ -101,6 +102,7 @@ class Lead(db.Model):
     expected_close_date: Mapped[date | None]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+    version: Mapped[RowVersion]
 
     customer: Mapped[Customer | None] = relationship(back_populates="leads")
     stage: Mapped[LeadStage | None] = relationship(back_populates="leads")

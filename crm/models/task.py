@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
-from crm.models.columns import TITLE_DESCRIPTION_DOCUMENT, CreatedAt, UpdatedAt
+from crm.models.columns import TITLE_DESCRIPTION_DOCUMENT, CreatedAt, RowVersion, UpdatedAt
 from crm.models.enums import TASK_STATUS, TaskStatus
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ class Task(db.Model):
     )
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+    version: Mapped[RowVersion]
 
     user: Mapped[User | None] = relationship(back_populates="tasks", foreign_keys=[user_id])
     assignee: Mapped[User | None] = relationship(

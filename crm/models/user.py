@@ -9,7 +9,7 @@ from sqlalchemy import FetchedValue, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
-from crm.models.columns import CreatedAt, UpdatedAt
+from crm.models.columns import CreatedAt, RowVersion, UpdatedAt
 from crm.models.enums import USER_ROLE, UserRole
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ class User(db.Model):
     last_login: Mapped[datetime | None]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+    version: Mapped[RowVersion]
     # Sign-in security (migration 0006).
     failed_login_count: Mapped[int] = mapped_column(server_default=text("0"))
     lockout_count: Mapped[int] = mapped_column(server_default=text("0"))

@@ -1,0 +1,97 @@
+"""No lost updates: a save over a change made since the form was opened is refused."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import text
+
+from crm.extensions import db
+from crm.models import Customer, UserRole
+from tests import factories
+from tests.conftest import Browser
+
+ADMIN, MANAGER = UserRole.ADMIN, UserRole.MANAGER
+
+
+def opened_version(browser: Browser, url: str) -> str:
+    page = browser.get(url).get_data(as_text=True)
+    return re.search(r'name="version" type="hidden" value="(\d+)"', page).group(1)
+
+
+def test_second_save_is_refused_with_who_and_when_and_keeps_the_input(
+    browser: Browser, make_browser, users, db_connection
+):
+    customer = factories.customer(name="Acme", company="Acme Inc", notes="original")
+    first, second = browser, make_browser()
+    first.login_as(users[ADMIN])
+    second.login_as(users[MANAGER])
+    url = f"/admin/customers/edit/?id={customer.id}"
+    seen_by_first = opened_version(first, url)
+    seen_by_second = opened_version(second, url)
+    assert seen_by_first == seen_by_second == "1"
+
+    saved = first.post(url, {"name": "Acme", "company": "Acme Inc", "notes": "from the admin",
+                             "version": seen_by_first})  # fmt: skip
+    assert saved.status_code == 302
+    # What the audit trigger records for that save (the trigger itself is issue 5's).
+    db_connection.execute(
+        text(
+            "INSERT INTO audit_logs (table_name, record_id, action, user_id) "
+            "VALUES ('customers', :id, 'UPDATE', :user)"
+        ),
+        {"id": customer.id, "user": users[ADMIN].id},
+    )
+
+    refused = second.post(url, {"name": "Acme", "company": "Acme Inc", "notes": "from the manager",
+                                "version": seen_by_second})  # fmt: skip
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 200
+    assert f"Not saved: {users[ADMIN].name} changed this record at " in page
+    assert "from the manager" in page  # their input is still in the form
+    db.session.refresh(customer)
+    assert customer.notes == "from the admin"
+
+    # Having seen the message, saving again replaces the admin's change on purpose.
+    again = re.search(r'name="version" type="hidden" value="(\d+)"', page).group(1)
+    assert again == "2"
+    resaved = second.post(url, {"name": "Acme", "company": "Acme Inc", "notes": "from the manager",
+                                "version": again})  # fmt: skip
+    assert resaved.status_code == 302
+    db.session.refresh(customer)
+    assert (customer.notes, customer.version) == ("from the manager", 3)
+
+
+def test_without_an_audit_row_the_message_still_says_when(browser: Browser, users):
+    customer = factories.customer()
+    browser.login_as(users[ADMIN])
+    db.session.execute(
+        text("UPDATE customers SET notes = 'psql' WHERE id = :id"), {"id": customer.id}
+    )
+    refused = browser.post(
+        f"/admin/customers/edit/?id={customer.id}",
+        {"name": customer.name, "company": customer.company, "version": "1"},
+    )
+    assert "Not saved: someone else changed this record at " in refused.get_data(as_text=True)
+
+
+def test_version_moves_only_on_real_changes(db_connection):
+    customer = factories.customer()
+    bump = text("UPDATE customers SET notes = :notes WHERE id = :id")
+    db_connection.execute(bump, {"notes": "a", "id": customer.id})
+    db_connection.execute(bump, {"notes": "a", "id": customer.id})  # no change
+    db_connection.execute(bump, {"notes": "b", "id": customer.id})
+    version = db_connection.execute(
+        text("SELECT version FROM customers WHERE id = :id"), {"id": customer.id}
+    ).scalar_one()
+    assert version == 3
+
+
+def test_new_records_start_at_version_one(browser: Browser, users):
+    browser.login_as(users[ADMIN])
+    assert 'name="version"' not in browser.get("/admin/customers/new/").get_data(as_text=True)
+    assert (
+        browser.post("/admin/customers/new/", {"name": "Fresh", "company": "F"}).status_code == 302
+    )
+    fresh = db.session.query(Customer).filter_by(name="Fresh").one()
+    assert fresh.version == 1
