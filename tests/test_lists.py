@@ -144,3 +144,25 @@ def test_default_sort_and_filter_use_btree_indexes(browser, users, many_customer
         browser.get("/admin/customers/?flt0_industry_equals=Retail")
     plan = explain(db_connection, *page_query(sql, "customers"))
     assert "idx_customers_created_at" in plan or "idx_customers_industry" in plan
+
+
+@pytest.mark.parametrize("endpoint", ["customers", "leads", "tasks", "interactions", "audit"])
+def test_every_sortable_column_leads_a_btree_index(app, endpoint: str, db_connection: Connection):
+    view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == endpoint)
+    table = view.model.__tablename__
+    leading = set(
+        db_connection.execute(
+            text(
+                "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_am am ON am.oid = c.relam "
+                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+                "WHERE i.indrelid = CAST(:table AS regclass) AND am.amname = 'btree' "
+                "AND i.indpred IS NULL"
+            ),
+            {"table": table},
+        ).scalars()
+    )
+    sortable = {name for name, _label in view.get_sortable_columns().items()}
+    assert sortable <= leading, sortable - leading
+    default = view.column_default_sort
+    assert (default[0] if isinstance(default, tuple) else default) in leading

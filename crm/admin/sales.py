@@ -139,6 +139,7 @@ class CustomerView(OwnedView):
         flt.dates(Customer.created_at, "Created"),
     )
     column_default_sort = ("created_at", True)
+    # Only columns a btree index leads with (name: uk_customers_name_company).
     column_sortable_list = ("name", "company", "industry", "status", "created_at")
     column_details_list = (
         "name", "company", "email", "phone", "industry", "website", "address", "city",
@@ -210,7 +211,7 @@ class LeadView(OwnedView):
         flt.parent(Lead.customer_id, "Customer id"),
     )
     column_default_sort = ("created_at", True)
-    column_sortable_list = ("title", "amount", "expected_close_date", "created_at")
+    column_sortable_list = ("amount", "expected_close_date", "source", "created_at")
     column_details_list = (
         "title", "description", "customer", "stage", "amount", "currency", "probability",
         "source", "owner", "expected_close_date", "created_at", "updated_at",
@@ -284,7 +285,7 @@ class TaskView(OwnedView):
         flt.parent(Task.lead_id, "Lead id"),
     )
     column_default_sort = ("due_date", True)
-    column_sortable_list = ("title", "status", "priority", "due_date")
+    column_sortable_list = ("status", "priority", "due_date")
     column_details_list = (
         "title", "description", "status", "priority", "due_date", "completed_at", "user",
         "assignee", "customer", "lead", "created_at", "updated_at",
@@ -348,7 +349,7 @@ class InteractionView(OwnedView):
         flt.parent(Interaction.lead_id, "Lead id"),
     )
     column_default_sort = ("interaction_date", True)
-    column_sortable_list = ("interaction_date", "type", "subject")
+    column_sortable_list = ("interaction_date", "type")
     column_details_list = (
         "interaction_date", "type", "subject", "description", "customer", "lead", "user",
         "duration_minutes", "outcome", "follow_up_date", "created_at", "updated_at",
