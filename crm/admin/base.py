@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from flask import abort, flash, g, request
 from flask_admin.actions import action
@@ -13,6 +14,7 @@ from flask_admin.model import typefmt
 from flask_admin.model.fields import AjaxSelectField
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -92,6 +94,7 @@ class PolicyModelView(ModelView):
     create_modal = False
 
     details_template = "admin/model/crm_details.html"
+    list_template = "admin/model/crm_list.html"
     # Kinds of related rows to show on the details page (crm/admin/related.py).
     related: tuple[Related, ...] = ()
 
@@ -135,7 +138,21 @@ class PolicyModelView(ModelView):
     def render(self, template: str, **kwargs: Any) -> str:
         if template == self.details_template and "model" in kwargs:
             kwargs["related_sections"] = sections(kwargs["model"].id, self.related)
+        if template == self.list_template:
+            kwargs["row_urls"] = self._row_urls(kwargs.get("return_url") or "")
         return super().render(template, **kwargs)
+
+    def _row_urls(self, return_url: str) -> dict[str, str]:
+        """The list's row buttons, worked out once per page: base URLs ending in ``id=``."""
+        back = urlencode({"url": return_url})
+        return {
+            "details": f"{self.get_url('.details_view')}?{back}&id="
+            if self.can_view_details
+            else "",
+            "edit": f"{self.get_url('.edit_view')}?{back}&id=" if self.can_edit else "",
+            "delete": self.get_url(".delete_view") if self.can_delete else "",
+            "csrf": generate_csrf() if self.can_delete else "",
+        }
 
     # -- who may use the view ---------------------------------------------------
     def allows(self, action: Action) -> bool:
