@@ -151,12 +151,17 @@ def demo_data_command(scale: float, replace: bool, if_missing: bool) -> None:
         return
     volumes = demo_data.Volumes.for_scale(scale)
     started = time.monotonic()
+    steps: dict[str, float] = {}  # seconds spent per step, for the summary
     try:
         with click.progressbar(
             length=volumes.total_units(), label="Loading demo data", show_eta=True
         ) as bar:
+            clock = {"last": time.monotonic()}
 
             def progress(step: str, units: int) -> None:
+                now = time.monotonic()
+                steps[step] = steps.get(step, 0.0) + now - clock["last"]
+                clock["last"] = now
                 bar.label = f"Loading demo data: {step:<12}"
                 bar.update(units)
 
@@ -170,6 +175,9 @@ def demo_data_command(scale: float, replace: bool, if_missing: bool) -> None:
         f"{volumes.customers:,} customers, {volumes.leads:,} leads, {volumes.tasks:,} tasks, "
         f"{volumes.interactions:,} interactions, {volumes.audit_logs:,} audit rows. "
         f"Demo users sign in with the password {DEMO_PASSWORD!r}."
+    )
+    click.echo(
+        "Time per step: " + ", ".join(f"{step} {secs:.0f} s" for step, secs in steps.items())
     )
 
 

@@ -93,7 +93,7 @@ def _pools(faker: Faker) -> dict[str, list[tuple]]:
     companies = unique(faker.company, 4000)
     places = [(faker.city(), faker.state(), faker.postcode()) for _ in range(400)]
     phrases = unique(faker.catch_phrase, 300)
-    sentences = unique(lambda: faker.paragraph(nb_sentences=2), 400)
+    sentences = unique(lambda: faker.sentence(nb_words=9), 400)
     return {
         "first": [(i, v) for i, v in enumerate(firsts)],
         "last": [(i, v) for i, v in enumerate(lasts)],
@@ -180,7 +180,7 @@ def load(
     owners = _insert_users(conn, volumes.users, pools, password_hash)
     _load_pools(conn, pools, owners)
     constants = _sql_constants(volumes, pools, len(owners))
-    conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+    conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
     conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 2"))
     conn.execute(text("SET LOCAL synchronous_commit = off"))
 
