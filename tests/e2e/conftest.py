@@ -44,6 +44,7 @@ def live_server(live_app: Flask) -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    server.server_close()  # else its socket is reported, unclosed, whenever GC runs
     thread.join(timeout=10)
 
 
