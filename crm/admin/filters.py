@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import has_request_context
+from flask import g, has_request_context
 from flask_admin.contrib.sqla import filters as f
 from flask_login import current_user
 from sqlalchemy import select
@@ -20,8 +20,10 @@ def _people() -> list[tuple[str, str]]:
     """Owners a person may filter by: everyone for most roles, themselves for a rep."""
     if not has_request_context() or not current_user.is_authenticated:
         return []  # Flask-Admin also asks once at start-up; options are per request
-    query = select(User.id, User.name).where(policy.row_filter(current_user, User))
-    return [(str(i), name) for i, name in db.session.execute(query.order_by(User.name))]
+    if "filter_people" not in g:  # several person filters on one page share one query
+        query = select(User.id, User.name).where(policy.row_filter(current_user, User))
+        g.filter_people = [(str(i), n) for i, n in db.session.execute(query.order_by(User.name))]
+    return g.filter_people
 
 
 def owners() -> list[tuple[str, str]]:
