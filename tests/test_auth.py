@@ -11,7 +11,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, text
 
-from crm import PROJECT_ROOT
+from config import ProductionConfig
+from crm import PROJECT_ROOT, create_app
 from crm.auth import SIGN_IN_FAILED, utcnow
 from crm.extensions import db
 from crm.models import User, UserRole
@@ -290,9 +291,6 @@ def test_security_headers_and_csp_nonce(browser: Browser, users):
 
 
 def test_production_cookies_are_secure_and_hsts_is_sent(app: Flask, server_url):
-    from config import ProductionConfig
-    from crm import create_app
-
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     prod = create_app(
         ProductionConfig,

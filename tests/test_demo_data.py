@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from crm import demo_data
 from crm.extensions import db
+from tests import introspect
 
 SCALE = "0.0005"  # 500 customers, 1,000 leads, 500 tasks, 1,500 interactions, 2,500 audit rows
 
@@ -94,8 +95,6 @@ def test_relationships_are_consistent(seeded: FlaskCliRunner):
 
 
 def test_indexes_and_keys_are_back_after_the_load(seeded: FlaskCliRunner, db_connection):
-    from tests import introspect
-
     before = (introspect.indexes(db_connection), introspect.constraints(db_connection, "f"))
     assert seeded.invoke(args=["crm", "demo-data", "--scale", SCALE]).exit_code == 0
     assert (introspect.indexes(db_connection), introspect.constraints(db_connection, "f")) == before

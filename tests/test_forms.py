@@ -4,7 +4,7 @@ nothing saved; and what slips past validation is still a message, never a 500.""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from crm.extensions import db
 from crm.models import Customer, Interaction, Lead, UserRole
@@ -107,8 +107,6 @@ def test_interaction_duration_must_be_positive(admin: Browser):
 
 def test_a_database_refusal_that_slips_past_the_form_is_a_message(admin: Browser, db_connection):
     # A check the form cannot know about, added behind its back.
-    from sqlalchemy import text
-
     db_connection.execute(
         text("ALTER TABLE customers ADD CONSTRAINT chk_test_no_zed CHECK (name NOT LIKE 'Zed%')")
     )

@@ -7,6 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
+from crm import database
 from crm.extensions import db
 from tests.conftest import scratch_database_name
 
@@ -36,8 +37,6 @@ def test_healthz_is_503_and_pages_explain_when_the_database_goes_away(
     client = scratch_app.test_client()
     assert client.get("/healthz").status_code == 200
     assert client.get("/needs-db").get_data(as_text=True) == "1"
-
-    from crm import database
 
     database.drop_database(server_url, scratch_database_name("scratch"))
 

@@ -11,10 +11,11 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, ValidationError
 
-from crm import passwords
+from crm import passwords, policy
 from crm.auth import start_session
 from crm.extensions import db
 from crm.models import User
+from crm.policy import Action, Resource
 
 
 class NameForm(FlaskForm):
@@ -47,7 +48,7 @@ class ProfileView(BaseView):
         return False  # reached from the user menu, not the main menu
 
     def is_accessible(self) -> bool:
-        return current_user.is_authenticated
+        return policy.allowed(current_user, Resource.PROFILE, Action.UPDATE)
 
     @expose("/", methods=("GET", "POST"))
     def index(self) -> Any:
