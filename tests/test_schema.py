@@ -270,6 +270,15 @@ APP_INDEXES = {
         "users": ("name", "email"),
     }.items()
     for column in columns
+} | {
+    # Migration 0009: deep list pages by the default order, index-only.
+    f"idx_{table}_{column}_id": (table, f"btree ({column}, id)")
+    for table, column in {
+        "customers": "created_at",
+        "leads": "created_at",
+        "tasks": "due_date",
+        "interactions": "interaction_date",
+    }.items()
 }
 
 SPEC_ENUMS = {

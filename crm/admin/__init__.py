@@ -11,12 +11,14 @@ from crm.admin.profile import ProfileView
 from crm.admin.sales import CustomerView, InteractionView, LeadView, TaskView
 from crm.admin.setup import AuditLogView, LeadStageView, UserView
 from crm.admin.template_patches import PatchedTemplateLoader
+from crm.admin.urls import admin_static_url
 from crm.security import csp_nonce
 
 
 def init_app(app: Flask) -> Admin:
     """Create the admin with every view, grouped Sales / Setup / Compliance."""
     app.jinja_env.loader = PatchedTemplateLoader(app.jinja_env.loader)
+    app.jinja_env.globals["crm_admin_static_url"] = admin_static_url
     admin = Admin(
         app,
         name="CRM admin",

@@ -10,6 +10,8 @@ change:
   (bulk actions, delete confirmation) become data attributes that
   static/js/admin-csp.js acts on. tests/test_csp_templates.py fails if a stock
   template grows a new inline script.
+- Speed: ``admin_static.url(...)`` (a ``url_for`` per script tag, about twenty a
+  page) becomes a cached lookup (crm/admin/urls.py).
 - Counts: the list tab says "about 1,000,000" when the count is the planner's
   estimate and "more than 10,000" when it was capped (crm/admin/counting.py).
 """
@@ -32,6 +34,7 @@ REWRITES: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"""onclick="return faHelpers\.safeConfirm\('(.*?)'\);\""""),
         r'data-crm-confirm="\1"',
     ),
+    (re.compile(r"\badmin_static\.url\("), "crm_admin_static_url(admin_view, "),
     # list.html: honest counts (estimated or capped) in the "List (n)" tab.
     (
         re.compile(re.escape("{% if count %} ({{ count }}){% endif %}")),

@@ -56,6 +56,8 @@ class Customer(db.Model):
         Index("idx_customers_status", "status"),
         Index("idx_customers_industry", "industry"),
         Index("idx_customers_created_at", "created_at"),
+        # Migration 0009: deep list pages by the default order (index-only).
+        Index("idx_customers_created_at_id", "created_at", "id"),
         Index("idx_customers_company", "company"),
         Index("idx_customers_owner_status", "owner_id", "status"),
         Index(

@@ -29,6 +29,8 @@ class Interaction(db.Model):
         Index("idx_interactions_customer_id", "customer_id"),
         Index("idx_interactions_user_id", "user_id"),
         Index("idx_interactions_interaction_date", "interaction_date"),
+        # Migration 0009: deep list pages by the default order (index-only).
+        Index("idx_interactions_interaction_date_id", "interaction_date", "id"),
         Index("idx_interactions_type", "type"),
         Index("idx_interactions_lead_id", "lead_id"),
         Index("idx_interactions_customer_date", "customer_id", "interaction_date"),

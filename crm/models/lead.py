@@ -59,6 +59,8 @@ class Lead(db.Model):
         Index("idx_leads_source", "source"),
         Index("idx_leads_amount", "amount"),
         Index("idx_leads_created_at", "created_at"),
+        # Migration 0009: deep list pages by the default order (index-only).
+        Index("idx_leads_created_at_id", "created_at", "id"),
         Index("idx_leads_owner_stage", "owner_id", "stage_id"),
         Index("idx_leads_customer_stage", "customer_id", "stage_id"),
         Index(

@@ -26,6 +26,8 @@ class Task(db.Model):
         Index("idx_tasks_user_id", "user_id"),
         Index("idx_tasks_status", "status"),
         Index("idx_tasks_due_date", "due_date"),
+        # Migration 0009: deep list pages by the default order (index-only).
+        Index("idx_tasks_due_date_id", "due_date", "id"),
         Index("idx_tasks_customer_id", "customer_id"),
         Index("idx_tasks_lead_id", "lead_id"),
         Index("idx_tasks_assigned_to", "assigned_to"),
