@@ -100,6 +100,7 @@ class PolicyModelView(FastUrls, ModelView):
     list_template = "admin/model/crm_list.html"
     # Kinds of related rows to show on the details page (crm/admin/related.py).
     related: tuple[Related, ...] = ()
+    _fixed_filter_groups: dict[str, Any] | None = None
 
     def __init__(self, model: type, name: str, **kwargs: Any) -> None:
         super().__init__(model, db, name=name, **kwargs)
@@ -288,14 +289,21 @@ class PolicyModelView(FastUrls, ModelView):
         return query.filter(self.model.id.in_(select(ids.c.id))).limit(size)
 
     def _get_filter_groups(self) -> Any:
-        """Filter choices worked out per request (people, stages), not once at start-up."""
-        groups = super()._get_filter_groups()
-        for items in (groups or {}).values():
-            for item in items:
-                flt = self._filters[item["index"]]
-                if callable(flt.options):
-                    item["options"] = flt.get_options(self)
-        return groups
+        """Filter choices worked out per request (people, stages), not once at start-up.
+
+        The rest of the filter bar (names, operations, fixed choices) never changes:
+        Flask-Admin's version of it is built once per view and reused.
+        """
+        if self._fixed_filter_groups is None:
+            self._fixed_filter_groups = super()._get_filter_groups() or {}
+        return {
+            key: [
+                {**item, "options": flt.get_options(self)} if callable(flt.options) else item
+                for item in items
+                for flt in (self._filters[item["index"]],)
+            ]
+            for key, items in self._fixed_filter_groups.items()
+        } or None
 
     def count_label(self, value: int) -> str:
         """The list tab's count: exact, "about" (estimated) or "more than" (capped)."""
