@@ -57,6 +57,9 @@ class Config:
     LOCKOUT_MINUTES = 15  # first lockout; each repeat doubles it
     LOCKOUT_MAX_MINUTES = 24 * 60
 
+    # Reverse proxies in front of the app whose X-Forwarded-For may be believed (0: none).
+    TRUSTED_PROXY_COUNT = int(_env("TRUSTED_PROXY_COUNT") or 0)
+
     # Strict-Transport-Security max-age; 0 sends no header (plain HTTP in development).
     HSTS_SECONDS = 0
 

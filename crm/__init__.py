@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config, get_config
 from crm import database
@@ -38,7 +39,7 @@ def create_app(
     _check_required_settings(app)
     _configure_database(app)
 
-    from crm import admin, auth, cli, security, web
+    from crm import admin, audit, auth, cli, security, web
     from crm.extensions import db, migrate
 
     db.init_app(app)
@@ -49,12 +50,25 @@ def create_app(
         compare_type=True,
         compare_server_default=True,
     )
+    _trust_proxies(app)
     security.init_app(app)
+    audit.init_app(app)
     auth.init_app(app)
     admin.init_app(app)
     web.init_app(app)
     cli.init_app(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind N reverse proxies, take the client's address from their X-Forwarded-For.
+
+    Without TRUSTED_PROXY_COUNT the header is ignored: anyone can send it, and the
+    audit trail and the rate limits must not believe a forged address.
+    """
+    count = app.config["TRUSTED_PROXY_COUNT"]
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
 
 def _check_required_settings(app: Flask) -> None:

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
-from crm import passwords
+from crm import audit, passwords
 from crm.extensions import db
 from crm.lockout import LockoutPolicy, is_locked, record_failure, record_success
 from crm.models import User
@@ -83,15 +83,19 @@ def authenticate(email: str, password: str) -> User | None:
     )
     if user is None or not user.may_sign_in or is_locked(user, now):
         passwords.spend_comparable_time(password)
+        audit.record_sign_in("LOGIN_FAILED", user.id if user else None)
         return None
     if not passwords.check_password(password, user.password_hash):
         config = current_app.config
         policy = LockoutPolicy(
             config["LOCKOUT_THRESHOLD"], config["LOCKOUT_MINUTES"], config["LOCKOUT_MAX_MINUTES"]
         )
-        record_failure(user, now, policy)
+        audit.record_sign_in("LOGIN_FAILED", user.id)
+        if record_failure(user, now, policy):
+            audit.record_sign_in("LOCKOUT", user.id)
         return None
     record_success(user, now)
+    audit.record_sign_in("LOGIN", user.id, actor_id=user.id)
     return user
 
 
@@ -160,6 +164,7 @@ def logout() -> Response:
     """Sign out and end every session of this user (their session token changes)."""
     if current_user.is_authenticated:
         end_all_sessions(current_user.id)
+        audit.record_sign_in("LOGOUT", current_user.id, actor_id=current_user.id)
         db.session.commit()
     logout_user()
     session.clear()

@@ -14,10 +14,11 @@ and a task about a lead names that lead's customer.
 Loading: the five big tables' secondary indexes and foreign keys are dropped
 first and put back at the end (one sorted index build, and one join to validate
 each key, are far faster than millions of per-row index inserts and key checks),
-all in one transaction, so an interrupted load leaves nothing behind. Row
-triggers fire only on UPDATE (updated_at) or on lead_stages, so the INSERTs here
-run no trigger. The audit rows are synthetic history written directly, not
-produced by triggers.
+all in one transaction, so an interrupted load leaves nothing behind. The audit
+triggers (migration 0010) are switched off for that transaction only (ALTER
+TABLE … DISABLE TRIGGER: transactional, and only the tables' owner may do it),
+so the millions of INSERTs write no audit rows of their own; the audit rows are
+synthetic history written directly.
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ def load(
         )
 
     volumes = Volumes.for_scale(scale)
+    _switch_triggers(conn, "DISABLE", LOAD_TRIGGERS)
     faker = Faker("en_US")
     faker.seed_instance(SEED)
     pools = _pools(faker)
@@ -212,7 +214,23 @@ def load(
         progress("indexes", share + (extra if number == 0 else 0))
     conn.execute(text("ANALYZE users, " + ", ".join(BIG_TABLES)))
     conn.execute(text("DROP TABLE " + ", ".join(f"demo_{name}" for name in POOL_TABLES)))
+    _switch_triggers(conn, "ENABLE", LOAD_TRIGGERS)
     return volumes
+
+
+def _switch_triggers(conn: Connection, state: str, triggers: dict[str, tuple[str, ...]]) -> None:
+    """ENABLE or DISABLE the named triggers (inside the caller's transaction)."""
+    for table, names in triggers.items():
+        for name in names:
+            conn.execute(text(f"ALTER TABLE {table} {state} TRIGGER {name}"))
+
+
+# The audit triggers the load's INSERTs would fire.
+LOAD_TRIGGERS = {table: (f"trg_{table}_audit",) for table in ("users", *BIG_TABLES[:-1])}
+# TRUNCATE is refused on audited tables and on audit_logs; the demo users' DELETE is audited.
+REMOVE_TRIGGERS = {table: (f"trg_{table}_no_truncate",) for table in BIG_TABLES} | {
+    "users": ("trg_users_audit",)
+}
 
 
 def _insert_users(
@@ -311,8 +329,10 @@ def remove(conn: Connection) -> None:
     TRUNCATE is used for speed; the seed's sample customers go too, so callers
     run the seed again afterwards.
     """
+    _switch_triggers(conn, "DISABLE", REMOVE_TRIGGERS)
     conn.execute(text("TRUNCATE customers, leads, tasks, interactions, audit_logs"))
     conn.execute(
         text("DELETE FROM users WHERE email LIKE :pattern"),
         {"pattern": f"%@{DEMO_EMAIL_DOMAIN}"},
     )
+    _switch_triggers(conn, "ENABLE", REMOVE_TRIGGERS)

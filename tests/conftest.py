@@ -238,11 +238,13 @@ class Browser:
     def get(self, url: str, **kwargs: Any) -> TestResponse:
         return self.client.get(url, **kwargs)
 
-    def post(self, url: str, data: dict[str, Any] | None = None, csrf: bool = True) -> TestResponse:
+    def post(
+        self, url: str, data: dict[str, Any] | None = None, csrf: bool = True, **kwargs: Any
+    ) -> TestResponse:
         data = dict(data or {})
         if csrf:
             data["csrf_token"] = self.token()
-        return self.client.post(url, data=data)
+        return self.client.post(url, data=data, **kwargs)
 
 
 @pytest.fixture

@@ -67,8 +67,12 @@ def test_upgrade_from_empty_then_downgrade_to_base_and_up_again(scratch_app: Fla
         with db.engine.connect() as conn:
             assert set(introspect.TABLES) <= set(_leftovers(conn)["tables"])
             assert _leftovers(conn)["functions"] == [
+                "crm_audit",
+                "crm_audit_append_only",
                 "crm_bump_version",
                 "crm_keep_an_active_admin",
+                "crm_purge_audit_logs",
+                "crm_refuse_truncate",
                 "crm_rotate_session_token",
                 "crm_sync_leads_active_index",
                 "crm_touch_updated_at",

@@ -260,26 +260,30 @@ SPEC_INDEXES = {
 }
 
 # The application's additions (migration 0007): trigram indexes for list searches.
-APP_INDEXES = {
-    f"idx_{table}_{column}_trgm": (table, f"gin ({column} gin_trgm_ops)")
-    for table, columns in {
-        "customers": ("name", "company", "email"),
-        "leads": ("title",),
-        "tasks": ("title",),
-        "interactions": ("subject",),
-        "users": ("name", "email"),
-    }.items()
-    for column in columns
-} | {
-    # Migration 0009: deep list pages by the default order, index-only.
-    f"idx_{table}_{column}_id": (table, f"btree ({column}, id)")
-    for table, column in {
-        "customers": "created_at",
-        "leads": "created_at",
-        "tasks": "due_date",
-        "interactions": "interaction_date",
-    }.items()
-}
+APP_INDEXES = (
+    {
+        f"idx_{table}_{column}_trgm": (table, f"gin ({column} gin_trgm_ops)")
+        for table, columns in {
+            "customers": ("name", "company", "email"),
+            "leads": ("title",),
+            "tasks": ("title",),
+            "interactions": ("subject",),
+            "users": ("name", "email"),
+        }.items()
+        for column in columns
+    }
+    | {
+        # Migration 0009: deep list pages by the default order, index-only.
+        f"idx_{table}_{column}_id": (table, f"btree ({column}, id)")
+        for table, column in {
+            "customers": "created_at",
+            "leads": "created_at",
+            "tasks": "due_date",
+            "interactions": "interaction_date",
+        }.items()
+    }
+    | {"idx_audit_logs_user_created": ("audit_logs", "btree (user_id, created_at)")}
+)
 
 SPEC_ENUMS = {
     "user_role": ["user", "manager", "admin", "support"],  # support: the app's addition
@@ -361,6 +365,10 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         "trg_users_last_admin_update",
         "trg_users_last_admin_delete",
         *(f"trg_{table}_version" for table in introspect.TABLES if table != "audit_logs"),
+        # Migration 0010: the audit trail.
+        *(f"trg_{table}_audit" for table in introspect.TABLES if table != "audit_logs"),
+        *(f"trg_{table}_no_truncate" for table in introspect.TABLES),
+        "trg_audit_logs_append_only",
     }
     assert with_column == {"users", "customers", "leads", "tasks", "interactions"}
     assert touched == with_column
