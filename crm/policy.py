@@ -76,9 +76,10 @@ MATRIX: dict[Resource, dict[UserRole, frozenset[Action]]] = {
     },
     Resource.TASKS: {ADMIN: WORK, MANAGER: WORK, REP: WORK, SUPPORT: READ},
     Resource.INTERACTIONS: {ADMIN: WORK, MANAGER: WORK, REP: WORK, SUPPORT: READ},
+    # Support reads the audit log every day but exports nothing (the CSV export row).
     Resource.AUDIT: {
-        ADMIN: frozenset({A.READ, A.REVERT}),
-        MANAGER: READ,
+        ADMIN: frozenset({A.READ, A.REVERT, A.EXPORT}),
+        MANAGER: READ_EXPORT,
         SUPPORT: READ,
     },
     Resource.PIPELINE: {ADMIN: READ, MANAGER: READ, REP: READ},

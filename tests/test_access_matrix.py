@@ -32,8 +32,8 @@ EXPECTED: dict[str, dict[UserRole, frozenset[str]]] = {
     "lead-stages": {ADMIN: ALL, MANAGER: READ_EXPORT, REP: READ_EXPORT, SUPPORT: READ},
     # users are deactivated, never deleted
     "users": {ADMIN: NO_DELETE, MANAGER: READ_EXPORT, REP: frozenset(), SUPPORT: READ},
-    # read-only history; revert and CSV export arrive with the audit browser
-    "audit": {ADMIN: READ, MANAGER: READ, REP: frozenset(), SUPPORT: READ},
+    # nobody edits history; support reads it but exports nothing (revert: test_audit_browser)
+    "audit": {ADMIN: READ_EXPORT, MANAGER: READ_EXPORT, REP: frozenset(), SUPPORT: READ},
 }
 
 

@@ -165,6 +165,8 @@ def test_every_sortable_column_leads_a_btree_index(app, endpoint: str, db_connec
     sortable = {name for name, _label in view.get_sortable_columns().items()}
     assert sortable <= leading, sortable - leading
     default = view.column_default_sort
+    if isinstance(default, list):  # several keys: the first leads an index
+        default = default[0]
     assert (default[0] if isinstance(default, tuple) else default) in leading
 
 

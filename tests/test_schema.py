@@ -282,7 +282,11 @@ APP_INDEXES = (
             "interactions": "interaction_date",
         }.items()
     }
-    | {"idx_audit_logs_user_created": ("audit_logs", "btree (user_id, created_at)")}
+    | {
+        # Migration 0010: the audit browser's filters.
+        "idx_audit_logs_user_created": ("audit_logs", "btree (user_id, created_at)"),
+        "idx_audit_logs_ip_address": ("audit_logs", "btree (ip_address)"),
+    }
 )
 
 SPEC_ENUMS = {

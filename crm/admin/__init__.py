@@ -6,10 +6,11 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
+from crm.admin.audit_view import AuditLogView
 from crm.admin.home import HomeView
 from crm.admin.profile import ProfileView
 from crm.admin.sales import CustomerView, InteractionView, LeadView, TaskView
-from crm.admin.setup import AuditLogView, LeadStageView, UserView
+from crm.admin.setup import LeadStageView, UserView
 from crm.admin.template_patches import PatchedTemplateLoader
 from crm.admin.urls import admin_static_url
 from crm.security import csp_nonce

@@ -23,10 +23,11 @@ from wtforms import HiddenField
 from crm import policy
 from crm.admin import bulk, counting, rows
 from crm.admin.related import Related, sections
-from crm.admin.urls import FastUrls
+from crm.admin.urls import FastUrls, view_url
 from crm.extensions import db
 from crm.models import AuditLog, User
 from crm.policy import Action, Resource
+from crm.revert import AUDITED
 
 # Flask-Admin view methods and what each does to the resource.
 VIEW_ACTIONS = {
@@ -39,6 +40,8 @@ VIEW_ACTIONS = {
     "delete_view": Action.DELETE,
     "export": Action.EXPORT,
     "action_view": Action.READ,  # each action is checked on its own (is_action_allowed)
+    "history": Action.READ,
+    "revert_view": Action.REVERT,
 }
 # What to tell a person when the database refuses a save, by constraint name.
 CONSTRAINT_MESSAGES = {
@@ -151,6 +154,13 @@ class PolicyModelView(FastUrls, ModelView):
     ) -> Any:
         """One list row's cells (crm/admin/rows.py)."""
         return rows.row_html(self, row, columns, urls, back, bool(actions))
+
+    def history_url(self, record_id: Any) -> str:
+        """The record's change history in the audit browser, for those who may read it."""
+        table = self.model.__tablename__
+        if table not in AUDITED or not policy.allowed(current_user, Resource.AUDIT):
+            return ""
+        return view_url("audit.history", table=table, id=record_id)
 
     def _row_urls(self, return_url: str) -> dict[str, str]:
         """The list's row buttons, worked out once per page: base URLs ending in ``id=``."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import Engine, event, func, text
 from sqlalchemy.orm import Query, Session
 
 CAP = 1_000
@@ -54,13 +55,31 @@ def _ids(query: Query, model: type) -> Query:
     return query.with_entities(model.id).order_by(None)
 
 
+def _explain_instead(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, _many: bool
+) -> tuple[str, Any]:
+    """Prefix EXPLAIN to a statement run with the ``crm_explain`` option.
+
+    The statement goes through SQLAlchemy's own compilation, caching and bind
+    processing (enums, inet…), so its plan is that of the very query the list
+    runs, and no value is ever pasted into SQL text.
+    """
+    if context is not None and context.execution_options.get("crm_explain"):
+        statement = "EXPLAIN (FORMAT JSON) " + statement
+    return statement, parameters
+
+
+event.listen(Engine, "before_cursor_execute", _explain_instead, retval=True)
+
+
 def planner_estimate(query: Query, model: type) -> int:
     """The planner's row estimate for the query (EXPLAIN: planned, not run)."""
     statement = _ids(query, model).statement
-    compiled = statement.compile(
-        dialect=query.session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+    plan = (
+        query.session.connection()
+        .execute(statement, execution_options={"crm_explain": True})
+        .scalar_one()
     )
-    plan = query.session.execute(text(f"EXPLAIN (FORMAT JSON) {compiled}")).scalar_one()
     return int(plan[0]["Plan"]["Plan Rows"])
 
 

@@ -1,4 +1,4 @@
-"""Model views for setup and compliance: lead stages, users, the audit log."""
+"""Model views for setup: lead stages and users."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from wtforms.validators import EqualTo, Length, Optional, ValidationError
 from crm import passwords
 from crm.admin.base import PolicyModelView
 from crm.extensions import db
-from crm.models import AuditLog, Lead, LeadStage, User
+from crm.models import Lead, LeadStage, User
 from crm.policy import Resource
 
 
@@ -134,23 +134,3 @@ class UserView(PolicyModelView):
 
     def get_save_return_url(self, model: Any, is_created: bool = False) -> str:
         return self.get_url(".details_view", id=model.id)
-
-
-class AuditLogView(PolicyModelView):
-    """Read-only history of changes (the browser with diffs and revert is issue 5)."""
-
-    resource = Resource.AUDIT
-    column_list = ("created_at", "table_name", "record_id", "action", "user", "ip_address")
-    column_labels = {"created_at": "When", "table_name": "Table", "record_id": "Record"}
-    column_filters = ("table_name", "record_id", "action", "user.name", "created_at")
-    column_default_sort = ("created_at", True)
-    column_sortable_list = ("created_at",)
-    column_details_list = (
-        "created_at", "table_name", "record_id", "action", "user", "ip_address",
-        "user_agent", "old_values", "new_values",
-    )  # fmt: skip
-
-    def __init__(self) -> None:
-        super().__init__(
-            AuditLog, "Audit log", endpoint="audit", url="audit", category="Compliance"
-        )

@@ -43,10 +43,25 @@ REWRITES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-def rewrite(source: str) -> str:
+# Rewrites for one template each: a "History" tab beside Details / Edit, linking to
+# the record's timeline in the audit browser (empty for those who may not read it).
+HISTORY_TAB = (
+    "{% set history = admin_view.history_url(request.args.get('id')) %}"
+    '{% if history %}<li class="nav-item"><a class="nav-link" href="{{ history }}">'
+    "History</a></li>{% endif %}\n  </ul>"
+)
+TEMPLATE_REWRITES: dict[str, list[tuple[re.Pattern[str], str]]] = {
+    name: [(re.compile(r"</ul>"), HISTORY_TAB)]
+    for name in ("admin/model/details.html", "admin/model/edit.html")
+}
+
+
+def rewrite(source: str, template: str = "") -> str:
     """The template source with its inline JavaScript turned into data attributes."""
     for pattern, replacement in REWRITES:
         source = pattern.sub(replacement, source)
+    for pattern, replacement in TEMPLATE_REWRITES.get(template, ()):
+        source = pattern.sub(replacement, source, count=1)
     return source
 
 
@@ -61,7 +76,7 @@ class PatchedTemplateLoader(BaseLoader):
     ) -> tuple[str, str | None, Callable[[], bool] | None]:
         source, filename, uptodate = self.inner.get_source(environment, template)
         if template.startswith("admin/"):
-            source = rewrite(source)
+            source = rewrite(source, template)
         return source, filename, uptodate
 
     def list_templates(self) -> list[str]:

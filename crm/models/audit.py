@@ -24,8 +24,9 @@ class AuditLog(db.Model):
         Index("idx_audit_logs_created_at", "created_at"),
         Index("idx_audit_logs_user_id", "user_id"),
         Index("idx_audit_logs_action", "action"),
-        # Migration 0010: the browser filtered by user and date range.
+        # Migration 0010: the browser filtered by user and date range, or by IP.
         Index("idx_audit_logs_user_created", "user_id", "created_at"),
+        Index("idx_audit_logs_ip_address", "ip_address"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

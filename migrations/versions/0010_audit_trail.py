@@ -15,7 +15,9 @@
   exceptions: the foreign key's own ON DELETE SET NULL when a user is deleted,
   and ``crm_purge_audit_logs(cutoff, batch)``, the retention purge, which
   deletes only rows older than the ten years the retention policy keeps.
-- ``idx_audit_logs_user_created``: the browser filtered by user and date range.
+- ``idx_audit_logs_user_created``: the browser filtered by user and date range;
+  ``idx_audit_logs_ip_address``: filtered by an address or a network (a btree on
+  inet serves ``<<=``).
 
 Revision ID: 0010_audit_trail
 Revises: 0009_list_order_indexes
@@ -152,9 +154,11 @@ def upgrade() -> None:
         "FOR EACH ROW EXECUTE FUNCTION crm_audit_append_only()"
     )
     op.create_index("idx_audit_logs_user_created", "audit_logs", ["user_id", "created_at"])
+    op.create_index("idx_audit_logs_ip_address", "audit_logs", ["ip_address"])
 
 
 def downgrade() -> None:
+    op.drop_index("idx_audit_logs_ip_address", table_name="audit_logs")
     op.drop_index("idx_audit_logs_user_created", table_name="audit_logs")
     op.execute("DROP TRIGGER trg_audit_logs_append_only ON audit_logs")
     for table in (*AUDITED, "audit_logs"):

@@ -1,0 +1,198 @@
+"""/admin/audit/: the audit log browser, a record's history, and revert (admins).
+
+The list filters by table, record id, user, action, date range and IP (an
+address or a network, 10.0.0.0/8); each row unfolds into a field-by-field diff.
+``/admin/audit/history/?table=customers&id=5`` is one record's timeline, linked
+from every record's details and edit pages. Values are escaped like everything
+else; the counts follow crm/admin/counting.py, so millions of rows are never
+counted exactly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+from flask import abort, flash, redirect, request
+from flask_admin import expose
+from flask_admin.contrib.sqla import filters as f
+from markupsafe import Markup, escape
+from sqlalchemy import cast, select
+from sqlalchemy.dialects.postgresql import INET
+from sqlalchemy.orm import joinedload
+
+from crm.admin import filters
+from crm.admin.base import CONSTRAINT_MESSAGES, PolicyModelView
+from crm.admin.urls import view_url
+from crm.extensions import db
+from crm.models import AuditLog
+from crm.policy import Action, Resource
+from crm.revert import AUDITED, RevertError, can_revert, in_column_order, revert
+
+ACTIONS = ("INSERT", "UPDATE", "DELETE", "LOGIN", "LOGIN_FAILED", "LOCKOUT", "LOGOUT")
+HISTORY_LIMIT = 200  # entries on a history page; the filtered list has the rest
+
+
+def shown(value: Any) -> str:
+    """A recorded JSON value as a person reads it."""
+    if value is None:
+        return "(empty)"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def diff_table(entry: AuditLog) -> Markup:
+    """Field | before | after, for the fields the entry recorded (escaped)."""
+    old, new = entry.old_values or {}, entry.new_values or {}
+    names = _field_names(entry)
+    if not names:
+        return Markup("")
+    head = "<tr><th>Field</th>"
+    head += "<th>Before</th>" if entry.action != "INSERT" else ""
+    head += "<th>After</th>" if entry.action != "DELETE" else ""
+    rows = []
+    for name in names:
+        cells = f"<th>{escape(name)}</th>"
+        if entry.action != "INSERT":
+            cells += f'<td class="audit-old">{escape(shown(old.get(name)))}</td>'
+        if entry.action != "DELETE":
+            cells += f'<td class="audit-new">{escape(shown(new.get(name)))}</td>'
+        rows.append(f"<tr>{cells}</tr>")
+    return Markup(
+        f'<table class="table table-sm audit-diff"><thead>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _field_names(entry: AuditLog) -> list[str]:
+    names = list(dict.fromkeys([*(entry.new_values or {}), *(entry.old_values or {})]))
+    return in_column_order(entry.table_name, names)
+
+
+def _changes(_view: Any, _context: Any, entry: AuditLog, _name: str) -> Markup:
+    """The list's "Changes" cell: a summary that unfolds into the diff."""
+    names = _field_names(entry)
+    if not names:
+        return Markup("")
+    summary = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return Markup(f"<details><summary>{escape(summary)}</summary>{diff_table(entry)}</details>")
+
+
+def _record(view: Any, _context: Any, entry: AuditLog, _name: str) -> Markup | int:
+    """The record id, linked to that record's history."""
+    if entry.table_name not in AUDITED or not entry.record_id:
+        return entry.record_id
+    url = view_url(f"{view.endpoint}.history", table=entry.table_name, id=entry.record_id)
+    return Markup(f'<a href="{escape(url)}" title="History of this record">{entry.record_id}</a>')
+
+
+def _json_text(_view: Any, _context: Any, entry: AuditLog, name: str) -> str:
+    value = getattr(entry, name)
+    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+class IpFilter(f.BaseSQLAFilter):
+    """Rows from an address (192.0.2.7) or from within a network (10.0.0.0/8)."""
+
+    def validate(self, value: str) -> bool:
+        try:
+            ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError:
+            return False
+        return True
+
+    def apply(self, query: Any, value: str, alias: Any = None) -> Any:
+        return query.filter(AuditLog.ip_address.op("<<=")(cast(value.strip(), INET)))
+
+    def operation(self) -> str:
+        return "is in"
+
+
+class AuditLogView(PolicyModelView):
+    """Who changed what, when, from where: read by admins, managers and support."""
+
+    resource = Resource.AUDIT  # read and export; no create, edit or delete for anyone
+    column_list = (
+        "created_at", "table_name", "record_id", "action", "user", "ip_address", "changes",
+    )  # fmt: skip
+    column_labels = {
+        "created_at": "When",
+        "table_name": "Table",
+        "record_id": "Record",
+        "ip_address": "IP address",
+        "old_values": "Before",
+        "new_values": "After",
+    }
+    column_formatters = {"changes": _changes, "record_id": _record}
+    column_formatters_detail = {"old_values": _json_text, "new_values": _json_text}
+    column_formatters_export = {"old_values": _json_text, "new_values": _json_text}
+    column_filters = (
+        filters.choice(AuditLog.table_name, "Table", tuple(AUDITED)),
+        f.IntEqualFilter(AuditLog.record_id, "Record id"),
+        filters.person(AuditLog.user_id, "User"),
+        filters.choice(AuditLog.action, "Action", ACTIONS),
+        filters.dates(AuditLog.created_at, "When"),
+        IpFilter(AuditLog.ip_address, "IP address"),
+    )
+    # Newest first; changes made in one transaction share a timestamp, so the id
+    # (the order they were written in) breaks ties.
+    column_default_sort = [("created_at", True), ("id", True)]
+    column_sortable_list = ("created_at",)
+    column_details_list = (
+        "created_at", "table_name", "record_id", "action", "user", "ip_address",
+        "user_agent", "old_values", "new_values",
+    )  # fmt: skip
+    column_export_list = column_details_list
+
+    def __init__(self) -> None:
+        super().__init__(
+            AuditLog, "Audit log", endpoint="audit", url="audit", category="Compliance"
+        )
+
+    @expose("/history/")
+    def history(self) -> Any:
+        """One record's timeline, newest first, with diffs (and revert for admins)."""
+        table = request.args.get("table", "")
+        record_id = request.args.get("id", "")
+        if table not in AUDITED or not record_id.isdigit():
+            abort(404)
+        entries = db.session.scalars(
+            select(AuditLog)
+            .options(joinedload(AuditLog.user))
+            .where(AuditLog.table_name == table, AuditLog.record_id == int(record_id))
+            .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+            .limit(HISTORY_LIMIT + 1)
+        ).all()
+        model = AUDITED[table]
+        current = db.session.get(model, int(record_id))
+        return self.render(
+            "admin/audit_history.html",
+            table=table,
+            record_id=int(record_id),
+            current=current,
+            entries=entries[:HISTORY_LIMIT],
+            more=len(entries) > HISTORY_LIMIT,
+            diff_table=diff_table,
+            can_revert=can_revert,
+            may_revert=self.allows(Action.REVERT),
+        )
+
+    @expose("/revert/", methods=["POST"])
+    def revert_view(self) -> Any:
+        """Undo one change (admins); the revert is audited like any change."""
+        entry_id = request.form.get("id", "")
+        entry = db.session.get(AuditLog, int(entry_id)) if entry_id.isdigit() else None
+        if entry is None:
+            abort(404)
+        back = view_url(f"{self.endpoint}.history", table=entry.table_name, id=entry.record_id)
+        try:
+            done = revert(db.session, entry, CONSTRAINT_MESSAGES)
+        except RevertError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(back)
+        db.session.commit()
+        flash(done.message(), "success")
+        return redirect(back)
