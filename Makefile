@@ -62,6 +62,7 @@ test-system: $(VENV)/.dev chromium
 ## bench: build (or reuse) a scale-$(BENCH_SCALE) database and time the admin pages
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.pages --scale $(BENCH_SCALE)
+	$(BIN)/python -m bench.audit_writes --scale $(BENCH_SCALE)
 
 ## lint: ruff's checks and formatting
 lint: $(VENV)/.dev

@@ -1,4 +1,4 @@
-"""Time the admin pages over HTTP on a scale-S database (issue 4's targets).
+"""Time the admin pages over HTTP on a scale-S database (issues 4 and 5's targets).
 
     python -m bench.pages [--scale 1] [--requests 20]
 
@@ -115,7 +115,17 @@ def pages(url: str) -> dict[str, str]:
         surname = conn.execute(
             "SELECT split_part(name, ' ', 2) FROM customers WHERE id = %s", (customer,)
         ).fetchone()[0]
+        # The demo's history: a customer with recorded changes, a demo user who made many.
+        audited, busiest = conn.execute(
+            "SELECT record_id, user_id FROM audit_logs WHERE table_name = 'customers' "
+            "AND user_id IS NOT NULL ORDER BY id LIMIT 1"
+        ).fetchone()
     industry_filter = "flt0_industry_equals"
+    month = "flt1_when_between=" + urllib.parse.quote_plus(
+        time.strftime("%Y-%m-%d 00:00:00", time.gmtime(time.time() - 30 * 86400))
+        + " to "
+        + time.strftime("%Y-%m-%d 23:59:59", time.gmtime())
+    )
     return {
         "customers page 1": "/admin/customers/",
         "leads page 1": "/admin/leads/",
@@ -129,6 +139,11 @@ def pages(url: str) -> dict[str, str]:
         "customers filtered by industry": f"/admin/customers/?{industry_filter}=Technology",
         "a lead's edit form": f"/admin/leads/edit/?id={lead}",
         "a customer's details page": f"/admin/customers/details/?id={customer}",
+        "a record's history": f"/admin/audit/history/?table=customers&id={audited}",
+        "audit log by table and record": (
+            f"/admin/audit/?flt0_table_equals=customers&flt1_record_id_equals={audited}"
+        ),
+        "audit log by user and last 30 days": f"/admin/audit/?flt0_user_equals={busiest}&{month}",
     }
 
 

@@ -262,3 +262,21 @@ def test_cli_changes_are_attributed_to_the_command(cli, db_connection):
     ).scalar_one()
     (inserted,) = audit_rows(db_connection, "users", row_id)
     assert (inserted.user_id, inserted.user_agent) == (None, "cli: crm create-user")
+
+
+def test_a_bulk_action_is_audited_row_by_row_as_the_person_who_ran_it(
+    browser: Browser, users, db_connection
+):
+    manager, rep = users[UserRole.MANAGER], users[UserRole.USER]
+    ids = [factories.customer(owner_id=manager.id).id for _ in range(2)]
+    browser.login_as(manager)
+    done = browser.post(
+        "/admin/customers/action/",
+        {"action": "reassign", "rowid": ids, "confirmed": "yes", "owner_id": str(rep.id)},
+    )
+    assert done.status_code == 302
+    for row_id in ids:
+        update = audit_rows(db_connection, "customers", row_id)[-1]
+        assert update.action == "UPDATE"
+        assert update.new_values == {"owner_id": rep.id}
+        assert (update.user_id, update.ip) == (manager.id, "127.0.0.1")

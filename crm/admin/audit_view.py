@@ -44,9 +44,16 @@ def shown(value: Any) -> str:
 
 
 def diff_table(entry: AuditLog) -> Markup:
-    """Field | before | after, for the fields the entry recorded (escaped)."""
+    """Field | before | after, for the fields the entry recorded (escaped).
+
+    A whole-row snapshot (an insert or a deletion) leaves out its empty fields
+    and says how many there were.
+    """
     old, new = entry.old_values or {}, entry.new_values or {}
     names = _field_names(entry)
+    snapshot = new if entry.action == "INSERT" else old if entry.action == "DELETE" else None
+    empty = [name for name in names if snapshot is not None and snapshot.get(name) is None]
+    names = [name for name in names if name not in empty]
     if not names:
         return Markup("")
     head = "<tr><th>Field</th>"
@@ -60,9 +67,10 @@ def diff_table(entry: AuditLog) -> Markup:
         if entry.action != "DELETE":
             cells += f'<td class="audit-new">{escape(shown(new.get(name)))}</td>'
         rows.append(f"<tr>{cells}</tr>")
+    note = f'<p class="small text-muted">Empty: {escape(", ".join(empty))}.</p>' if empty else ""
     return Markup(
         f'<table class="table table-sm audit-diff"><thead>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f"<tbody>{''.join(rows)}</tbody></table>{note}"
     )
 
 
@@ -86,6 +94,10 @@ def _record(view: Any, _context: Any, entry: AuditLog, _name: str) -> Markup | i
         return entry.record_id
     url = view_url(f"{view.endpoint}.history", table=entry.table_name, id=entry.record_id)
     return Markup(f'<a href="{escape(url)}" title="History of this record">{entry.record_id}</a>')
+
+
+def _when(_view: Any, _context: Any, entry: AuditLog, _name: str) -> str:
+    return f"{entry.created_at:%Y-%m-%d %H:%M:%S}" if entry.created_at else ""
 
 
 def _json_text(_view: Any, _context: Any, entry: AuditLog, name: str) -> str:
@@ -125,7 +137,7 @@ class AuditLogView(PolicyModelView):
         "old_values": "Before",
         "new_values": "After",
     }
-    column_formatters = {"changes": _changes, "record_id": _record}
+    column_formatters = {"changes": _changes, "record_id": _record, "created_at": _when}
     column_formatters_detail = {"old_values": _json_text, "new_values": _json_text}
     column_formatters_export = {"old_values": _json_text, "new_values": _json_text}
     column_filters = (
