@@ -286,6 +286,17 @@ APP_INDEXES = (
         # Migration 0010: the audit browser's filters.
         "idx_audit_logs_user_created": ("audit_logs", "btree (user_id, created_at)"),
         "idx_audit_logs_ip_address": ("audit_logs", "btree (ip_address)"),
+        # Migration 0011: global search.
+        "idx_interactions_search": (
+            "interactions",
+            "gin (to_tsvector('english'::regconfig, (((COALESCE(subject, ''::character "
+            "varying))::text || ' '::text) || COALESCE(description, ''::text))))",
+        ),
+        "idx_customers_phone_digits": (
+            "customers",
+            "btree (reverse(regexp_replace((phone)::text, '[^0-9]'::text, ''::text, "
+            "'g'::text)) text_pattern_ops)",
+        ),
     }
 )
 

@@ -10,6 +10,7 @@ from crm.admin.audit_view import AuditLogView
 from crm.admin.home import HomeView
 from crm.admin.profile import ProfileView
 from crm.admin.sales import CustomerView, InteractionView, LeadView, TaskView
+from crm.admin.search_view import SearchView
 from crm.admin.setup import LeadStageView, UserView
 from crm.admin.template_patches import PatchedTemplateLoader
 from crm.admin.urls import admin_static_url
@@ -36,5 +37,6 @@ def init_app(app: Flask) -> Admin:
         UserView(),
         AuditLogView(),
         ProfileView(),
+        SearchView(),
     )
     return admin

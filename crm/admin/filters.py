@@ -12,6 +12,8 @@ from sqlalchemy import select
 from crm import policy
 from crm.extensions import db
 from crm.models import LeadStage, User, UserRole
+from crm.search import KINDS, matches
+from crm.search_query import parse
 
 OWNER_ROLES = (UserRole.USER, UserRole.MANAGER, UserRole.ADMIN)
 
@@ -92,3 +94,25 @@ def number_range(column: Any, name: str) -> list[Any]:
 def parent(column: Any, name: str) -> f.IntEqualFilter:
     """The "see all" filter from a details page (e.g. a customer's leads)."""
     return f.IntEqualFilter(column, name)
+
+
+class FullTextFilter(f.BaseSQLAFilter):
+    """Rows matching a global-search query (the search page's "see all" links here)."""
+
+    def __init__(self, key: str) -> None:
+        self.kind = next(kind for kind in KINDS if kind.key == key)
+        super().__init__(self.kind.model.id, "Text")
+
+    def validate(self, value: str) -> bool:
+        return not parse(value).empty
+
+    def apply(self, query: Any, value: str, alias: Any = None) -> Any:
+        return query.filter(matches(self.kind, parse(value)))
+
+    def operation(self) -> str:
+        return "matches"
+
+
+def text(key: str) -> FullTextFilter:
+    """Rows matching a search, through the kind's full-text index (``flt0_text_matches``)."""
+    return FullTextFilter(key)

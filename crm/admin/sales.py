@@ -133,6 +133,7 @@ class CustomerView(OwnedView):
     column_labels = {"owner": "Owner", "created_at": "Created"}
     column_searchable_list = ("name", "company", "email")
     column_filters = (
+        flt.text("customers"),
         flt.choice(Customer.status, "Status", ("active", "inactive", "prospect")),
         flt.choice(Customer.industry, "Industry", INDUSTRIES),
         flt.person(Customer.owner_id, "Owner"),
@@ -201,6 +202,7 @@ class LeadView(OwnedView):
     column_labels = {"expected_close_date": "Expected close", "created_at": "Created"}
     column_searchable_list = ("title",)
     column_filters = (
+        flt.text("leads"),
         flt.stage(Lead.stage_id),
         flt.choice(Lead.source, "Source", SOURCES),
         flt.choice(Lead.currency, "Currency", CURRENCIES),
@@ -276,6 +278,7 @@ class TaskView(OwnedView):
     column_labels = {"user": "Owner", "assignee": "Assigned to", "due_date": "Due"}
     column_searchable_list = ("title",)
     column_filters = (
+        flt.text("tasks"),
         flt.enum(Task.status, "Status"),
         flt.choice(Task.priority, "Priority", ("low", "medium", "high")),
         flt.dates(Task.due_date, "Due"),
@@ -342,6 +345,7 @@ class InteractionView(OwnedView):
     column_labels = {"interaction_date": "When", "user": "Logged by", "duration_minutes": "Minutes"}
     column_searchable_list = ("subject",)
     column_filters = (
+        flt.text("interactions"),
         flt.enum(Interaction.type, "Type"),
         flt.dates(Interaction.interaction_date, "When"),
         flt.person(Interaction.user_id, "Logged by"),

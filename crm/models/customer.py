@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
@@ -34,6 +43,9 @@ EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 #   to_tsvector('english', name || ' ' || COALESCE(company, '') || ' ' || COALESCE(email, ''))
 # written as PostgreSQL prints it back (pretty form, as SQLAlchemy reflects it), so
 # autogenerate sees the index unchanged.
+# The phone number's digits, last first ("+1 (555) 010-0100" -> "00101055551").
+PHONE_DIGITS_REVERSED = "reverse(regexp_replace(phone::text, '[^0-9]'::text, ''::text, 'g'::text))"
+
 SEARCH_DOCUMENT = (
     "to_tsvector('english'::regconfig, (((name::text || ' '::text) || "
     "COALESCE(company, ''::character varying)::text) || ' '::text) || "
@@ -67,6 +79,12 @@ class Customer(db.Model):
             postgresql_where=text("status = 'active'"),
         ),
         Index("idx_customers_search", text(SEARCH_DOCUMENT), postgresql_using="gin"),
+        # Migration 0011: a customer found by phone number, whatever its punctuation.
+        Index(
+            "idx_customers_phone_digits",
+            literal_column(PHONE_DIGITS_REVERSED).label("digits"),
+            postgresql_ops={"digits": "text_pattern_ops"},
+        ),
         # Migration 0007: trigram indexes for ILIKE searches.
         Index(
             "idx_customers_name_trgm",

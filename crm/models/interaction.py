@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from crm.models.user import User
 
 
+# Migration 0011: idx_interactions_search indexes this document (global search).
+SEARCH_DOCUMENT = (
+    "to_tsvector('english'::regconfig, (COALESCE(subject, ''::character varying)::text "
+    "|| ' '::text) || COALESCE(description, ''::text))"
+)
+
+
 class Interaction(db.Model):
     """One contact with a customer, logged by a user."""
 
@@ -27,6 +34,7 @@ class Interaction(db.Model):
             "duration_minutes IS NULL OR duration_minutes > 0", name="chk_interactions_duration"
         ),
         Index("idx_interactions_customer_id", "customer_id"),
+        Index("idx_interactions_search", text(SEARCH_DOCUMENT), postgresql_using="gin"),
         Index("idx_interactions_user_id", "user_id"),
         Index("idx_interactions_interaction_date", "interaction_date"),
         # Migration 0009: deep list pages by the default order (index-only).

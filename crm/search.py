@@ -1,0 +1,185 @@
+"""Global full-text search over customers, leads, tasks and interactions (a service).
+
+Each kind of record is searched through its GIN index: the WHERE clause uses
+the index's own expression (``document``), so the planner can serve it from
+the index. Per kind, one statement:
+
+- the matching rows the person may read (crm/policy.py's row rules), at most
+  CAP + 1 of them, ranked with ``ts_rank``;
+- the best RESULTS_PER_KIND of those, then their snippets (``ts_headline``, the
+  costly part, computed only for the rows shown);
+- how many matched, exactly up to CAP ("more than 1,000" beyond).
+
+So a common word costs a bounded amount of work: ranking looks at the first
+CAP + 1 matches the index returns, not at every match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup, escape
+from sqlalchemy import ColumnElement, func, literal_column, or_, select
+from sqlalchemy.orm import Session
+
+from crm import policy
+from crm.models import Customer, Interaction, Lead, Task, User
+from crm.search_query import CONFIG, Query
+
+CAP = 1_000
+RESULTS_PER_KIND = 20
+# ts_headline marks matches with these; the text is escaped, then they become <mark>.
+_START, _STOP = "\x02", "\x03"
+HEADLINE_OPTIONS = f"StartSel={_START}, StopSel={_STOP}, MaxWords=25, MinWords=8, MaxFragments=2"
+
+# The GIN indexes' expressions (idx_customers_search, idx_leads_search,
+# idx_tasks_search: the spec's; idx_interactions_search: migration 0011), written
+# with table-qualified columns so they stay unambiguous beside joined tables; the
+# planner matches them to the indexes all the same (tests/test_search.py reads
+# EXPLAIN).
+CUSTOMER_DOCUMENT = (
+    "to_tsvector('english', customers.name || ' ' || COALESCE(customers.company, '') "
+    "|| ' ' || COALESCE(customers.email, ''))"
+)
+
+
+def _title_description(table: str) -> str:
+    return f"to_tsvector('english', {table}.title || ' ' || COALESCE({table}.description, ''))"
+
+
+INTERACTION_DOCUMENT = (
+    "to_tsvector('english', COALESCE(interactions.subject, '') || ' ' "
+    "|| COALESCE(interactions.description, ''))"
+)
+# idx_customers_phone_digits (migration 0011): the digits, last first.
+PHONE_DIGITS_REVERSED = "reverse(regexp_replace(customers.phone, '[^0-9]', '', 'g'))"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of record global search covers."""
+
+    key: str  # also the admin endpoint (list, details)
+    label: str
+    model: type
+    document: str  # the GIN index's expression, verbatim
+    snippet_source: str  # the text snippets are cut from
+    title: Callable[[Any], str]
+
+
+KINDS = (
+    Kind(
+        "customers",
+        "Customers",
+        Customer,
+        CUSTOMER_DOCUMENT,
+        "concat_ws(' · ', customers.name, customers.company, customers.email, customers.phone)",
+        lambda row: str(row),
+    ),
+    Kind(
+        "leads",
+        "Leads",
+        Lead,
+        _title_description("leads"),
+        "concat_ws(' · ', leads.title, leads.description)",
+        lambda row: row.title,
+    ),
+    Kind(
+        "tasks",
+        "Tasks",
+        Task,
+        _title_description("tasks"),
+        "concat_ws(' · ', tasks.title, tasks.description)",
+        lambda row: row.title,
+    ),
+    Kind(
+        "interactions",
+        "Interactions",
+        Interaction,
+        INTERACTION_DOCUMENT,
+        "concat_ws(' · ', interactions.subject, interactions.description)",
+        lambda row: str(row),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One result: the record, its title and a highlighted snippet."""
+
+    id: int
+    title: str
+    snippet: Markup
+    rank: float
+
+
+@dataclass(frozen=True)
+class Group:
+    """A kind's results: the best hits and how many matched."""
+
+    kind: Kind
+    hits: list[Hit]
+    found: int
+
+    @property
+    def count_label(self) -> str:
+        """The number shown beside the kind: exact up to CAP."""
+        return f"more than {CAP:,}" if self.found > CAP else f"{self.found:,}"
+
+
+def matches(kind: Kind, query: Query) -> ColumnElement[bool]:
+    """The WHERE clause for ``query`` on ``kind`` (index-served; phone digits for customers)."""
+    condition = literal_column(kind.document).op("@@")(query.tsquery())
+    digits = query.phone_digits
+    if kind.model is Customer and digits:
+        ending = literal_column(PHONE_DIGITS_REVERSED).like(digits[::-1] + "%")
+        condition = or_(condition, ending)
+    return condition
+
+
+def highlight(snippet: str | None) -> Markup:
+    """ts_headline's text, escaped, with its match markers turned into <mark>."""
+    text = str(escape(snippet or ""))
+    return Markup(text.replace(_START, "<mark>").replace(_STOP, "</mark>"))
+
+
+def search_kind(session: Session, user: User, kind: Kind, query: Query) -> Group:
+    """The best hits of one kind that ``user`` may read, and how many matched."""
+    model = kind.model
+    tsquery = query.tsquery()
+    candidates = (
+        select(model.id, func.ts_rank(literal_column(kind.document), tsquery).label("rank"))
+        .where(matches(kind, query), policy.row_filter(user, model))
+        .limit(CAP + 1)
+        .cte("candidates")
+    )
+    best = (
+        select(candidates.c.id, candidates.c.rank)
+        .order_by(candidates.c.rank.desc(), candidates.c.id.desc())
+        .limit(RESULTS_PER_KIND)
+        .subquery("best")
+    )
+    found = select(func.count()).select_from(candidates).scalar_subquery()
+    snippet = func.ts_headline(
+        CONFIG, literal_column(kind.snippet_source), tsquery, HEADLINE_OPTIONS
+    )
+    rows = session.execute(
+        select(model, best.c.rank, snippet, found)
+        .join(best, best.c.id == model.id)
+        .order_by(best.c.rank.desc(), model.id.desc())
+    ).all()
+    hits = [Hit(row.id, kind.title(row), highlight(text), rank) for row, rank, text, _ in rows]
+    total = rows[0][3] if rows else 0
+    return Group(kind, hits, total)
+
+
+def has_words(session: Session, query: Query) -> bool:
+    """Whether the query keeps anything after stop words ("the", "and"…) are dropped."""
+    return bool(session.scalar(select(func.numnode(query.tsquery()))))
+
+
+def search(session: Session, user: User, query: Query) -> list[Group]:
+    """Every kind the user may search, grouped (empty groups included)."""
+    return [search_kind(session, user, kind, query) for kind in KINDS]
