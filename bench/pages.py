@@ -115,6 +115,16 @@ def pages(url: str) -> dict[str, str]:
         surname = conn.execute(
             "SELECT split_part(name, ' ', 2) FROM customers WHERE id = %s", (customer,)
         ).fetchone()[0]
+        # Search: a company word few records share, the commonest word of lead texts,
+        # the first three letters of a surname, and one customer's email.
+        rare, email = conn.execute(
+            "SELECT company, email FROM customers WHERE company LIKE '%-%' ORDER BY id LIMIT 1"
+        ).fetchone()
+        common = conn.execute(
+            "SELECT word FROM ts_stat($$SELECT to_tsvector('english', coalesce(description, ''))"
+            " FROM leads TABLESAMPLE SYSTEM (0.2) REPEATABLE (1)$$) "
+            "ORDER BY ndoc DESC, word LIMIT 1"
+        ).fetchone()[0]
         # The demo's history: a customer with recorded changes, a demo user who made many.
         audited, busiest = conn.execute(
             "SELECT record_id, user_id FROM audit_logs WHERE table_name = 'customers' "
@@ -144,6 +154,12 @@ def pages(url: str) -> dict[str, str]:
             f"/admin/audit/?flt0_table_equals=customers&flt1_record_id_equals={audited}"
         ),
         "audit log by user and last 30 days": f"/admin/audit/?flt0_user_equals={busiest}&{month}",
+        f"search: a rare word ({rare})": "/admin/search/?" + urllib.parse.urlencode({"q": rare}),
+        f"search: a common word ({common})": f"/admin/search/?q={common}",
+        f"search: a 3-letter prefix ({surname[:3].lower()})": (
+            f"/admin/search/?q={surname[:3].lower()}"
+        ),
+        "search: an exact email": "/admin/search/?" + urllib.parse.urlencode({"q": email}),
     }
 
 

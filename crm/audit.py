@@ -27,8 +27,8 @@ from crm.models import AuditLog
 
 _FLAG = "crm_audit_context"
 USER_AGENT_LIMIT = 500
-# Raw SQL that starts like this only reads.
-READ_ONLY_SQL = ("SELECT", "EXPLAIN", "SHOW")
+# Raw SQL that starts like this writes no rows (SET: a setting of this transaction).
+READ_ONLY_SQL = ("SELECT", "EXPLAIN", "SHOW", "SET ")
 SET_CONTEXT = text(
     "SELECT set_config('crm.user_id', :user_id, true), set_config('crm.ip', :ip, true), "
     "set_config('crm.user_agent', :user_agent, true)"
