@@ -38,6 +38,18 @@ TOPICS = (
     "'onboarding','references','next steps','budget']"
 )
 
+
+def _audit_value(n: str) -> str:
+    """A value of the audited field that fits its column (t.i: which table), from ``n``."""
+    return (
+        f"CASE t.i WHEN 0 THEN to_jsonb((ARRAY['active','inactive','prospect'])[1 + ({n}) % 3]) "
+        f"WHEN 1 THEN to_jsonb(1 + ({n}) % 7) "
+        f"WHEN 2 THEN to_jsonb((ARRAY['pending','in_progress','completed','cancelled'])"
+        f"[1 + ({n}) % 4]) "
+        f"ELSE to_jsonb('Outcome ' || (({n}) % 89)) END"
+    )
+
+
 INSERTS: dict[str, str] = {
     "customers": f"""
         INSERT INTO customers (id, name, email, phone, company, industry, website, address,
@@ -148,7 +160,7 @@ INSERTS: dict[str, str] = {
         JOIN demo_sentence s ON s.i = (g * 23) % :ns
         JOIN demo_owner o ON o.i = {_owner_of("x.cust")}
     """,
-    "audit_logs": """
+    "audit_logs": f"""
         INSERT INTO audit_logs (id, table_name, record_id, action, old_values, new_values,
             user_id, ip_address, user_agent, created_at)
         SELECT :base + g,
@@ -156,9 +168,9 @@ INSERTS: dict[str, str] = {
                t.base + 1 + (g * 7919) % t.n,
                x.action,
                CASE WHEN x.action <> 'INSERT'
-                    THEN jsonb_build_object(t.field, 'previous ' || (g % 97)) END,
+                    THEN jsonb_build_object(t.field, {_audit_value("g")}) END,
                CASE WHEN x.action <> 'DELETE'
-                    THEN jsonb_build_object(t.field, 'value ' || (g % 89)) END,
+                    THEN jsonb_build_object(t.field, {_audit_value("g + 1")}) END,
                o.user_id,
                ('10.' || (g % 250) || '.' || (g * 7 % 250) || '.' || (g * 13 % 250))::inet,
                'Mozilla/5.0 (demo data)',

@@ -19,7 +19,7 @@ import pytest
 from flask import Flask, has_app_context
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL
 from werkzeug.test import TestResponse
 
@@ -256,3 +256,18 @@ def browser(client: FlaskClient) -> Browser:
 def make_browser(app: Flask) -> Any:
     """Another, independent browser (its own cookies)."""
     return lambda: Browser(app.test_client())
+
+
+@contextmanager
+def statements(conn: Connection) -> Iterator[list[tuple[str, object]]]:
+    """Collect the SQL the app sends on the test's connection (statement, parameters)."""
+    seen: list[tuple[str, object]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(conn, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(conn, "before_cursor_execute", record)

@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, text
 
 from crm.admin.counting import CAP
 from crm.models import UserRole
-from tests.conftest import Browser
+from tests.conftest import Browser, statements
 
 ADMIN = UserRole.ADMIN
-
-
-@contextmanager
-def statements(conn: Connection) -> Iterator[list[tuple[str, object]]]:
-    """Collect the SQL the app sends on the test's connection."""
-    seen: list[tuple[str, object]] = []
-
-    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(conn, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(conn, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, text
 
 from crm.models import InteractionType, UserRole
 from tests import factories
-from tests.conftest import Browser
+from tests.conftest import Browser, statements
 
 ADMIN, REP, SUPPORT = UserRole.ADMIN, UserRole.USER, UserRole.SUPPORT
 
@@ -176,20 +174,6 @@ def test_the_navbar_has_the_search_box_on_every_page(admin: Browser):
     for path in ("/admin/", "/admin/customers/", "/admin/audit/"):
         page = admin.get(path).get_data(as_text=True)
         assert 'action="/admin/search/"' in page and 'name="q"' in page
-
-
-@contextmanager
-def statements(conn: Connection) -> Iterator[list[tuple[str, object]]]:
-    seen: list[tuple[str, object]] = []
-
-    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(conn, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(conn, "before_cursor_execute", record)
 
 
 @pytest.mark.parametrize(
