@@ -61,7 +61,7 @@ def main() -> None:
                 for mode in ("with", "without"):
                     state = "ENABLE" if mode == "with" else "DISABLE"
                     conn.execute(f"ALTER TABLE customers {state} TRIGGER trg_customers_audit")
-                    rates[mode].append(run(conn, ids, admin, f"{round_number}{mode[0]}"))
+                    rates[mode].append(run(conn, ids, admin, f"{round_number}-{mode}"))
         finally:
             conn.execute("ALTER TABLE customers ENABLE TRIGGER trg_customers_audit")
     with_audit, without = statistics.median(rates["with"]), statistics.median(rates["without"])
