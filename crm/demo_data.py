@@ -214,6 +214,7 @@ def load(
         progress("indexes", share + (extra if number == 0 else 0))
     conn.execute(text("ANALYZE users, " + ", ".join(BIG_TABLES)))
     conn.execute(text("DROP TABLE " + ", ".join(f"demo_{name}" for name in POOL_TABLES)))
+    conn.execute(text("SELECT crm_rebuild_pipeline_stats()"))
     _switch_triggers(conn, "ENABLE", LOAD_TRIGGERS)
     return volumes
 
@@ -225,8 +226,10 @@ def _switch_triggers(conn: Connection, state: str, triggers: dict[str, tuple[str
             conn.execute(text(f"ALTER TABLE {table} {state} TRIGGER {name}"))
 
 
-# The audit triggers the load's INSERTs would fire.
+# The audit triggers the load's INSERTs would fire, and the pipeline aggregates'
+# (rebuilt once at the end instead).
 LOAD_TRIGGERS = {table: (f"trg_{table}_audit",) for table in ("users", *BIG_TABLES[:-1])}
+LOAD_TRIGGERS["leads"] += ("trg_leads_pipeline_insert",)
 # TRUNCATE is refused on audited tables and on audit_logs; the demo users' DELETE is audited.
 REMOVE_TRIGGERS = {table: (f"trg_{table}_no_truncate",) for table in BIG_TABLES} | {
     "users": ("trg_users_audit",)
@@ -331,6 +334,7 @@ def remove(conn: Connection) -> None:
     """
     _switch_triggers(conn, "DISABLE", REMOVE_TRIGGERS)
     conn.execute(text("TRUNCATE customers, leads, tasks, interactions, audit_logs"))
+    conn.execute(text("DELETE FROM pipeline_stats"))  # TRUNCATE fires no row or DELETE trigger
     conn.execute(
         text("DELETE FROM users WHERE email LIKE :pattern"),
         {"pattern": f"%@{DEMO_EMAIL_DOMAIN}"},

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, jsonify, redirect, render_template
+from pathlib import Path
+
+import plotly
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    jsonify,
+    redirect,
+    render_template,
+    send_from_directory,
+)
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -28,6 +39,17 @@ def healthz() -> tuple[Response, int]:
     return jsonify(status="ok", database="ok"), 200
 
 
+# plotly.js ships inside the plotly package: served from here, never from a CDN
+# (internal networks often have no internet). Versioned by the package's version.
+PLOTLY_JS_DIR = Path(plotly.__file__).parent / "package_data"
+PLOTLY_JS_URL = f"/static/vendor/plotly-{plotly.__version__}.min.js"
+
+
+def plotly_js() -> Response:
+    """plotly.min.js, cacheable for a year (its URL changes with each version)."""
+    return send_from_directory(PLOTLY_JS_DIR, "plotly.min.js", max_age=365 * 24 * 3600)
+
+
 def database_unavailable(_exc: OperationalError) -> tuple[str, int]:
     """Any page whose query cannot reach PostgreSQL: a clear 503, not a 500."""
     db.session.rollback()
@@ -44,6 +66,9 @@ def _error_page(code: int) -> object:
 def init_app(app: Flask) -> None:
     """Register the blueprint and the error pages."""
     app.register_blueprint(bp)
+    # A rule without converters outranks the static folder's /static/<path:filename>.
+    app.add_url_rule(PLOTLY_JS_URL, "plotly_js", plotly_js)
+    app.jinja_env.globals["plotly_js_url"] = PLOTLY_JS_URL
     app.register_error_handler(OperationalError, database_unavailable)
     for code in (403, 404):
         app.register_error_handler(code, _error_page(code))

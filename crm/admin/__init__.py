@@ -8,6 +8,7 @@ from flask_admin.theme import Bootstrap4Theme
 
 from crm.admin.audit_view import AuditLogView
 from crm.admin.home import HomeView
+from crm.admin.pipeline_view import PipelineView
 from crm.admin.profile import ProfileView
 from crm.admin.sales import CustomerView, InteractionView, LeadView, TaskView
 from crm.admin.search_view import SearchView
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> Admin:
         csp_nonce_generator=csp_nonce,
     )
     admin.add_views(
+        PipelineView(),
         CustomerView(),
         LeadView(),
         TaskView(),

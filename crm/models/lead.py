@@ -59,6 +59,19 @@ class Lead(db.Model):
         Index("idx_leads_source", "source"),
         Index("idx_leads_amount", "amount"),
         Index("idx_leads_created_at", "created_at"),
+        # Migration 0012: the funnel filtered by creation date reads only this index.
+        Index(
+            "idx_leads_created_pipeline",
+            "created_at",
+            postgresql_include=[
+                "stage_id",
+                "owner_id",
+                "currency",
+                "source",
+                "amount",
+                "probability",
+            ],
+        ),
         # Migration 0009: deep list pages by the default order (index-only).
         Index("idx_leads_created_at_id", "created_at", "id"),
         Index("idx_leads_owner_stage", "owner_id", "stage_id"),

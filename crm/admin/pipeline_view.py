@@ -1,0 +1,130 @@
+"""/admin/pipeline/: the funnel (Plotly) with its filters, and the same numbers as a table."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from flask import request
+from flask_admin import BaseView, expose
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import DateField, RadioField, SelectField
+from wtforms.validators import Optional, ValidationError
+
+from crm import charts, pipeline, policy
+from crm.admin.filters import owners
+from crm.admin.sales import CURRENCIES, SOURCES
+from crm.admin.urls import view_url
+from crm.extensions import db
+from crm.policy import Action, Resource
+
+DATE_HINT = "Use a date like 2026-01-31."
+
+
+def _not_before(start: str) -> Any:
+    def check(form: FlaskForm, field: DateField) -> None:
+        begin = form[start].data
+        if field.data and begin and field.data < begin:
+            raise ValidationError("The end of a range cannot come before its start.")
+
+    return check
+
+
+class PipelineForm(FlaskForm):
+    """The funnel's filters (a GET form: it changes nothing, so no CSRF token)."""
+
+    class Meta:  # noqa: D106 - WTForms' options
+        csrf = False
+
+    owner = SelectField("Owner", choices=[], default="")
+    source = SelectField(
+        "Source", choices=[("", "All sources"), *[(s, s) for s in SOURCES]], default=""
+    )
+    currency = SelectField("Currency", choices=[(c, c) for c in CURRENCIES], default="USD")
+    created_from = DateField("Created from", [Optional()])
+    created_to = DateField("to", [Optional(), _not_before("created_from")])
+    close_from = DateField("Expected close from", [Optional()])
+    close_to = DateField("to", [Optional(), _not_before("close_from")])
+    measure = RadioField("Show", choices=list(pipeline.MEASURES.items()), default="count")
+
+
+class PipelineView(BaseView):
+    """The funnel: managers and admins see every owner, sales reps their own leads."""
+
+    def is_accessible(self) -> bool:
+        return policy.allowed(current_user, Resource.PIPELINE, Action.READ)
+
+    @expose("/")
+    def index(self) -> Any:
+        form = PipelineForm(request.args)
+        everyone = policy.sees_all_rows(current_user)
+        if everyone:
+            form.owner.choices = [("", "All owners"), *owners()]
+        else:  # a sales rep's pipeline is their own, whatever the address asks for
+            form.owner.choices = [(str(current_user.id), current_user.name)]
+            form.owner.data = str(current_user.id)
+        valid = form.validate() if request.args else True
+        for name in ("created_from", "created_to", "close_from", "close_to"):
+            if form[name].errors and form[name].raw_data and not form[name].data:
+                form[name].errors = [DATE_HINT]
+        filters = self._filters(form, everyone) if valid else None
+        funnel = pipeline.funnel(db.session, filters) if filters else None
+        measure = form.measure.data if form.measure.data in pipeline.MEASURES else "count"
+        figure = charts.funnel_figure(funnel, measure, filters.currency) if funnel else None
+        return self.render(
+            "admin/pipeline.html",
+            form=form,
+            funnel=funnel,
+            filters=filters,
+            measure=measure,
+            figure_json=figure.to_json() if figure else None,
+            stage_urls=self._stage_urls(funnel, filters) if funnel else {},
+        )
+
+    @staticmethod
+    def _filters(form: PipelineForm, everyone: bool) -> pipeline.Filters:
+        owner = form.owner.data if everyone else str(current_user.id)
+        return pipeline.Filters(
+            currency=form.currency.data or "USD",
+            owner_id=int(owner) if owner and owner.isdigit() else None,
+            source=form.source.data or None,
+            created_from=form.created_from.data,
+            created_to=form.created_to.data,
+            close_from=form.close_from.data,
+            close_to=form.close_to.data,
+        )
+
+    def _stage_urls(self, funnel: pipeline.Funnel, filters: pipeline.Filters) -> dict[int, str]:
+        """Per stage, the lead list filtered to that stage and the funnel's filters."""
+        leads = next(v for v in self.admin._views if getattr(v, "endpoint", "") == "leads")
+        names = {flt.name: leads.get_filter_arg(i, flt) for i, flt in enumerate(leads._filters)}
+        common: list[tuple[str, str]] = [(names["Currency"], filters.currency)]
+        if filters.owner_id is not None:
+            common.append((names["Owner"], str(filters.owner_id)))
+        if filters.source:
+            common.append((names["Source"], filters.source))
+        if filters.created_from or filters.created_to:
+            start = datetime.combine(filters.created_from or date(1900, 1, 1), time.min)
+            end = datetime.combine(filters.created_to or date(9999, 12, 31), time.max)
+            common.append(
+                (names["Created"], f"{start:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S}")
+            )
+        if filters.close_from or filters.close_to:
+            start, end = (
+                filters.close_from or date(1900, 1, 1),
+                filters.close_to or date(9999, 12, 31),
+            )
+            common.append((names["Expected close"], f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"))
+        steps = [*funnel.steps, *([funnel.lost] if funnel.lost else [])]
+        urls = {}
+        for step in steps:
+            args = [
+                (f"flt{n}_{name}", value)
+                for n, (name, value) in enumerate([(names["Stage"], str(step.stage_id)), *common])
+            ]
+            urls[step.stage_id] = view_url("leads.index_view", **dict(args))
+        return urls
+
+    def __init__(self) -> None:
+        super().__init__(name="Pipeline", endpoint="pipeline", url="pipeline")

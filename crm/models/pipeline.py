@@ -1,0 +1,33 @@
+"""``pipeline_stats``: lead counts and sums per owner, stage, currency and source.
+
+Kept exact by statement-level triggers on ``leads`` (migration 0012); the app
+only reads it. A plain table, not an ORM class: it has no primary key (its
+unique key has nullable columns, NULLS NOT DISTINCT).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, Numeric, String, Table
+
+from crm.extensions import db
+
+pipeline_stats = Table(
+    "pipeline_stats",
+    db.metadata,
+    Column("owner_id", Integer),
+    Column("stage_id", Integer),
+    Column("currency", String(3)),
+    Column("source", String(100)),
+    Column("leads", BigInteger, nullable=False),
+    Column("amount", Numeric, nullable=False),
+    Column("weighted", Numeric, nullable=False),
+    Index(
+        "uk_pipeline_stats",
+        "owner_id",
+        "stage_id",
+        "currency",
+        "source",
+        unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+)

@@ -1,0 +1,180 @@
+"""The sales pipeline: per-stage counts and sums, the funnel built from them (a service).
+
+Without date filters the numbers come from ``pipeline_stats``, which the
+database keeps exact (migration 0012); with a created or expected-close range
+the leads themselves are grouped. Amounts are only ever summed within one
+currency. Pure functions turn the rows into a funnel: the active stages in
+``order_index`` order with Closed Lost set beside them, how many leads reached
+each stage (are in it or any later one), stage-to-stage conversion and the win
+rate, won / (won + lost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm.models import Lead, LeadStage, pipeline_stats
+from crm.models.lead import CLOSED_LOST, CLOSED_WON
+
+MEASURES = {"count": "Leads", "amount": "Amount", "weighted": "Weighted amount"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the funnel is about; a sales rep's owner is always themselves."""
+
+    currency: str = "USD"
+    owner_id: int | None = None
+    source: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    close_from: date | None = None
+    close_to: date | None = None
+
+    @property
+    def dated(self) -> bool:
+        """Whether a date range applies (the aggregates cannot answer it)."""
+        return any((self.created_from, self.created_to, self.close_from, self.close_to))
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Leads in one stage: how many, their amount, their weighted amount."""
+
+    leads: int = 0
+    amount: Decimal = Decimal(0)
+    weighted: Decimal = Decimal(0)
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(
+            self.leads + other.leads, self.amount + other.amount, self.weighted + other.weighted
+        )
+
+    def measure(self, name: str) -> float:
+        """The number a chart plots for ``name`` (count, amount, weighted)."""
+        return float({"count": self.leads, "amount": self.amount, "weighted": self.weighted}[name])
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage of the funnel."""
+
+    stage_id: int
+    name: str
+    here: Totals  # leads now in this stage
+    reached: Totals  # leads in this stage or a later one (Closed Lost aside)
+    conversion: float | None  # share of this stage's "reached" that reached the next
+
+
+@dataclass
+class Funnel:
+    """The funnel's steps, Closed Lost beside them, and the win rate."""
+
+    steps: list[Step] = field(default_factory=list)
+    lost: Step | None = None
+    won: Totals = field(default_factory=Totals)
+
+    @property
+    def win_rate(self) -> float | None:
+        """Won / (won + lost), by number of leads; None before anything closed."""
+        lost = self.lost.here.leads if self.lost else 0
+        closed = self.won.leads + lost
+        return self.won.leads / closed if closed else None
+
+
+def stage_totals(session: Session, filters: Filters) -> dict[int | None, Totals]:
+    """Per stage id, the totals of the leads the filters select."""
+    if filters.dated:
+        conditions = [Lead.currency == filters.currency]
+        if filters.owner_id is not None:
+            conditions.append(Lead.owner_id == filters.owner_id)
+        if filters.source:
+            conditions.append(Lead.source == filters.source)
+        if filters.created_from:
+            conditions.append(Lead.created_at >= filters.created_from)
+        if filters.created_to:
+            conditions.append(Lead.created_at < filters.created_to + timedelta(days=1))
+        if filters.close_from:
+            conditions.append(Lead.expected_close_date >= filters.close_from)
+        if filters.close_to:
+            conditions.append(Lead.expected_close_date <= filters.close_to)
+        weighted = Lead.amount * func.coalesce(Lead.probability, 0) / 100.0
+        statement: Any = (
+            select(
+                Lead.stage_id,
+                func.count(),
+                func.coalesce(func.sum(Lead.amount), 0),
+                func.coalesce(func.sum(weighted), 0),
+            )
+            .where(*conditions)
+            .group_by(Lead.stage_id)
+        )
+    else:
+        stats = pipeline_stats.c
+        conditions = [stats.currency == filters.currency]
+        if filters.owner_id is not None:
+            conditions.append(stats.owner_id == filters.owner_id)
+        if filters.source:
+            conditions.append(stats.source == filters.source)
+        statement = (
+            select(
+                stats.stage_id,
+                func.sum(stats.leads),
+                func.sum(stats.amount),
+                func.sum(stats.weighted),
+            )
+            .where(*conditions)
+            .group_by(stats.stage_id)
+        )
+    return {
+        stage: Totals(int(leads), Decimal(amount), Decimal(weighted))
+        for stage, leads, amount, weighted in session.execute(statement)
+        if leads
+    }
+
+
+def build_funnel(stages: list[tuple[int, str]], totals: dict[int | None, Totals]) -> Funnel:
+    """The funnel from the active stages (in order) and per-stage totals (pure)."""
+    funnel = Funnel()
+    ordered = [(i, name) for i, name in stages if name != CLOSED_LOST]
+    for stage_id, name in stages:
+        if name == CLOSED_LOST:
+            here = totals.get(stage_id, Totals())
+            funnel.lost = Step(stage_id, name, here, here, None)
+    reached = Totals()
+    cumulative: list[Totals] = []
+    for stage_id, _name in reversed(ordered):
+        reached = reached + totals.get(stage_id, Totals())
+        cumulative.append(reached)
+    cumulative.reverse()
+    for n, (stage_id, name) in enumerate(ordered):
+        after = cumulative[n + 1].leads if n + 1 < len(ordered) else None
+        conversion = (
+            after / cumulative[n].leads if after is not None and cumulative[n].leads else None
+        )
+        here = totals.get(stage_id, Totals())
+        funnel.steps.append(Step(stage_id, name, here, cumulative[n], conversion))
+        if name == CLOSED_WON:
+            funnel.won = here
+    return funnel
+
+
+def active_stages(session: Session) -> list[tuple[int, str]]:
+    """(id, name) of the active stages, in ``order_index`` order."""
+    query = (
+        select(LeadStage.id, LeadStage.name)
+        .where(LeadStage.is_active.is_(True))
+        .order_by(LeadStage.order_index, LeadStage.id)
+    )
+    return [(stage_id, name) for stage_id, name in session.execute(query)]
+
+
+def funnel(session: Session, filters: Filters) -> Funnel:
+    """The funnel for ``filters``: two small statements (stages, totals)."""
+    return build_funnel(active_stages(session), stage_totals(session, filters))
