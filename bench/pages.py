@@ -160,6 +160,12 @@ def pages(url: str) -> dict[str, str]:
             f"/admin/search/?q={surname[:3].lower()}"
         ),
         "search: an exact email": "/admin/search/?" + urllib.parse.urlencode({"q": email}),
+        "pipeline funnel, all owners": "/admin/pipeline/",
+        "pipeline funnel, one owner": f"/admin/pipeline/?owner={busiest}",
+        "pipeline funnel, created in the last year": (
+            "/admin/pipeline/?created_from="
+            + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 365 * 86400))
+        ),
     }
 
 

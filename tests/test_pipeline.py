@@ -12,7 +12,7 @@ from sqlalchemy import Connection, text
 
 from crm import pipeline
 from crm.extensions import db
-from crm.models import UserRole
+from crm.models import LeadStage, UserRole
 from tests import factories
 from tests.conftest import Browser
 
@@ -195,3 +195,12 @@ def test_plotly_js_is_served_by_the_app_not_a_cdn(browser: Browser, users, world
 def test_support_has_no_pipeline(browser: Browser, users):
     browser.login_as(users[SUPPORT])
     assert browser.get("/admin/pipeline/").status_code == 403
+
+
+def test_a_stage_name_cannot_break_out_of_the_chart_data(browser: Browser, users, world, stages):
+    db.session.get(LeadStage, stages["Proposal"]).name = "</script><script>alert(1)</script>"
+    db.session.flush()
+    browser.login_as(users[MANAGER])
+    html = page(browser)
+    assert "</script><script>alert(1)" not in html
+    assert "\\u003c/script>\\u003cscript>alert(1)" in html  # in the figure, harmlessly

@@ -273,7 +273,7 @@ class PolicyModelView(FastUrls, ModelView):
         if filters and self._filters:
             query, _none, joins, _ = self._apply_filters(query, None, joins, {}, filters)
         whole_table = not search and not filters and policy.sees_all_rows(current_user)
-        found = counting.count(db.session, self.model, query, whole_table)
+        found = counting.count(db.session, self.model, query, whole_table, fenced=bool(search))
         g.list_count = found
         query, joins = self._apply_sorting(query, joins, sort_column, sort_desc)
         query = self._apply_pagination(query, page, page_size)

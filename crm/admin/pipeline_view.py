@@ -78,7 +78,7 @@ class PipelineView(BaseView):
             funnel=funnel,
             filters=filters,
             measure=measure,
-            figure_json=figure.to_json() if figure else None,
+            figure_json=charts.to_json(figure) if figure else None,
             stage_urls=self._stage_urls(funnel, filters) if funnel else {},
         )
 
