@@ -105,6 +105,8 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
         f"INSERT INTO leads (title, stage_id, amount, probability, currency) "
         f"VALUES ('late', {stages['Contacted']}, NULL, NULL, 'USD')",
         f"UPDATE leads SET stage_id = {stages['Closed Won']} WHERE stage_id = {stages['New']}",
+        "UPDATE leads SET expected_close_date = DATE '2027-03-15' WHERE amount > 300",
+        "UPDATE leads SET expected_close_date = expected_close_date + 40",
     ]
     plain = (
         "SELECT owner_id, stage_id, currency, source, count(*), COALESCE(sum(amount), 0), "
@@ -115,9 +117,23 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
         "SELECT owner_id, stage_id, currency, source, leads, amount, weighted "
         "FROM pipeline_stats WHERE leads <> 0 ORDER BY 1, 2, 3, 4"
     )
+    monthly = (
+        "SELECT owner_id, stage_id, currency, CAST(date_trunc('month', expected_close_date) "
+        "AS date), count(*), COALESCE(sum(amount), 0), "
+        "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    )
+    forecast = (
+        "SELECT owner_id, stage_id, currency, close_month, leads, amount, weighted "
+        "FROM forecast_stats WHERE leads <> 0 ORDER BY 1, 2, 3, 4"
+    )
     for statement in statements:
         db_connection.execute(text(statement))
         assert db_connection.execute(text(kept)).all() == db_connection.execute(text(plain)).all()
+        assert (
+            db_connection.execute(text(forecast)).all()
+            == db_connection.execute(text(monthly)).all()
+        )
 
 
 def page(browser: Browser, **args: str) -> str:

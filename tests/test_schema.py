@@ -297,6 +297,12 @@ APP_INDEXES = (
             "btree (reverse(regexp_replace((phone)::text, '[^0-9]'::text, ''::text, "
             "'g'::text)) text_pattern_ops)",
         ),
+        # Migration 0012: the pipeline aggregates and the dated funnel.
+        "idx_leads_created_pipeline": (
+            "leads",
+            "btree (created_at) INCLUDE (stage_id, owner_id, currency, source, amount, "
+            "probability)",
+        ),
     }
 )
 
@@ -352,6 +358,12 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
     expected["uk_users_email"] = (
         "CREATE UNIQUE INDEX uk_users_email ON public.users USING btree (email)"
     )
+    # Migration 0012: the pipeline aggregates' keys (nullable columns, NULLS NOT DISTINCT).
+    for table, last in (("pipeline_stats", "source"), ("forecast_stats", "close_month")):
+        expected[f"uk_{table}"] = (
+            f"CREATE UNIQUE INDEX uk_{table} ON public.{table} USING btree "
+            f"(owner_id, stage_id, currency, {last}) NULLS NOT DISTINCT"
+        )
     expected["uk_customers_name_company"] = (
         "CREATE UNIQUE INDEX uk_customers_name_company ON public.customers "
         "USING btree (name, company)"
@@ -384,6 +396,10 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         *(f"trg_{table}_audit" for table in introspect.TABLES if table != "audit_logs"),
         *(f"trg_{table}_no_truncate" for table in introspect.TABLES),
         "trg_audit_logs_append_only",
+        # Migration 0012: pipeline aggregates.
+        "trg_leads_pipeline_insert",
+        "trg_leads_pipeline_update",
+        "trg_leads_pipeline_delete",
     }
     assert with_column == {"users", "customers", "leads", "tasks", "interactions"}
     assert touched == with_column

@@ -5,7 +5,7 @@ from crm.models.customer import INDUSTRIES, Customer
 from crm.models.enums import InteractionType, LeadStatus, TaskStatus, UserRole
 from crm.models.interaction import Interaction
 from crm.models.lead import CLOSED_STAGE_NAMES, Lead, LeadStage
-from crm.models.pipeline import pipeline_stats
+from crm.models.pipeline import forecast_stats, pipeline_stats
 from crm.models.task import Task
 from crm.models.user import User
 
@@ -23,5 +23,6 @@ __all__ = [
     "TaskStatus",
     "User",
     "UserRole",
+    "forecast_stats",
     "pipeline_stats",
 ]

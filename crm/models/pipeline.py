@@ -7,7 +7,7 @@ unique key has nullable columns, NULLS NOT DISTINCT).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Numeric, String, Table
+from sqlalchemy import BigInteger, Column, Date, Index, Integer, Numeric, String, Table
 
 from crm.extensions import db
 
@@ -27,6 +27,28 @@ pipeline_stats = Table(
         "stage_id",
         "currency",
         "source",
+        unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+)
+
+# The same per expected-close month instead of source: the home page's forecast.
+forecast_stats = Table(
+    "forecast_stats",
+    db.metadata,
+    Column("owner_id", Integer),
+    Column("stage_id", Integer),
+    Column("currency", String(3)),
+    Column("close_month", Date),
+    Column("leads", BigInteger, nullable=False),
+    Column("amount", Numeric, nullable=False),
+    Column("weighted", Numeric, nullable=False),
+    Index(
+        "uk_forecast_stats",
+        "owner_id",
+        "stage_id",
+        "currency",
+        "close_month",
         unique=True,
         postgresql_nulls_not_distinct=True,
     ),
