@@ -83,3 +83,36 @@ def to_json(figure: dict[str, Any]) -> str:
     ``</script>`` cannot end the block.
     """
     return json.dumps(figure, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def forecast_figure(months: list[Any], currency: str) -> dict[str, Any]:
+    """Open pipeline and weighted forecast by expected-close month (grouped bars)."""
+    labels = [f"{m.month:%b %Y}" for m in months]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "name": "Open pipeline",
+                "x": labels,
+                "y": [float(m.amount) for m in months],
+                "marker": {"color": "#90caf9"},
+                "hovertemplate": "%{x}: %{y:,.0f}<extra>Open pipeline</extra>",
+            },
+            {
+                "type": "bar",
+                "name": "Weighted forecast",
+                "x": labels,
+                "y": [float(m.weighted) for m in months],
+                "marker": {"color": STEP_COLOR},
+                "hovertemplate": "%{x}: %{y:,.0f}<extra>Weighted forecast</extra>",
+            },
+        ],
+        "layout": {
+            "barmode": "group",
+            "height": 320,
+            "margin": {"l": 60, "r": 10, "t": 30, "b": 40},
+            "font": {"family": "system-ui, sans-serif"},
+            "legend": {"orientation": "h", "y": 1.12},
+            "yaxis": {"title": {"text": currency}, "separatethousands": True},
+        },
+    }

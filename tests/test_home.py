@@ -1,0 +1,137 @@
+"""The home dashboard, by role, against a small world whose numbers are known."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from crm.models import InteractionType, TaskStatus, UserRole
+from crm.passwords import hash_password
+from tests import factories
+from tests.conftest import Browser
+
+ADMIN, MANAGER, REP, SUPPORT = UserRole.ADMIN, UserRole.MANAGER, UserRole.USER, UserRole.SUPPORT
+STAGES = ("New", "Contacted", "Qualified", "Proposal", "Negotiation", "Closed Won", "Closed Lost")
+
+
+def month_start(offset: int) -> date:
+    today = datetime.now(UTC).date().replace(day=1)
+    for _ in range(offset):
+        today = (today + timedelta(days=32)).replace(day=1)
+    return today
+
+
+@pytest.fixture
+def world(users) -> dict[str, int]:
+    stage = {name: factories.stage(name=name, order_index=n).id for n, name in enumerate(STAGES, 1)}
+    rep, now = users[REP], datetime.now(UTC).replace(tzinfo=None)
+    customer = factories.customer(owner_id=rep.id).id
+
+    def lead(title: str, stage_name: str, amount: int, months_ahead: int, **extra) -> int:
+        fields = {"currency": "USD", "owner_id": rep.id, "probability": 50, **extra}
+        return factories.lead(
+            title=title, stage_id=stage[stage_name], amount=amount, customer_id=customer,
+            expected_close_date=month_start(months_ahead) + timedelta(days=10), **fields,
+        ).id  # fmt: skip
+
+    ids = {
+        "big_stale": lead("Big stale deal", "Proposal", 9000, 0),
+        "busy": lead("Busy deal", "Negotiation", 8000, 1),
+        "won": lead("Won deal", "Closed Won", 5000, 0),
+        "lost": lead("Lost deal", "Closed Lost", 4000, 0),
+        "euro": lead("Euro deal", "New", 7000, 0, currency="EUR"),
+    }
+    factories.interaction(
+        type=InteractionType.CALL, lead_id=ids["busy"], customer_id=customer,
+        user_id=rep.id, interaction_date=now - timedelta(days=2),
+    )  # fmt: skip
+    ids["overdue"] = factories.task(
+        title="Send the contract", user_id=rep.id, due_date=now - timedelta(days=3)
+    ).id
+    ids["done"] = factories.task(
+        title="Old finished", user_id=rep.id, due_date=now - timedelta(days=9),
+        status=TaskStatus.COMPLETED,
+    ).id  # fmt: skip
+    ids["today"] = factories.task(
+        title="Call back today", user_id=rep.id, due_date=now.replace(hour=23, minute=0)
+    ).id
+    return ids
+
+
+def home(browser: Browser) -> str:
+    response = browser.get("/admin/")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def section(page: str, name: str) -> str:
+    return page.split(f'id="{name}"')[1].split('id="home-')[0]
+
+
+def test_managers_see_the_forecast_win_rate_stale_deals_and_overdue_tasks(
+    browser: Browser, users, world
+):
+    browser.login_as(users[MANAGER])
+    page = home(browser)
+    rows = re.findall(
+        r'<tr><th scope="row">(\w+ \d{4})</th><td class="text-right">([\d,.]+)</td>'
+        r'<td class="text-right">([\d,.]+)</td></tr>',
+        page,
+    )
+    this_month, next_month = rows[0], rows[1]
+    assert this_month[1:] == ("9,000.00", "4,500.00")  # open USD only: not won, lost or EUR
+    assert next_month[1:] == ("8,000.00", "4,000.00")
+    assert len(rows) == 12
+    assert "50%" in section(page, "home-win-rate")  # 1 won, 1 lost
+    stale = section(page, "home-stale")
+    assert "Big stale deal" in stale and "Busy deal" not in stale and "Won deal" not in stale
+    overdue = section(page, "home-overdue")
+    assert "Overdue tasks (1)" in overdue and "Send the contract" in overdue
+    assert "Old finished" not in overdue
+    assert 'id="home-users"' not in page and 'id="home-recent"' not in page
+
+
+def test_the_forecast_follows_the_chosen_currency(browser: Browser, users, world):
+    browser.login_as(users[ADMIN])
+    page = browser.get("/admin/?currency=EUR").get_data(as_text=True)
+    assert "7,000.00" in page and "(EUR)" in page
+    assert "(USD)" in browser.get("/admin/?currency=%3Cscript%3E").get_data(as_text=True)
+
+
+def test_admins_also_see_user_counts(browser: Browser, users, world):
+    browser.login_as(users[ADMIN])
+    users_card = section(home(browser), "home-users")
+    assert re.search(r'<th scope="row">support</th><td class="text-right">1</td>', users_card)
+
+
+def test_a_sales_rep_sees_their_day(browser: Browser, users, world):
+    browser.login_as(users[REP])
+    page = home(browser)
+    assert "Call back today" in section(page, "home-due-today")
+    assert "Send the contract" in section(page, "home-overdue")
+    by_stage = section(page, "home-by-stage")
+    assert re.search(r"Proposal</th><td[^>]*>1<", by_stage)
+    assert "Closed Won" not in by_stage
+    assert 'id="home-forecast"' not in page
+
+
+def test_another_rep_sees_none_of_it(browser: Browser, users, world):
+    other = factories.user(
+        role=UserRole.USER, email="other-rep@example.com",
+        password_hash=hash_password("other-password"),
+    )  # fmt: skip
+    assert browser.login(other.email, "other-password").status_code == 302
+    page = home(browser)
+    assert "Send the contract" not in page and "Call back today" not in page
+    assert "No open leads." in page
+
+
+def test_support_sees_recent_audit_activity(browser: Browser, users, world):
+    browser.login_as(users[SUPPORT])
+    page = home(browser)
+    recent = section(page, "home-recent")
+    assert "Send the contract" not in page
+    assert re.search(r"<td>INSERT</td><td>tasks #\d+</td>", recent)
+    assert 'id="home-forecast"' not in page
