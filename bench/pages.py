@@ -160,6 +160,7 @@ def pages(url: str) -> dict[str, str]:
             f"/admin/search/?q={surname[:3].lower()}"
         ),
         "search: an exact email": "/admin/search/?" + urllib.parse.urlencode({"q": email}),
+        "home dashboard (admin)": "/admin/",
         "pipeline funnel, all owners": "/admin/pipeline/",
         "pipeline funnel, one owner": f"/admin/pipeline/?owner={busiest}",
         "pipeline funnel, created in the last year": (

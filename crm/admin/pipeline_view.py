@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from flask import request
+from flask import abort, flash, jsonify, redirect, request
 from flask_admin import BaseView, expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -17,6 +17,7 @@ from crm.admin.filters import owners
 from crm.admin.sales import CURRENCIES, SOURCES
 from crm.admin.urls import view_url
 from crm.extensions import db
+from crm.models import LeadStage
 from crm.policy import Action, Resource
 
 DATE_HINT = "Use a date like 2026-01-31."
@@ -55,8 +56,8 @@ class PipelineView(BaseView):
     def is_accessible(self) -> bool:
         return policy.allowed(current_user, Resource.PIPELINE, Action.READ)
 
-    @expose("/")
-    def index(self) -> Any:
+    def _read_filters(self) -> tuple[PipelineForm, pipeline.Filters | None]:
+        """The filter form from the query string, and its filters when they are valid."""
         form = PipelineForm(request.args)
         everyone = policy.sees_all_rows(current_user)
         if everyone:
@@ -68,7 +69,11 @@ class PipelineView(BaseView):
         for name in ("created_from", "created_to", "close_from", "close_to"):
             if form[name].errors and form[name].raw_data and not form[name].data:
                 form[name].errors = [DATE_HINT]
-        filters = self._filters(form, everyone) if valid else None
+        return form, (self._filters(form, everyone) if valid else None)
+
+    @expose("/")
+    def index(self) -> Any:
+        form, filters = self._read_filters()
         funnel = pipeline.funnel(db.session, filters) if filters else None
         measure = form.measure.data if form.measure.data in pipeline.MEASURES else "count"
         figure = charts.funnel_figure(funnel, measure, filters.currency) if funnel else None
@@ -81,6 +86,53 @@ class PipelineView(BaseView):
             figure_json=charts.to_json(figure) if figure else None,
             stage_urls=self._stage_urls(funnel, filters) if funnel else {},
         )
+
+    @expose("/board")
+    def board(self) -> Any:
+        """Leads as cards in stage columns (the newest CARDS of each), with totals."""
+        form, filters = self._read_filters()
+        funnel = pipeline.funnel(db.session, filters) if filters else None
+        columns = []
+        if funnel and filters:
+            steps = [*funnel.steps, *([funnel.lost] if funnel.lost else [])]
+            cards = pipeline.board_cards(
+                db.session, current_user, filters, [s.stage_id for s in steps]
+            )
+            columns = [(step, cards.get(step.stage_id, [])) for step in steps]
+        return self.render(
+            "admin/board.html",
+            form=form,
+            filters=filters,
+            columns=columns,
+            cards_per_column=pipeline.CARDS,
+            stage_urls=self._stage_urls(funnel, filters) if funnel else {},
+            may_move=policy.allowed(current_user, Resource.LEADS, Action.UPDATE),
+        )
+
+    @expose("/move", methods=["POST"])
+    def move(self) -> Any:
+        """Move a lead to another stage (the board's drag and drop, or its selector)."""
+        wants_json = request.accept_mimetypes.best == "application/json"
+        if not policy.allowed(current_user, Resource.LEADS, Action.UPDATE):
+            abort(403)
+        lead_id, stage_id = request.form.get("lead", ""), request.form.get("stage", "")
+        lead = pipeline.readable_lead(db.session, current_user, lead_id)
+        if lead is None:
+            abort(404)
+        stage = db.session.get(LeadStage, int(stage_id)) if stage_id.isdigit() else None
+        if stage is None or not stage.is_active:
+            message = "Pick one of the board's stages."
+            if wants_json:
+                return jsonify(ok=False, message=message), 400
+            flash(message, "error")
+            return redirect(request.referrer or view_url("pipeline.board"))
+        lead.stage_id = stage.id
+        db.session.commit()  # the audit trigger records the stage change, and who made it
+        message = f"“{lead.title}” moved to {stage.name}."
+        if wants_json:
+            return jsonify(ok=True, message=message)
+        flash(message, "success")
+        return redirect(request.referrer or view_url("pipeline.board"))
 
     @staticmethod
     def _filters(form: PipelineForm, everyone: bool) -> pipeline.Filters:

@@ -51,3 +51,30 @@ def test_the_funnel_renders_and_follows_its_filters(page: Page, live_server: str
     qualified = page.locator("#funnel-table tr", has_text="Qualified")
     expect(qualified.locator("td").first).to_have_text("1")
     expect(page.locator("#pipeline-summary")).to_contain_text("Amounts in EUR only")
+
+
+def test_dragging_a_card_moves_the_lead_and_the_audit_log_shows_it(
+    page: Page, live_server: str, live_app
+):
+    base = live_server
+    with live_app.app_context():
+        if not db.session.scalar(select(Lead).where(Lead.title == "Dollar one")):
+            add_leads(live_app)
+        lead_id = db.session.scalar(select(Lead.id).where(Lead.title == "Dollar one"))
+    page.goto(f"{base}/login")
+    page.fill("#email", "manager@crm.com")
+    page.fill("#password", "manager123")
+    page.click("button[type=submit]")
+    page.goto(f"{base}/admin/pipeline/board")
+    card = page.locator(f'.board-card[data-lead="{lead_id}"]')
+    target = page.locator('.board-column[aria-label="Proposal"] .board-cards')
+    with page.expect_navigation():  # the board reloads after the move
+        card.drag_to(target)
+    expect(page.locator('.board-column[aria-label="Proposal"]')).to_contain_text("Dollar one")
+    page.screenshot(path="/tmp/board-after.png", full_page=False)
+
+    page.goto(f"{base}/admin/audit/history/?table=leads&id={lead_id}")
+    latest = page.locator(".audit-entry").first
+    expect(latest).to_contain_text("UPDATE")
+    expect(latest).to_contain_text("by Sales Manager")
+    expect(latest.locator("th", has_text="stage_id")).to_be_visible()

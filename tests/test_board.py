@@ -1,0 +1,145 @@
+"""The pipeline board: cards per stage under the row rules, moves (audited), bad moves."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import text
+
+from crm.extensions import db
+from crm.models import Lead, UserRole
+from tests import factories
+from tests.conftest import Browser
+
+ADMIN, MANAGER, REP, SUPPORT = UserRole.ADMIN, UserRole.MANAGER, UserRole.USER, UserRole.SUPPORT
+STAGES = ("New", "Contacted", "Qualified", "Proposal", "Negotiation", "Closed Won", "Closed Lost")
+
+
+@pytest.fixture
+def board(users) -> dict[str, int]:
+    stage = {name: factories.stage(name=name, order_index=n).id for n, name in enumerate(STAGES, 1)}
+    customer = factories.customer().id
+    ids = {f"stage:{name}": i for name, i in stage.items()}
+    ids["mine"] = factories.lead(
+        title="Rep's deal", stage_id=stage["New"], owner_id=users[REP].id, customer_id=customer,
+        currency="USD", amount=100,
+    ).id  # fmt: skip
+    ids["theirs"] = factories.lead(
+        title="Manager's deal", stage_id=stage["New"], owner_id=users[MANAGER].id,
+        customer_id=customer, currency="USD", amount=200,
+    ).id  # fmt: skip
+    return ids
+
+
+def column(page: str, name: str) -> str:
+    return page.split(f'aria-label="{name}"')[1].split("</section>")[0]
+
+
+def test_cards_sit_in_their_stage_columns_with_totals(browser: Browser, users, board):
+    browser.login_as(users[MANAGER])
+    page = browser.get("/admin/pipeline/board").get_data(as_text=True)
+    new = column(page, "New")
+    assert "Rep&#39;s deal" in new and "Manager&#39;s deal" in new
+    assert "2 leads · 300 USD" in new
+    assert "No leads." in column(page, "Closed Lost")
+
+
+def test_a_sales_rep_sees_only_their_cards(browser: Browser, users, board):
+    browser.login_as(users[REP])
+    page = browser.get(f"/admin/pipeline/board?owner={users[MANAGER].id}").get_data(as_text=True)
+    assert "Rep&#39;s deal" in page and "Manager&#39;s deal" not in page
+    assert "1 leads · 100 USD" in column(page, "New")
+
+
+def test_moving_a_card_changes_the_stage_and_is_audited(
+    browser: Browser, users, board, db_connection
+):
+    browser.login_as(users[MANAGER])
+    response = browser.client.post(
+        "/admin/pipeline/move",
+        data={
+            "lead": board["mine"],
+            "stage": board["stage:Proposal"],
+            "csrf_token": browser.token(),
+        },
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 200 and response.json["ok"]
+    assert db.session.get(Lead, board["mine"]).stage_id == board["stage:Proposal"]
+    who, old, new = db_connection.execute(
+        text(
+            "SELECT user_id, old_values, new_values FROM audit_logs "
+            "WHERE table_name = 'leads' AND record_id = :id AND action = 'UPDATE' "
+            "ORDER BY id DESC LIMIT 1"
+        ),
+        {"id": board["mine"]},
+    ).one()
+    assert who == users[MANAGER].id
+    assert (old, new) == ({"stage_id": board["stage:New"]}, {"stage_id": board["stage:Proposal"]})
+    page = browser.get("/admin/pipeline/board").get_data(as_text=True)
+    assert "Rep&#39;s deal" in column(page, "Proposal")
+
+
+def test_the_keyboard_selector_moves_a_card_too(browser: Browser, users, board):
+    browser.login_as(users[REP])
+    response = browser.post(
+        "/admin/pipeline/move", {"lead": board["mine"], "stage": board["stage:Qualified"]}
+    )
+    assert response.status_code == 302
+    assert db.session.get(Lead, board["mine"]).stage_id == board["stage:Qualified"]
+
+
+def test_a_rep_cannot_move_someone_elses_lead(browser: Browser, users, board):
+    browser.login_as(users[REP])
+    response = browser.post(
+        "/admin/pipeline/move", {"lead": board["theirs"], "stage": board["stage:Proposal"]}
+    )
+    assert response.status_code == 404
+    assert db.session.get(Lead, board["theirs"]).stage_id == board["stage:New"]
+
+
+@pytest.mark.parametrize("stage", ["", "abc", "999999"])
+def test_a_bad_stage_is_refused_with_a_message(browser: Browser, users, board, stage: str):
+    browser.login_as(users[MANAGER])
+    response = browser.client.post(
+        "/admin/pipeline/move",
+        data={"lead": board["mine"], "stage": stage, "csrf_token": browser.token()},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 400 and "Pick one of the board" in response.json["message"]
+    assert db.session.get(Lead, board["mine"]).stage_id == board["stage:New"]
+
+
+def test_a_move_needs_a_csrf_token(browser: Browser, users, board):
+    browser.login_as(users[MANAGER])
+    response = browser.post(
+        "/admin/pipeline/move",
+        {"lead": board["mine"], "stage": board["stage:Proposal"]},
+        csrf=False,
+    )
+    assert response.status_code == 400
+    assert db.session.get(Lead, board["mine"]).stage_id == board["stage:New"]
+
+
+def test_columns_show_the_newest_fifty_and_link_to_the_rest(
+    browser: Browser, users, board, db_connection
+):
+    db_connection.execute(
+        text(
+            "INSERT INTO leads (title, stage_id, currency, created_at) "
+            "SELECT 'Bulk ' || g, :stage, 'USD', now() - make_interval(mins => g) "
+            "FROM generate_series(1, 60) g"
+        ),
+        {"stage": board["stage:Contacted"]},
+    )
+    browser.login_as(users[MANAGER])
+    contacted = column(browser.get("/admin/pipeline/board").get_data(as_text=True), "Contacted")
+    titles = re.findall(r'class="d-block">(Bulk \d+)</a>', contacted)
+    assert titles == [f"Bulk {g}" for g in range(1, 51)]  # newest first
+    assert ">10 more</a>" in contacted and "stage_equals=" in contacted
+
+
+def test_support_has_no_board(browser: Browser, users):
+    browser.login_as(users[SUPPORT])
+    assert browser.get("/admin/pipeline/board").status_code == 403
