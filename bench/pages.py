@@ -163,6 +163,7 @@ def pages(url: str) -> dict[str, str]:
         "home dashboard (admin)": "/admin/",
         "pipeline funnel, all owners": "/admin/pipeline/",
         "pipeline funnel, one owner": f"/admin/pipeline/?owner={busiest}",
+        "pipeline board, all owners": "/admin/pipeline/board",
         "pipeline funnel, created in the last year": (
             "/admin/pipeline/?created_from="
             + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 365 * 86400))
