@@ -107,15 +107,17 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
         f"UPDATE leads SET stage_id = {stages['Closed Won']} WHERE stage_id = {stages['New']}",
         "UPDATE leads SET expected_close_date = DATE '2027-03-15' WHERE amount > 300",
         "UPDATE leads SET expected_close_date = expected_close_date + 40",
+        "UPDATE leads SET created_at = created_at - interval '45 days' WHERE amount < 300",
     ]
     plain = (
-        "SELECT owner_id, stage_id, currency, source, count(*), COALESCE(sum(amount), 0), "
+        "SELECT owner_id, stage_id, currency, source, CAST(date_trunc('month', created_at) "
+        "AS date), count(*), COALESCE(sum(amount), 0), "
         "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
-        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
     )
     kept = (
-        "SELECT owner_id, stage_id, currency, source, leads, amount, weighted "
-        "FROM pipeline_stats WHERE leads <> 0 ORDER BY 1, 2, 3, 4"
+        "SELECT owner_id, stage_id, currency, source, created_month, leads, amount, weighted "
+        "FROM pipeline_stats WHERE leads <> 0 ORDER BY 1, 2, 3, 4, 5"
     )
     monthly = (
         "SELECT owner_id, stage_id, currency, CAST(date_trunc('month', expected_close_date) "
@@ -220,3 +222,63 @@ def test_a_stage_name_cannot_break_out_of_the_chart_data(browser: Browser, users
     html = page(browser)
     assert "</script><script>alert(1)" not in html
     assert "\\u003c/script>\\u003cscript>alert(1)" in html  # in the figure, harmlessly
+
+
+def test_split_by_month_keeps_whole_months_and_reads_the_edges():
+    d = date
+    assert pipeline.split_by_month(None, None) == ((None, None), [])
+    assert pipeline.split_by_month(d(2026, 1, 1), d(2026, 4, 1)) == (
+        (d(2026, 1, 1), d(2026, 4, 1)),
+        [],
+    )
+    assert pipeline.split_by_month(d(2026, 1, 15), d(2026, 4, 10)) == (
+        (d(2026, 2, 1), d(2026, 4, 1)),
+        [(d(2026, 1, 15), d(2026, 2, 1)), (d(2026, 4, 1), d(2026, 4, 10))],
+    )
+    assert pipeline.split_by_month(d(2026, 1, 15), d(2026, 1, 20)) == (
+        None,
+        [(d(2026, 1, 15), d(2026, 1, 20))],
+    )
+    assert pipeline.split_by_month(d(2026, 1, 15), None) == (
+        (d(2026, 2, 1), None),
+        [(d(2026, 1, 15), d(2026, 2, 1))],
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (date(2025, 1, 1), date(2025, 12, 31)),
+        (date(2025, 1, 17), date(2025, 11, 3)),
+        (date(2025, 3, 5), date(2025, 3, 9)),
+        (None, date(2025, 6, 14)),
+        (date(2025, 6, 14), None),
+    ],
+)
+def test_a_creation_range_matches_a_plain_group_by(users, stages, db_connection, start, end):
+    db_connection.execute(
+        text(
+            "INSERT INTO leads (title, stage_id, currency, amount, probability, created_at) "
+            "SELECT 'Spread ' || g, :first + g % 7, 'USD', 10 + g, g % 101, "
+            "TIMESTAMP '2024-12-20' + make_interval(hours => g * 7) FROM generate_series(1, 1500) g"
+        ),
+        {"first": stages["New"] - 0},
+    )
+    filters = pipeline.Filters(created_from=start, created_to=end)
+    got = pipeline.stage_totals(db.session, filters)
+    where = ["currency = 'USD'"]
+    if start:
+        where.append(f"created_at >= DATE '{start}'")
+    if end:
+        where.append(f"created_at < DATE '{end}' + 1")
+    expected = {
+        stage: (n, amount, weighted)
+        for stage, n, amount, weighted in db_connection.execute(
+            text(
+                "SELECT stage_id, count(*), COALESCE(sum(amount), 0), "
+                "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
+                f"WHERE {' AND '.join(where)} GROUP BY stage_id"
+            )
+        )
+    }
+    assert {s: (t.leads, t.amount, t.weighted) for s, t in got.items()} == expected

@@ -359,7 +359,10 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
         "CREATE UNIQUE INDEX uk_users_email ON public.users USING btree (email)"
     )
     # Migration 0012: the pipeline aggregates' keys (nullable columns, NULLS NOT DISTINCT).
-    for table, last in (("pipeline_stats", "source"), ("forecast_stats", "close_month")):
+    for table, last in (
+        ("pipeline_stats", "source, created_month"),
+        ("forecast_stats", "close_month"),
+    ):
         expected[f"uk_{table}"] = (
             f"CREATE UNIQUE INDEX uk_{table} ON public.{table} USING btree "
             f"(owner_id, stage_id, currency, {last}) NULLS NOT DISTINCT"

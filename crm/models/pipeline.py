@@ -1,4 +1,4 @@
-"""``pipeline_stats``: lead counts and sums per owner, stage, currency and source.
+"""``pipeline_stats``: lead counts and sums per owner, stage, currency, source, month.
 
 Kept exact by statement-level triggers on ``leads`` (migration 0012); the app
 only reads it. A plain table, not an ORM class: it has no primary key (its
@@ -18,6 +18,7 @@ pipeline_stats = Table(
     Column("stage_id", Integer),
     Column("currency", String(3)),
     Column("source", String(100)),
+    Column("created_month", Date),
     Column("leads", BigInteger, nullable=False),
     Column("amount", Numeric, nullable=False),
     Column("weighted", Numeric, nullable=False),
@@ -27,6 +28,7 @@ pipeline_stats = Table(
         "stage_id",
         "currency",
         "source",
+        "created_month",
         unique=True,
         postgresql_nulls_not_distinct=True,
     ),

@@ -1,6 +1,7 @@
 """Pipeline aggregates kept exact by the database, for the funnel and the home page.
 
-``pipeline_stats`` holds, per (owner, stage, currency, source), how many leads
+``pipeline_stats`` holds, per (owner, stage, currency, source, creation month),
+how many leads
 there are, their total amount and their weighted amount (amount × probability
 / 100). Statement-level triggers on ``leads`` (with transition tables, so a bulk
 stage move is one upsert per group, not one per lead) add and subtract every
@@ -11,8 +12,9 @@ grouping the leads (about 500 ms).
 ``forecast_stats`` is the same per (owner, stage, currency, expected-close
 month), for the home page's forecast by month; the same triggers keep it.
 
-The funnel filtered by creation date still groups the leads themselves; the
-covering index ``idx_leads_created_pipeline`` lets it read only the index.
+A funnel filtered by creation date reads whole months from ``pipeline_stats``
+and groups only the leads of the partial months at either end, through the
+covering index ``idx_leads_created_pipeline`` (index-only).
 
 Revision ID: 0012_pipeline_stats
 Revises: 0011_search_indexes
@@ -26,18 +28,24 @@ down_revision = "0011_search_indexes"
 branch_labels = None
 depends_on = None
 
-KEY = "owner_id, stage_id, currency, source"
+KEY = "owner_id, stage_id, currency, source, created_month"
 MONTH_KEY = "owner_id, stage_id, currency, close_month"
-CLOSE_MONTH = "CAST(date_trunc('month', expected_close_date) AS date) AS close_month"
+MONTHS = {
+    "created_month": "CAST(date_trunc('month', created_at) AS date) AS created_month",
+    "close_month": "CAST(date_trunc('month', expected_close_date) AS date) AS close_month",
+}
 
 
 def _sums(rows: str, sign: str = "", where: str = "", key: str = KEY) -> str:
     """One group's contribution per key: lead count, amount, weighted amount."""
-    columns = key.replace("close_month", CLOSE_MONTH)
+    columns = key
+    for name, expression in MONTHS.items():
+        columns = columns.replace(name, expression)
+    groups = ", ".join(str(n + 1) for n in range(key.count(",") + 1))
     return (
         f"SELECT {columns}, {sign}count(*) AS leads, {sign}COALESCE(sum(amount), 0) AS amount, "
         f"{sign}COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) AS weighted "
-        f"FROM {rows} {where} GROUP BY {', '.join(f'{n + 1}' for n in range(4))}"
+        f"FROM {rows} {where} GROUP BY {groups}"
     )
 
 
@@ -56,8 +64,8 @@ def _upsert(table: str, key: str) -> str:
 CHANGED = (
     "WHERE id IN (SELECT o.id FROM old_rows o JOIN new_rows n ON n.id = o.id "
     "WHERE (o.owner_id, o.stage_id, o.currency, o.source, o.amount, o.probability, "
-    "o.expected_close_date) IS DISTINCT FROM (n.owner_id, n.stage_id, n.currency, n.source, "
-    "n.amount, n.probability, n.expected_close_date))"
+    "o.expected_close_date, o.created_at) IS DISTINCT FROM (n.owner_id, n.stage_id, "
+    "n.currency, n.source, n.amount, n.probability, n.expected_close_date, n.created_at))"
 )
 
 
@@ -105,6 +113,7 @@ def upgrade() -> None:
             stage_id integer,
             currency varchar(3),
             source varchar(100),
+            created_month date,
             leads bigint NOT NULL,
             amount numeric NOT NULL,
             weighted numeric NOT NULL
