@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import plotly
@@ -12,7 +13,7 @@ from flask import (
     jsonify,
     redirect,
     render_template,
-    send_from_directory,
+    request,
 )
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -45,9 +46,20 @@ PLOTLY_JS_DIR = Path(plotly.__file__).parent / "package_data"
 PLOTLY_JS_URL = f"/static/vendor/plotly-{plotly.__version__}.min.js"
 
 
+@functools.cache
+def _plotly_js_bytes() -> bytes:
+    # Held in memory (4.8 MB, once per worker): streaming the file left its handle
+    # open whenever a browser navigated away mid-download.
+    return (PLOTLY_JS_DIR / "plotly.min.js").read_bytes()
+
+
 def plotly_js() -> Response:
     """plotly.min.js, cacheable for a year (its URL changes with each version)."""
-    return send_from_directory(PLOTLY_JS_DIR, "plotly.min.js", max_age=365 * 24 * 3600)
+    response = Response(_plotly_js_bytes(), mimetype="text/javascript")
+    response.cache_control.public = True
+    response.cache_control.max_age = 365 * 24 * 3600
+    response.set_etag(plotly.__version__)
+    return response.make_conditional(request)
 
 
 def database_unavailable(_exc: OperationalError) -> tuple[str, int]:

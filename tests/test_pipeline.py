@@ -207,6 +207,9 @@ def test_plotly_js_is_served_by_the_app_not_a_cdn(browser: Browser, users, world
     src = re.search(r'src="(/static/vendor/plotly-[\d.]+\.min\.js)"', html).group(1)
     script = browser.get(src)
     assert script.status_code == 200 and b"plotly" in script.data[:2000].lower()
+    assert "max-age=31536000" in script.headers["Cache-Control"]
+    again = browser.get(src, headers={"If-None-Match": script.headers["ETag"]})
+    assert again.status_code == 304  # the browser's copy is still good
     assert "cdn" not in html.lower()
 
 
