@@ -1,8 +1,10 @@
-"""``pipeline_stats``: lead counts and sums per owner, stage, currency, source, month.
+"""The pipeline aggregates: lead counts and sums, kept exact by the database.
 
-Kept exact by statement-level triggers on ``leads`` (migration 0012); the app
-only reads it. A plain table, not an ORM class: it has no primary key (its
-unique key has nullable columns, NULLS NOT DISTINCT).
+``pipeline_stats`` per owner, stage, currency, source and creation month (the
+funnel); ``forecast_stats`` per owner, stage, currency and expected-close month
+(the home page's forecast). Statement-level triggers on ``leads`` keep both
+(migration 0012); the app only reads them. Plain tables, not ORM classes: they
+have no primary key (their unique keys have nullable columns, NULLS NOT DISTINCT).
 """
 
 from __future__ import annotations
@@ -11,47 +13,25 @@ from sqlalchemy import BigInteger, Column, Date, Index, Integer, Numeric, String
 
 from crm.extensions import db
 
-pipeline_stats = Table(
-    "pipeline_stats",
-    db.metadata,
-    Column("owner_id", Integer),
-    Column("stage_id", Integer),
-    Column("currency", String(3)),
-    Column("source", String(100)),
-    Column("created_month", Date),
-    Column("leads", BigInteger, nullable=False),
-    Column("amount", Numeric, nullable=False),
-    Column("weighted", Numeric, nullable=False),
-    Index(
-        "uk_pipeline_stats",
-        "owner_id",
-        "stage_id",
-        "currency",
-        "source",
-        "created_month",
-        unique=True,
-        postgresql_nulls_not_distinct=True,
-    ),
-)
 
-# The same per expected-close month instead of source: the home page's forecast.
-forecast_stats = Table(
-    "forecast_stats",
-    db.metadata,
-    Column("owner_id", Integer),
-    Column("stage_id", Integer),
-    Column("currency", String(3)),
-    Column("close_month", Date),
-    Column("leads", BigInteger, nullable=False),
-    Column("amount", Numeric, nullable=False),
-    Column("weighted", Numeric, nullable=False),
-    Index(
-        "uk_forecast_stats",
-        "owner_id",
-        "stage_id",
-        "currency",
-        "close_month",
-        unique=True,
-        postgresql_nulls_not_distinct=True,
-    ),
+def _aggregate(name: str, *dimensions: Column) -> Table:
+    """An aggregate table: owner, stage, currency, ``dimensions``, then the sums."""
+    key = ("owner_id", "stage_id", "currency", *(d.name for d in dimensions))
+    return Table(
+        name,
+        db.metadata,
+        Column("owner_id", Integer),
+        Column("stage_id", Integer),
+        Column("currency", String(3)),
+        *dimensions,
+        Column("leads", BigInteger, nullable=False),
+        Column("amount", Numeric, nullable=False),
+        Column("weighted", Numeric, nullable=False),
+        Index(f"uk_{name}", *key, unique=True, postgresql_nulls_not_distinct=True),
+    )
+
+
+pipeline_stats = _aggregate(
+    "pipeline_stats", Column("source", String(100)), Column("created_month", Date)
 )
+forecast_stats = _aggregate("forecast_stats", Column("close_month", Date))
