@@ -334,7 +334,8 @@ def remove(conn: Connection) -> None:
     """
     _switch_triggers(conn, "DISABLE", REMOVE_TRIGGERS)
     conn.execute(text("TRUNCATE customers, leads, tasks, interactions, audit_logs"))
-    conn.execute(text("DELETE FROM pipeline_stats"))  # TRUNCATE fires no row or DELETE trigger
+    # TRUNCATE fires no DELETE trigger: the pipeline aggregates are rebuilt (empty).
+    conn.execute(text("SELECT crm_rebuild_pipeline_stats()"))
     conn.execute(
         text("DELETE FROM users WHERE email LIKE :pattern"),
         {"pattern": f"%@{DEMO_EMAIL_DOMAIN}"},

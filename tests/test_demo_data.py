@@ -140,3 +140,13 @@ def test_volumes_at_scale_one_match_the_issue():
         50, 1_000_000, 2_000_000, 1_000_000,
     )  # fmt: skip
     assert (volumes.interactions, volumes.audit_logs) == (3_000_000, 5_000_000)
+
+
+def test_the_pipeline_aggregates_match_the_loaded_leads(seeded: FlaskCliRunner):
+    """The load switches the aggregate trigger off and rebuilds once; --replace too."""
+    for args in (["--scale", SCALE], ["--scale", SCALE, "--replace"]):
+        assert seeded.invoke(args=["crm", "demo-data", *args]).exit_code == 0
+        kept = db.session.execute(text("SELECT sum(leads), sum(amount) FROM pipeline_stats")).one()
+        plain = db.session.execute(text("SELECT count(*), sum(amount) FROM leads")).one()
+        forecast = db.session.execute(text("SELECT sum(leads) FROM forecast_stats")).scalar()
+        assert (int(kept[0]), kept[1]) == (plain[0], plain[1]) and int(forecast) == plain[0]
