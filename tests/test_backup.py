@@ -1,0 +1,132 @@
+"""Backup and restore through the CLI, on a database of their own (real commits)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from crm import backup
+from crm.extensions import db
+from tests.conftest import app_on_new_database
+
+pytestmark = pytest.mark.own_database
+
+TABLES = (
+    "users", "customers", "lead_stages", "leads", "tasks", "interactions", "audit_logs",
+    "pipeline_stats", "forecast_stats", "alembic_version",
+)  # fmt: skip
+
+
+@pytest.fixture
+def ops_app(server_url: URL) -> Iterator[Flask]:
+    with app_on_new_database(server_url, "backup") as application:
+        runner = application.test_cli_runner()
+        assert runner.invoke(args=["crm", "seed"]).exit_code == 0
+        assert runner.invoke(args=["crm", "demo-data", "--scale", "0.0002"]).exit_code == 0
+        yield application
+
+
+def fingerprints(app: Flask) -> dict[str, tuple[int, str]]:
+    """Per table: row count and a checksum of every row's content."""
+    with app.app_context(), db.engine.connect() as conn:
+        return {
+            table: tuple(
+                conn.execute(
+                    text(
+                        f"SELECT count(*), coalesce(md5(string_agg(t::text, '|' "
+                        f"ORDER BY t::text)), '') FROM {table} t"
+                    )
+                ).one()
+            )
+            for table in TABLES
+        }
+
+
+def change_everything(app: Flask) -> None:
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(text("UPDATE customers SET city = 'Changed' WHERE id % 2 = 0"))
+        conn.execute(text("DELETE FROM interactions WHERE id % 3 = 0"))
+        conn.execute(text("INSERT INTO lead_stages (name, order_index) VALUES ('Extra', 99)"))
+        conn.execute(text("UPDATE leads SET stage_id = (SELECT min(id) FROM lead_stages)"))
+
+
+def test_backup_change_restore_gives_back_every_row(ops_app: Flask, tmp_path: Path):
+    runner = ops_app.test_cli_runner()
+    before = fingerprints(ops_app)
+    archive = tmp_path / "crm.dump"
+    made = runner.invoke(args=["crm", "backup", "--output", str(archive)])
+    assert made.exit_code == 0, made.output
+    assert "Backup written:" in made.output and " in " in made.output and "KB" in made.output
+    change_everything(ops_app)
+    assert fingerprints(ops_app) != before
+    restored = runner.invoke(args=["crm", "restore", str(archive), "--yes"])
+    assert restored.exit_code == 0, restored.output
+    assert fingerprints(ops_app) == before
+
+
+def test_the_default_name_has_a_timestamp(ops_app: Flask, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = ops_app.test_cli_runner().invoke(args=["crm", "backup"])
+    assert result.exit_code == 0, result.output
+    (made,) = (tmp_path / "backups").iterdir()
+    assert made.name.startswith("crm_backup_") and made.name.endswith(".dump")
+    assert made.read_bytes()[:5] == b"PGDMP"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"SELECT 1;\n", "is not a pg_dump custom-format archive"),
+        (b"", "is not a pg_dump custom-format archive"),
+        (b"PGDMP\x01\x0e\x00 truncated", "cannot be read"),
+    ],
+)
+def test_restore_refuses_what_is_not_an_archive(ops_app, tmp_path: Path, content, message):
+    junk = tmp_path / "junk.dump"
+    junk.write_bytes(content)
+    before = fingerprints(ops_app)
+    result = ops_app.test_cli_runner().invoke(args=["crm", "restore", str(junk), "--yes"])
+    assert (
+        result.exit_code == 1
+        and message in result.output
+        and "nothing was changed" in result.output
+    )
+    assert fingerprints(ops_app) == before
+
+
+def test_restore_asks_first_and_no_changes_nothing(ops_app: Flask, tmp_path: Path):
+    runner = ops_app.test_cli_runner()
+    archive = tmp_path / "crm.dump"
+    assert runner.invoke(args=["crm", "backup", "--output", str(archive)]).exit_code == 0
+    change_everything(ops_app)
+    changed = fingerprints(ops_app)
+    answer = runner.invoke(args=["crm", "restore", str(archive)], input="n\n")
+    assert answer.exit_code == 1 and "Continue?" in answer.output
+    assert fingerprints(ops_app) == changed
+
+
+def test_backup_does_not_overwrite_a_file(ops_app: Flask, tmp_path: Path):
+    existing = tmp_path / "keep.dump"
+    existing.write_text("precious")
+    result = ops_app.test_cli_runner().invoke(args=["crm", "backup", "--output", str(existing)])
+    assert result.exit_code == 1 and "exists already" in result.output
+    assert existing.read_text() == "precious"
+
+
+def test_a_pg_dump_older_than_the_server_is_refused(ops_app: Flask, tmp_path: Path, monkeypatch):
+    fake = tmp_path / "pg_dump"
+    fake.write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(backup, "is_embedded", lambda _url: False)  # as for DATABASE_URL
+    result = ops_app.test_cli_runner().invoke(
+        args=["crm", "backup", "--output", str(tmp_path / "x.dump")]
+    )
+    assert result.exit_code == 1
+    assert "version 9, older than the server (PostgreSQL" in result.output
+    assert not (tmp_path / "x.dump").exists()
