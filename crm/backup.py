@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import URL
 
-from crm.database import describe, libpq_dsn
+from crm.database import libpq_dsn
 
 ARCHIVE_MAGIC = b"PGDMP"  # the first bytes of every custom-format archive
 
@@ -149,8 +149,3 @@ def restore(url: URL, archive: Path) -> Done:
         url,
     )  # fmt: skip
     return Done(archive, archive.stat().st_size, time.monotonic() - started)
-
-
-def where(url: URL) -> str:
-    """The database, for messages."""
-    return describe(url)

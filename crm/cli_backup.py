@@ -10,6 +10,7 @@ from sqlalchemy.engine import URL, make_url
 
 from crm import backup
 from crm.cli import crm_cli
+from crm.database import describe
 from crm.extensions import db
 
 
@@ -35,7 +36,7 @@ def backup_command(output: Path | None) -> None:
     """Write a pg_dump custom-format archive of the whole database."""
     url = _url()
     target = output or Path("backups") / backup.default_name()
-    click.echo(f"Backing up {backup.where(url)} to {target}…")
+    click.echo(f"Backing up {describe(url)} to {target}…")
     try:
         done = backup.backup(url, target)
     except backup.BackupError as exc:
@@ -55,7 +56,7 @@ def restore_command(archive: Path, yes: bool) -> None:
         raise click.ClickException(str(exc)) from None
     if not yes:
         click.confirm(
-            f"This replaces every table in {backup.where(url)} with the contents of "
+            f"This replaces every table in {describe(url)} with the contents of "
             f"{archive}. Continue?",
             abort=True,
         )
@@ -65,4 +66,4 @@ def restore_command(archive: Path, yes: bool) -> None:
         done = backup.restore(url, archive)
     except backup.BackupError as exc:
         raise click.ClickException(f"{exc}; the database was left as it was") from None
-    click.echo(f"Restored {backup.where(url)} from {done.path} in {done.seconds:.1f} s.")
+    click.echo(f"Restored {describe(url)} from {done.path} in {done.seconds:.1f} s.")

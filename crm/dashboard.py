@@ -45,8 +45,9 @@ class Month:
     weighted: Decimal
 
 
-def _closed_stage_ids(session: Session) -> list[int]:
-    return list(session.scalars(select(LeadStage.id).where(LeadStage.name.in_(CLOSED_STAGE_NAMES))))
+def _closed_stages() -> Any:
+    """The Closed Won / Lost stage ids, as a subquery (asked inside each statement)."""
+    return select(LeadStage.id).where(LeadStage.name.in_(CLOSED_STAGE_NAMES))
 
 
 def forecast(
@@ -60,7 +61,7 @@ def forecast(
         stats.currency == currency,
         stats.close_month >= start,
         stats.close_month < end,
-        or_(stats.stage_id.is_(None), stats.stage_id.not_in(_closed_stage_ids(session))),
+        or_(stats.stage_id.is_(None), stats.stage_id.not_in(_closed_stages())),
     ]
     if owner_id is not None:
         conditions.append(stats.owner_id == owner_id)
@@ -114,14 +115,13 @@ def stale_deals(session: Session, user: User, now: datetime) -> list[Lead]:
         Interaction.lead_id == Lead.id,
         Interaction.interaction_date >= now - timedelta(days=STALE_DAYS),
     )
-    closed = _closed_stage_ids(session)
     query = (
         select(Lead)
         .options(joinedload(Lead.customer), joinedload(Lead.owner))
         .where(
             policy.row_filter(user, Lead),
             Lead.amount.is_not(None),
-            or_(Lead.stage_id.is_(None), Lead.stage_id.not_in(closed)),
+            or_(Lead.stage_id.is_(None), Lead.stage_id.not_in(_closed_stages())),
             not_(recent),
         )
         .order_by(Lead.amount.desc())

@@ -81,7 +81,7 @@ KINDS = (
         Customer,
         CUSTOMER_DOCUMENT,
         "concat_ws(' · ', customers.name, customers.company, customers.email, customers.phone)",
-        lambda row: str(row),
+        str,
     ),
     Kind(
         "leads",
@@ -105,7 +105,7 @@ KINDS = (
         Interaction,
         INTERACTION_DOCUMENT,
         "concat_ws(' · ', interactions.subject, interactions.description)",
-        lambda row: str(row),
+        str,
     ),
 )
 
