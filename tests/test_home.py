@@ -135,3 +135,10 @@ def test_support_sees_recent_audit_activity(browser: Browser, users, world):
     assert "Send the contract" not in page
     assert re.search(r"<td>INSERT</td><td>tasks #\d+</td>", recent)
     assert 'id="home-forecast"' not in page
+
+
+def test_an_unknown_currency_says_so_and_shows_usd(browser: Browser, users, world):
+    browser.login_as(users[MANAGER])
+    page = browser.get("/admin/?currency=%3Cscript%3EXX").get_data(as_text=True)
+    assert "There is no currency “&lt;script&gt;XX” here; showing USD." in page
+    assert "(USD)" in page and "<script>XX" not in page

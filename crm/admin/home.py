@@ -33,9 +33,13 @@ class HomeView(AdminIndexView):
         role = current_user.effective_role
         now = datetime.now(UTC).replace(tzinfo=None)  # the database's timestamps are UTC
         currency = request.args.get("currency", "USD")
+        context: dict[str, Any] = {"currencies": CURRENCIES, "role": role}
         if currency not in CURRENCIES:
+            context["currency_problem"] = (
+                f"There is no currency “{currency[:20]}” here; showing USD. Pick one from the list."
+            )
             currency = "USD"
-        context: dict[str, Any] = {"role": role, "currency": currency, "currencies": CURRENCIES}
+        context["currency"] = currency
         session = db.session
         if role in (UserRole.ADMIN, UserRole.MANAGER):
             months = dashboard.forecast(session, currency, None, now.date())
