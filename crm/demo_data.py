@@ -229,7 +229,8 @@ def _switch_triggers(conn: Connection, state: str, triggers: dict[str, tuple[str
 # The audit triggers the load's INSERTs would fire, and the pipeline aggregates'
 # (rebuilt once at the end instead).
 LOAD_TRIGGERS = {table: (f"trg_{table}_audit",) for table in ("users", *BIG_TABLES[:-1])}
-LOAD_TRIGGERS["leads"] += ("trg_leads_pipeline_insert",)
+# Demo leads bring their own closed_at, so its trigger may rest too.
+LOAD_TRIGGERS["leads"] += ("trg_leads_pipeline_insert", "trg_leads_closed_at")
 # TRUNCATE is refused on audited tables and on audit_logs; the demo users' DELETE is audited.
 REMOVE_TRIGGERS = {table: (f"trg_{table}_no_truncate",) for table in BIG_TABLES} | {
     "users": ("trg_users_audit",)

@@ -82,7 +82,8 @@ INSERTS: dict[str, str] = {
     """,
     "leads": f"""
         INSERT INTO leads (id, title, description, amount, currency, customer_id, stage_id,
-            owner_id, source, probability, expected_close_date, created_at, updated_at)
+            owner_id, source, probability, expected_close_date, closed_at, created_at,
+            updated_at)
         SELECT :base + g,
                ({PRODUCTS})[1 + (g * 11) % 8] || ' for ' || c.v,
                CASE WHEN g % 2 = 0 THEN s.v END,
@@ -94,6 +95,9 @@ INSERTS: dict[str, str] = {
                ({SOURCES})[1 + (g * 5) % 8],
                (ARRAY[10, 20, 40, 60, 80, 100, 0])[st.order_index],
                (x.ts + make_interval(days => (30 + (g * 3) % 150)::int))::date,
+               CASE WHEN st.name IN ('Closed Won', 'Closed Lost')
+                    THEN least(x.ts + make_interval(days => (g % 90)::int), now()::timestamp)
+               END,
                x.ts, x.ts
         FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
         CROSS JOIN LATERAL (SELECT {LEAD_CUSTOMER} AS cust,
@@ -101,7 +105,7 @@ INSERTS: dict[str, str] = {
         JOIN demo_company c ON c.i = ((x.cust * :spread) / (CAST(:nf AS bigint) * :nl)) % :nc
         JOIN demo_sentence s ON s.i = (g * 13) % :ns
         JOIN demo_owner o ON o.i = {_owner_of("x.cust")}
-        JOIN (SELECT DISTINCT ON (order_index) id, order_index FROM lead_stages
+        JOIN (SELECT DISTINCT ON (order_index) id, order_index, name FROM lead_stages
               WHERE order_index BETWEEN 1 AND 7 ORDER BY order_index, id) st
           ON st.order_index = ({STAGE_WEIGHTS})[1 + (g * 3) % 17]
     """,

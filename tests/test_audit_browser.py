@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date
 
 import pytest
 from sqlalchemy import Connection, text
 
+from crm import retention
+from crm.extensions import db
 from crm.models import UserRole
 from tests import factories
 from tests.conftest import Browser
@@ -245,3 +248,14 @@ def test_export_is_the_filtered_list_for_admins_not_support(
     support = make_browser()
     support.login_as(users[SUPPORT])
     assert support.get(url).status_code == 403
+
+
+def test_a_retention_purge_shows_as_one_row_with_its_counts(browser: Browser, users):
+    plan = retention.plan(db.session, date(2026, 1, 15))
+    db.session.add(retention.summary(date(2026, 1, 15), {"leads": 12, "tasks": 3}, plan))
+    db.session.flush()
+    browser.login_as(users[SUPPORT])
+    page = browser.get("/admin/audit/?flt0_action_equals=PURGE").get_data(as_text=True)
+    assert page.count('<td class="col-action">') == 1 and "PURGE" in page
+    assert "<summary>as_of, cutoffs, deleted</summary>" in page
+    assert "&#34;leads&#34;: 12" in page or "&quot;leads&quot;: 12" in page

@@ -84,6 +84,7 @@ SPEC_COLUMNS = {
         ("created_at", TS, False, NOW),
         ("updated_at", TS, False, NOW),
         VERSION,  # migration 0008
+        ("closed_at", TS, False, None),  # migration 0013, kept by a trigger
     ],
     "tasks": [
         serial("tasks"),
@@ -303,6 +304,12 @@ APP_INDEXES = (
             "btree (created_at) INCLUDE (stage_id, owner_id, currency, source, amount, "
             "probability)",
         ),
+        # Migration 0013: the retention purge.
+        "idx_leads_closed_at": ("leads", "btree (closed_at) WHERE (closed_at IS NOT NULL)"),
+        "idx_tasks_completed_at": (
+            "tasks",
+            "btree (completed_at) WHERE (completed_at IS NOT NULL)",
+        ),
     }
 )
 
@@ -342,6 +349,8 @@ def test_unique_constraints_match_spec(db_connection: Connection) -> None:
 def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
     pkeys = introspect.constraints(db_connection, "p")
     pkeys.pop("alembic_version_pkc")
+    # Migration 0013: the retention purge's marks, keyed by transaction id.
+    assert pkeys.pop("retention_runs_pkey") == ("retention_runs", "PRIMARY KEY (xid)")
     assert pkeys == {f"{t}_pkey": (t, "PRIMARY KEY (id)") for t in introspect.TABLES}
 
 
@@ -367,6 +376,9 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
             f"CREATE UNIQUE INDEX uk_{table} ON public.{table} USING btree "
             f"(owner_id, stage_id, currency, {last}) NULLS NOT DISTINCT"
         )
+    expected["retention_runs_pkey"] = (
+        "CREATE UNIQUE INDEX retention_runs_pkey ON public.retention_runs USING btree (xid)"
+    )
     expected["uk_customers_name_company"] = (
         "CREATE UNIQUE INDEX uk_customers_name_company ON public.customers "
         "USING btree (name, company)"
@@ -403,6 +415,8 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         "trg_leads_pipeline_insert",
         "trg_leads_pipeline_update",
         "trg_leads_pipeline_delete",
+        # Migration 0013: when a lead closed.
+        "trg_leads_closed_at",
     }
     assert with_column == {"users", "customers", "leads", "tasks", "interactions"}
     assert touched == with_column

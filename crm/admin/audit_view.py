@@ -30,7 +30,7 @@ from crm.models import AuditLog
 from crm.policy import Action, Resource
 from crm.revert import AUDITED, RevertError, can_revert, in_column_order, revert
 
-ACTIONS = ("INSERT", "UPDATE", "DELETE", "LOGIN", "LOGIN_FAILED", "LOCKOUT", "LOGOUT")
+ACTIONS = ("INSERT", "UPDATE", "DELETE", "LOGIN", "LOGIN_FAILED", "LOCKOUT", "LOGOUT", "PURGE")
 HISTORY_LIMIT = 200  # entries on a history page; the filtered list has the rest
 
 

@@ -199,7 +199,11 @@ class LeadView(OwnedView):
         "title", "customer", "stage", "amount", "currency", "probability", "owner",
         "expected_close_date", "created_at",
     )  # fmt: skip
-    column_labels = {"expected_close_date": "Expected close", "created_at": "Created"}
+    column_labels = {
+        "expected_close_date": "Expected close",
+        "closed_at": "Closed",
+        "created_at": "Created",
+    }
     column_searchable_list = ("title",)
     column_filters = (
         flt.text("leads"),
@@ -216,7 +220,7 @@ class LeadView(OwnedView):
     column_sortable_list = ("amount", "expected_close_date", "source", "created_at")
     column_details_list = (
         "title", "description", "customer", "stage", "amount", "currency", "probability",
-        "source", "owner", "expected_close_date", "created_at", "updated_at",
+        "source", "owner", "expected_close_date", "closed_at", "created_at", "updated_at",
     )  # fmt: skip
     column_export_list = column_details_list
     form_columns = (

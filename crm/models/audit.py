@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -44,3 +44,8 @@ class AuditLog(db.Model):
     created_at: Mapped[CreatedAt]
 
     user: Mapped[User | None] = relationship(back_populates="audit_logs")
+
+
+# Migration 0013: transactions of the retention purge, whose deletes the audit
+# trigger leaves to one summary row. Only the schema's owner may write it.
+retention_runs = Table("retention_runs", db.metadata, Column("xid", BigInteger, primary_key=True))

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import (
+    CheckConstraint,
+    FetchedValue,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
@@ -76,6 +85,8 @@ class Lead(db.Model):
         Index("idx_leads_created_at_id", "created_at", "id"),
         Index("idx_leads_owner_stage", "owner_id", "stage_id"),
         Index("idx_leads_customer_stage", "customer_id", "stage_id"),
+        # Migration 0013: the retention purge finds leads closed long ago.
+        Index("idx_leads_closed_at", "closed_at", postgresql_where=text("closed_at IS NOT NULL")),
         Index(
             "idx_leads_active",
             "owner_id",
@@ -115,6 +126,10 @@ class Lead(db.Model):
     source: Mapped[str | None] = mapped_column(String(100))
     probability: Mapped[int | None]
     expected_close_date: Mapped[date | None]
+    # Migration 0013: when the lead entered Closed Won/Lost (a trigger keeps it).
+    closed_at: Mapped[datetime | None] = mapped_column(
+        server_default=FetchedValue(), server_onupdate=FetchedValue()
+    )
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
     version: Mapped[RowVersion]

@@ -33,6 +33,12 @@ class Task(db.Model):
         Index("idx_tasks_assigned_to", "assigned_to"),
         Index("idx_tasks_priority", "priority"),
         Index("idx_tasks_user_status", "user_id", "status"),
+        # Migration 0013: the retention purge finds tasks completed long ago.
+        Index(
+            "idx_tasks_completed_at",
+            "completed_at",
+            postgresql_where=text("completed_at IS NOT NULL"),
+        ),
         Index(
             "idx_tasks_pending",
             "user_id",
