@@ -60,6 +60,11 @@ class Config:
     # Reverse proxies in front of the app whose X-Forwarded-For may be believed (0: none).
     TRUSTED_PROXY_COUNT = int(_env("TRUSTED_PROXY_COUNT") or 0)
 
+    # CSV import: files over IMPORT_MAX_MB are refused. The request limit adds room for
+    # the form around the file; it also caps every other request body.
+    IMPORT_MAX_MB = int(_env("IMPORT_MAX_MB") or 50)
+    MAX_CONTENT_LENGTH = (IMPORT_MAX_MB + 1) * 1024 * 1024
+
     # Strict-Transport-Security max-age; 0 sends no header (plain HTTP in development).
     HSTS_SECONDS = 0
 

@@ -10,6 +10,8 @@ from flask import (
     Blueprint,
     Flask,
     Response,
+    current_app,
+    flash,
     jsonify,
     redirect,
     render_template,
@@ -75,6 +77,15 @@ def _error_page(code: int) -> object:
     return render
 
 
+def too_large(_exc: Exception) -> Response | tuple[str, int]:
+    """A body over MAX_CONTENT_LENGTH: an import page says so above its form; others get 413."""
+    if request.path.endswith("/import/") and request.method == "POST":
+        limit = current_app.config["IMPORT_MAX_MB"]
+        flash(f"The file is larger than {limit} MB, the most an import takes. Split it.", "error")
+        return redirect(request.path)
+    return render_template("errors/413.html"), 413
+
+
 def init_app(app: Flask) -> None:
     """Register the blueprint and the error pages."""
     app.register_blueprint(bp)
@@ -82,5 +93,6 @@ def init_app(app: Flask) -> None:
     app.add_url_rule(PLOTLY_JS_URL, "plotly_js", plotly_js)
     app.jinja_env.globals["plotly_js_url"] = PLOTLY_JS_URL
     app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(413, too_large)
     for code in (403, 404):
         app.register_error_handler(code, _error_page(code))

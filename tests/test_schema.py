@@ -151,6 +151,8 @@ SPEC_FOREIGN_KEYS = {
     "fk_interactions_user": ("interactions", references("user_id", "users", "CASCADE")),
     # Unnamed in the spec (inline REFERENCES); named after its convention.
     "fk_audit_logs_user": ("audit_logs", references("user_id", "users", "SET NULL")),
+    # Migration 0014: a CSV file waiting for its import goes with its uploader.
+    "fk_csv_uploads_user": ("csv_uploads", references("user_id", "users", "CASCADE")),
 }
 
 VARCHAR = "::character varying"
@@ -351,6 +353,7 @@ def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
     pkeys.pop("alembic_version_pkc")
     # Migration 0013: the retention purge's marks, keyed by transaction id.
     assert pkeys.pop("retention_runs_pkey") == ("retention_runs", "PRIMARY KEY (xid)")
+    assert pkeys.pop("csv_uploads_pkey") == ("csv_uploads", "PRIMARY KEY (id)")  # 0014
     assert pkeys == {f"{t}_pkey": (t, "PRIMARY KEY (id)") for t in introspect.TABLES}
 
 
@@ -376,6 +379,12 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
             f"CREATE UNIQUE INDEX uk_{table} ON public.{table} USING btree "
             f"(owner_id, stage_id, currency, {last}) NULLS NOT DISTINCT"
         )
+    expected["csv_uploads_pkey"] = (
+        "CREATE UNIQUE INDEX csv_uploads_pkey ON public.csv_uploads USING btree (id)"
+    )
+    expected["idx_csv_uploads_created_at"] = (
+        "CREATE INDEX idx_csv_uploads_created_at ON public.csv_uploads USING btree (created_at)"
+    )
     expected["retention_runs_pkey"] = (
         "CREATE UNIQUE INDEX retention_runs_pkey ON public.retention_runs USING btree (xid)"
     )

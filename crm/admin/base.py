@@ -39,6 +39,11 @@ VIEW_ACTIONS = {
     "ajax_update": Action.UPDATE,
     "delete_view": Action.DELETE,
     "export": Action.EXPORT,
+    # crm/admin/imports.py: importing creates rows (updating needs UPDATE too).
+    "import_upload": Action.CREATE,
+    "import_map": Action.CREATE,
+    "import_template": Action.CREATE,
+    "import_problems": Action.CREATE,
     "action_view": Action.READ,  # each action is checked on its own (is_action_allowed)
     "history": Action.READ,
     "revert_view": Action.REVERT,

@@ -15,6 +15,7 @@ from crm.admin import bulk
 from crm.admin import filters as flt
 from crm.admin import validators as v
 from crm.admin.base import PolicyModelView
+from crm.admin.imports import ImportMixin
 from crm.admin.related import Related
 from crm.extensions import db
 from crm.models import (
@@ -127,8 +128,9 @@ def _reassign(view: PolicyModelView, ids: Any, what: str) -> Any:
     )
 
 
-class CustomerView(OwnedView):
+class CustomerView(ImportMixin, OwnedView):
     resource = Resource.CUSTOMERS
+    import_kind = "customers"
     column_list = ("name", "company", "email", "phone", "industry", "status", "owner", "created_at")
     column_labels = {"owner": "Owner", "created_at": "Created"}
     column_searchable_list = ("name", "company", "email")
@@ -193,8 +195,9 @@ class CustomerView(OwnedView):
         )
 
 
-class LeadView(OwnedView):
+class LeadView(ImportMixin, OwnedView):
     resource = Resource.LEADS
+    import_kind = "leads"
     column_list = (
         "title", "customer", "stage", "amount", "currency", "probability", "owner",
         "expected_close_date", "created_at",

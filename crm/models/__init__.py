@@ -7,12 +7,14 @@ from crm.models.interaction import Interaction
 from crm.models.lead import CLOSED_STAGE_NAMES, Lead, LeadStage
 from crm.models.pipeline import forecast_stats, pipeline_stats
 from crm.models.task import Task
+from crm.models.upload import CsvUpload
 from crm.models.user import User
 
 __all__ = [
     "CLOSED_STAGE_NAMES",
     "INDUSTRIES",
     "AuditLog",
+    "CsvUpload",
     "Customer",
     "Interaction",
     "InteractionType",

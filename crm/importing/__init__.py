@@ -1,0 +1,1 @@
+"""CSV import of customers and leads: read the file, map its columns, validate, import."""

@@ -1,0 +1,247 @@
+"""Validate every row of a mapped CSV file, then import it all in one transaction.
+
+``validate`` reads each cell (fields.py), resolves references in a few set-wise
+queries (owners by email, customers by name and company, stages by name),
+finds duplicates in the file and in the table, and returns the rows to insert
+and update with every problem found. ``apply`` writes them; the caller commits,
+so either every row lands or none does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from crm import policy
+from crm.audit import set_context
+from crm.importing.fields import FIELDS
+from crm.importing.reader import Table
+from crm.models import Customer, Lead, LeadStage, User
+
+MODELS = {"customers": Customer, "leads": Lead}
+CHUNK = 5_000  # rows per INSERT/UPDATE statement batch and per reference query
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one cell (line 0: with the mapping itself)."""
+
+    line: int
+    column: str
+    message: str
+
+
+@dataclass
+class Outcome:
+    """What an import would do, or why it cannot."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class _Row:
+    line: int
+    values: dict[str, Any]
+    columns: dict[str, str]  # field name -> CSV column name, for messages
+
+
+def mapping_problems(kind: str, mapping: dict[int, str]) -> list[Problem]:
+    """A required field left unmapped, or one field mapped from two columns."""
+    problems = []
+    targets = list(mapping.values())
+    for spec in FIELDS[kind]:
+        if spec.required and spec.name not in targets:
+            problems.append(Problem(0, spec.label, f"Choose the column that holds {spec.label}."))
+        if targets.count(spec.name) > 1:
+            problems.append(Problem(0, spec.label, f"Two columns are mapped to {spec.label}."))
+    return problems
+
+
+def validate(
+    session: Session, kind: str, table: Table, mapping: dict[int, str], user: User, update_: bool
+) -> Outcome:
+    """Check every row; ``update_`` says whether existing duplicates are updated or skipped."""
+    outcome = Outcome(problems=mapping_problems(kind, mapping))
+    if outcome.problems:
+        return outcome
+    specs = {spec.name: spec for spec in FIELDS[kind]}
+    rows = []
+    width = len(table.header)
+    for line, cells in zip(table.lines, table.rows, strict=True):
+        values: dict[str, Any] = {}
+        columns = {}
+        if any(cell.strip() for cell in cells[width:]):
+            outcome.problems.append(
+                Problem(line, "", f"{len(cells)} cells, but the header names {width} columns.")
+            )
+        for index, name in mapping.items():
+            spec, column = specs[name], table.header[index]
+            columns[name] = column
+            cell = cells[index].strip() if index < len(cells) else ""
+            if not cell:
+                values[name] = None
+                if spec.required:
+                    outcome.problems.append(Problem(line, column, f"{spec.label} is required."))
+                continue
+            try:
+                values[name] = spec.parse(cell)
+            except ValueError as exc:
+                outcome.problems.append(Problem(line, column, str(exc)))
+                values[name] = None
+        rows.append(_Row(line, values, columns))
+    _resolve_owners(session, rows, user, outcome)
+    if kind == "leads":
+        _resolve_customers(session, rows, user, outcome)
+        _resolve_stages(session, rows, outcome)
+    _sort_duplicates(session, kind, rows, user, update_, outcome)
+    return outcome
+
+
+def _resolve_owners(session: Session, rows: list[_Row], user: User, outcome: Outcome) -> None:
+    """Owner (email) -> owner_id; empty means the person importing. Reps own what they add."""
+    emails = {row.values["owner"].lower() for row in rows if row.values.get("owner")}
+    known = dict(
+        session.execute(
+            select(func.lower(User.email), User.id).where(
+                func.lower(User.email).in_(emails), User.is_active.is_(True)
+            )
+        ).all()
+    )
+    for row in rows:
+        wanted = row.values.pop("owner", None)
+        row.values["owner_id"] = user.id
+        if wanted is None:
+            continue
+        owner_id = known.get(wanted.lower())
+        if owner_id is None:
+            message = f"No active user has the email {wanted!r}."
+        elif owner_id != user.id and not policy.sees_all_rows(user):
+            message = "You can import only rows you own: leave Owner empty or use your email."
+        else:
+            row.values["owner_id"] = owner_id
+            continue
+        outcome.problems.append(Problem(row.line, row.columns["owner"], message))
+
+
+def _resolve_customers(session: Session, rows: list[_Row], user: User, outcome: Outcome) -> None:
+    """Customer name + company -> customer_id, among the customers this user may read."""
+    wanted = {
+        (row.values.get("customer_name"), row.values.get("customer_company") or "")
+        for row in rows
+        if row.values.get("customer_name")
+    }
+    company = func.coalesce(Customer.company, "")
+    found: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(sorted(wanted)):
+        query = select(Customer.name, company, Customer.id).where(
+            tuple_(Customer.name, company).in_(chunk), policy.row_filter(user, Customer)
+        )
+        found.update({(name, firm): id_ for name, firm, id_ in session.execute(query)})
+    for row in rows:
+        name = row.values.pop("customer_name", None)
+        company = row.values.pop("customer_company", None) or ""
+        row.values["customer_id"] = None
+        if name is None:
+            if company:
+                column = row.columns["customer_company"]
+                outcome.problems.append(Problem(row.line, column, "Give the customer's name too."))
+            continue
+        row.values["customer_id"] = found.get((name, company))
+        if row.values["customer_id"] is None:
+            at = f" at {company!r}" if company else " without a company"
+            outcome.problems.append(
+                Problem(row.line, row.columns["customer_name"], f"No customer {name!r}{at}.")
+            )
+
+
+def _resolve_stages(session: Session, rows: list[_Row], outcome: Outcome) -> None:
+    """Stage (name, any case) -> stage_id; empty means the first stage in order."""
+    stages = session.execute(
+        select(LeadStage.name, LeadStage.id).order_by(LeadStage.order_index, LeadStage.id)
+    ).all()
+    by_name = {name.lower(): id_ for name, id_ in reversed(stages)}  # the first of a name wins
+    first = stages[0][1] if stages else None
+    for row in rows:
+        wanted = row.values.pop("stage", None)
+        row.values["stage_id"] = first if wanted is None else by_name.get(wanted.lower())
+        if wanted is not None and row.values["stage_id"] is None:
+            names = ", ".join(name for name, _ in stages)
+            outcome.problems.append(
+                Problem(row.line, row.columns["stage"], f"No stage {wanted!r} (stages: {names}).")
+            )
+
+
+def _key(kind: str, values: dict[str, Any]) -> tuple[Any, Any]:
+    if kind == "customers":
+        return values.get("name"), values.get("company") or ""
+    return values.get("title"), values.get("customer_id") or 0
+
+
+def _sort_duplicates(
+    session: Session, kind: str, rows: list[_Row], user: User, update_: bool, outcome: Outcome
+) -> None:
+    """Rows the file repeats are errors; rows the table has are skipped or updated."""
+    model = MODELS[kind]
+    if kind == "customers":
+        first, second = model.name, func.coalesce(model.company, "")
+    else:
+        first, second = model.title, func.coalesce(model.customer_id, 0)
+    seen: dict[tuple[Any, Any], int] = {}
+    for row in rows:
+        key = _key(kind, row.values)
+        if key in seen:
+            what = "name and company" if kind == "customers" else "title and customer"
+            column = row.columns.get("name") or row.columns.get("title", "")
+            outcome.problems.append(Problem(row.line, column, f"Same {what} as line {seen[key]}."))
+        seen.setdefault(key, row.line)
+    existing: dict[tuple[Any, Any], tuple[int, bool]] = {}
+    readable = policy.row_filter(user, model)
+    for chunk in _chunks(sorted(seen, key=repr)):
+        firsts, seconds = zip(*chunk, strict=True)
+        query = select(first, second, model.id, readable).where(
+            tuple_(first, second).in_(list(zip(firsts, seconds, strict=True)))
+        )
+        existing.update({(a, b): (id_, mine) for a, b, id_, mine in session.execute(query)})
+    for row in rows:
+        match = existing.get(_key(kind, row.values))
+        if match is None:
+            outcome.inserts.append(row.values)
+        elif not update_:
+            outcome.skipped += 1
+        elif not match[1]:
+            column = row.columns.get("name") or row.columns.get("title", "")
+            outcome.problems.append(
+                Problem(row.line, column, "This record exists and belongs to someone else.")
+            )
+        else:
+            changes = {k: v for k, v in row.values.items() if v is not None}
+            if "owner" not in row.columns:
+                changes.pop("owner_id", None)  # no Owner column: keep the current owner
+            outcome.updates.append({"id": match[0], **changes})
+
+
+def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def apply(session: Session, kind: str, outcome: Outcome) -> None:
+    """Insert and update the validated rows (the caller commits, or rolls back)."""
+    model = MODELS[kind]
+    set_context(session)  # the audit rows name the person importing
+    for chunk in _chunks(outcome.inserts):
+        session.execute(insert(model), chunk)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in outcome.updates:
+        by_columns.setdefault(tuple(sorted(row)), []).append(row)
+    for rows in by_columns.values():
+        for chunk in _chunks(rows):
+            session.execute(update(model), chunk)
+    session.flush()
