@@ -63,6 +63,7 @@ test-system: $(VENV)/.dev chromium
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.pages --scale $(BENCH_SCALE)
 	$(BIN)/python -m bench.audit_writes --scale $(BENCH_SCALE)
+	$(BIN)/python -m bench.imports --scale $(BENCH_SCALE)
 
 ## lint: ruff's checks and formatting
 lint: $(VENV)/.dev

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import column, func, select, update, values
 from sqlalchemy.orm import Session
 
 from crm import policy
@@ -23,7 +23,11 @@ from crm.importing.reader import Table
 from crm.models import Customer, Lead, LeadStage, User
 
 MODELS = {"customers": Customer, "leads": Lead}
-CHUNK = 5_000  # rows per INSERT/UPDATE statement batch and per reference query
+CHUNK = 5_000  # values per reference query
+# The columns' server defaults, for new rows whose cell is empty (a multi-row
+# INSERT names every column, so the database's DEFAULT would not apply).
+DEFAULTS = {"customers": {"status": "active"}, "leads": {"currency": "USD"}}
+BATCH = 1_000  # rows per INSERT or UPDATE statement (14 columns: 14,000 parameters)
 
 
 @dataclass(frozen=True)
@@ -137,13 +141,14 @@ def _resolve_customers(session: Session, rows: list[_Row], user: User, outcome: 
         for row in rows
         if row.values.get("customer_name")
     }
-    company = func.coalesce(Customer.company, "")
     found: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(sorted(wanted)):
-        query = select(Customer.name, company, Customer.id).where(
-            tuple_(Customer.name, company).in_(chunk), policy.row_filter(user, Customer)
+    names = sorted({name for name, _ in wanted})
+    for chunk in _chunks(names):  # by name: uk_customers_name_company leads with it
+        query = select(Customer.name, Customer.company, Customer.id).where(
+            Customer.name.in_(chunk), policy.row_filter(user, Customer)
         )
-        found.update({(name, firm): id_ for name, firm, id_ in session.execute(query)})
+        for name, company, id_ in session.execute(query):
+            found.setdefault((name, company or ""), id_)
     for row in rows:
         name = row.values.pop("customer_name", None)
         company = row.values.pop("customer_company", None) or ""
@@ -189,10 +194,6 @@ def _sort_duplicates(
 ) -> None:
     """Rows the file repeats are errors; rows the table has are skipped or updated."""
     model = MODELS[kind]
-    if kind == "customers":
-        first, second = model.name, func.coalesce(model.company, "")
-    else:
-        first, second = model.title, func.coalesce(model.customer_id, 0)
     seen: dict[tuple[Any, Any], int] = {}
     for row in rows:
         key = _key(kind, row.values)
@@ -201,18 +202,31 @@ def _sort_duplicates(
             column = row.columns.get("name") or row.columns.get("title", "")
             outcome.problems.append(Problem(row.line, column, f"Same {what} as line {seen[key]}."))
         seen.setdefault(key, row.line)
-    existing: dict[tuple[Any, Any], tuple[int, bool]] = {}
     readable = policy.row_filter(user, model)
-    for chunk in _chunks(sorted(seen, key=repr)):
-        firsts, seconds = zip(*chunk, strict=True)
-        query = select(first, second, model.id, readable).where(
-            tuple_(first, second).in_(list(zip(firsts, seconds, strict=True)))
-        )
-        existing.update({(a, b): (id_, mine) for a, b, id_, mine in session.execute(query)})
+    if kind == "customers":
+        # By name (uk_customers_name_company leads with it); the company compared here.
+        probes = [(Customer.name, {name for name, _ in seen}, Customer.name, Customer.company)]
+    else:
+        # By customer (idx_leads_customer_id), or by title for leads without one.
+        probes = [
+            (Lead.customer_id, {c for _, c in seen if c}, Lead.title, Lead.customer_id),
+            (Lead.title, {t for t, c in seen if not c}, Lead.title, Lead.customer_id),
+        ]
+    existing: dict[tuple[Any, Any], tuple[int, bool]] = {}
+    for probe, wanted, first, second in probes:
+        for chunk in _chunks(sorted(value for value in wanted if value is not None)):
+            query = select(first, second, model.id, readable).where(probe.in_(chunk))
+            if probe is Lead.title:
+                query = query.where(Lead.customer_id.is_(None))
+            for a, b, id_, mine in session.execute(query):
+                existing.setdefault((a, b or ("" if kind == "customers" else 0)), (id_, mine))
     for row in rows:
         match = existing.get(_key(kind, row.values))
         if match is None:
-            outcome.inserts.append(row.values)
+            defaults = DEFAULTS.get(kind, {})
+            outcome.inserts.append(
+                {k: defaults.get(k) if v is None else v for k, v in row.values.items()}
+            )
         elif not update_:
             outcome.skipped += 1
         elif not match[1]:
@@ -233,15 +247,27 @@ def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
 
 
 def apply(session: Session, kind: str, outcome: Outcome) -> None:
-    """Insert and update the validated rows (the caller commits, or rolls back)."""
-    model = MODELS[kind]
+    """Insert and update the validated rows (the caller commits, or rolls back).
+
+    New rows go in with COPY, updates as multi-row UPDATEs: one statement per
+    batch, not per row, so the statement-level pipeline triggers on ``leads``
+    run once per batch (per row, a 100,000-lead import took four minutes; with
+    COPY it takes seconds). Row triggers (audit, closed_at) still see each row.
+    """
+    table = MODELS[kind].__table__
     set_context(session)  # the audit rows name the person importing
-    for chunk in _chunks(outcome.inserts):
-        session.execute(insert(model), chunk)
+    if outcome.inserts:
+        names = list(outcome.inserts[0])  # every row has the same keys: our field names
+        cursor = session.connection().connection.driver_connection.cursor()
+        with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in outcome.inserts:
+                copy.write_row([row[name] for name in names])
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in outcome.updates:
         by_columns.setdefault(tuple(sorted(row)), []).append(row)
-    for rows in by_columns.values():
-        for chunk in _chunks(rows):
-            session.execute(update(model), chunk)
-    session.flush()
+    for names, rows in by_columns.items():
+        for chunk in _chunks(rows, BATCH):
+            given = values(*(column(name, table.c[name].type) for name in names), name="given")
+            given = given.data([tuple(row[name] for name in names) for row in chunk])
+            changes = {name: given.c[name] for name in names if name != "id"}
+            session.execute(update(table).where(table.c.id == given.c.id).values(changes))
