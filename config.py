@@ -65,6 +65,13 @@ class Config:
     IMPORT_MAX_MB = int(_env("IMPORT_MAX_MB") or 50)
     MAX_CONTENT_LENGTH = (IMPORT_MAX_MB + 1) * 1024 * 1024
 
+    # gunicorn (gunicorn.conf.py): address, and workers (0: 2 per CPU core + 1).
+    BIND = _env("BIND") or "0.0.0.0:8000"
+    WEB_CONCURRENCY = int(_env("WEB_CONCURRENCY") or 0)
+
+    # One JSON line per request on stderr (crm/request_log.py); "0" turns it off.
+    REQUEST_LOG = (_env("REQUEST_LOG") or "1") != "0"
+
     # Strict-Transport-Security max-age; 0 sends no header (plain HTTP in development).
     HSTS_SECONDS = 0
 

@@ -39,7 +39,7 @@ def create_app(
     _check_required_settings(app)
     _configure_database(app)
 
-    from crm import admin, audit, auth, cli, security, web
+    from crm import admin, audit, auth, cli, request_log, security, web
     from crm.extensions import db, migrate
 
     db.init_app(app)
@@ -51,6 +51,7 @@ def create_app(
         compare_server_default=True,
     )
     _trust_proxies(app)
+    request_log.init_app(app)
     security.init_app(app)
     audit.init_app(app)
     auth.init_app(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 
@@ -350,3 +351,13 @@ def test_the_problem_report_cannot_run_as_a_spreadsheet_formula(browser: Browser
     submit(browser, "customers", number, ["name", "industry"])
     report = browser.get(f"/admin/customers/import/{number}/problems.csv").get_data(as_text=True)
     assert "\n2,\"'=cmd" in report
+
+
+def test_csv_export_writes_formulas_as_text(browser: Browser, users):
+    factories.customer(name='=HYPERLINK("http://evil.example","Click")', company="Safe Co")
+    browser.login_as(users[ADMIN])
+    exported = browser.get("/admin/customers/export/csv/").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(exported)))
+    names = [row[0] for row in rows[1:]]
+    assert '\'=HYPERLINK("http://evil.example","Click")' in names
+    assert not any(name.startswith("=") for name in names)

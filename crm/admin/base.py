@@ -28,6 +28,7 @@ from crm.extensions import db
 from crm.models import AuditLog, User
 from crm.policy import Action, Resource
 from crm.revert import AUDITED
+from crm.spreadsheet import csv_safe
 
 # Flask-Admin view methods and what each does to the resource.
 VIEW_ACTIONS = {
@@ -178,6 +179,11 @@ class PolicyModelView(FastUrls, ModelView):
             "delete": self.get_url(".delete_view") if self.can_delete else "",
             "csrf": generate_csrf() if self.can_delete else "",
         }
+
+    def get_export_value(self, model: Any, name: Any) -> Any:
+        """Export cells a spreadsheet shows as text: "=HYPERLINK(…)" must not run."""
+        value = super().get_export_value(model, name)
+        return csv_safe(value) if isinstance(value, str) else value
 
     # -- who may use the view ---------------------------------------------------
     def allows(self, action: Action) -> bool:

@@ -25,6 +25,7 @@ from crm.importing import reader, service
 from crm.importing.fields import FIELDS, guess_mapping
 from crm.models import CsvUpload
 from crm.policy import Action
+from crm.spreadsheet import csv_safe
 
 PREVIEW_ROWS = 10
 SHOWN_PROBLEMS = 200  # on the page; the CSV report has them all
@@ -34,11 +35,6 @@ UPLOAD_HOURS = 24  # unimported uploads older than this are removed
 def limit_bytes() -> int:
     """The largest file an import takes (IMPORT_MAX_MB)."""
     return current_app.config["IMPORT_MAX_MB"] * 1024 * 1024
-
-
-def csv_safe(value: str) -> str:
-    """A cell a spreadsheet will not run as a formula (=, +, -, @, tab, CR first)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 class ImportMixin:

@@ -1,0 +1,43 @@
+"""Production serving: ``gunicorn app:app`` reads this file from the project directory.
+
+Workers default to gunicorn's rule of thumb, 2 per CPU core + 1 (the work is
+mostly waiting on PostgreSQL); ``WEB_CONCURRENCY`` overrides it and ``BIND``
+sets the address (both read by config.py, like every setting). Each worker has
+its own connection pool (5 + 10 overflow), so size PostgreSQL's max_connections
+for workers × 15 per machine. `make run` stays on Flask's development server.
+"""
+
+import multiprocessing
+
+from config import Config, get_config
+
+# Refuse here, in gunicorn's master process: a worker whose app cannot start is
+# otherwise restarted for ever. (create_app checks the same for `flask` commands.)
+_settings = get_config()
+_missing = [
+    name for name in getattr(_settings, "REQUIRED_SETTINGS", ()) if not getattr(_settings, name)
+]
+if _missing:
+    raise SystemExit(
+        f"error: {_settings.ENV_NAME} configuration needs {' and '.join(_missing)} "
+        "set in the environment"
+    )
+
+bind = Config.BIND
+workers = Config.WEB_CONCURRENCY or multiprocessing.cpu_count() * 2 + 1
+worker_class = "sync"
+# A 100,000-row CSV import takes about 15 s here; leave room for slower disks.
+timeout = 120
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then (staggered), so a slow leak cannot grow for ever.
+max_requests = 2000
+max_requests_jitter = 200
+# The app writes one structured line per request (crm/request_log.py).
+accesslog = None
+errorlog = "-"
+loglevel = "info"
+# Heartbeat files in memory: a container's disk can stall the workers' check-ins.
+worker_tmp_dir = "/dev/shm"
+# Never create the app before forking: each worker opens its own connections.
+preload_app = False
