@@ -132,9 +132,9 @@ def test_a_file_with_errors_imports_nothing_and_reports_each(browser: Browser, u
         ("4", "Email", "'not-an-email' is not an email address like name@example.com."),
         ("4", "Industry", "'Farming' is not one of: Technology, Healthcare, Finance, Retail, "
          "Manufacturing, Education, Real Estate, Consulting, Other."),
-        ("6", "", "6 cells, but the header names 5 columns."),
         ("4", "Owner", "No active user has the email 'nobody@nowhere.example'."),
         ("5", "Name", "Same name and company as line 2."),
+        ("6", "", "6 cells, but the header names 5 columns."),
     ]  # fmt: skip
     assert customers_named("Good Row", "Bad Mail", "Extra") == {}
     assert selected(text) == ["name", "company", "email", "industry", "owner"]  # kept

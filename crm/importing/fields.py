@@ -122,9 +122,9 @@ CUSTOMER_FIELDS = (
         aliases=("customer", "customer name", "contact"),
     ),
     Field("company", "Company", text(255), aliases=("organisation", "organization", "account")),
-    Field("email", "Email", email, aliases=("e-mail", "email address")),
+    Field("email", "Email", email, aliases=("e-mail", "email address"), hint="name@example.com"),
     Field("phone", "Phone", text(50), aliases=("telephone", "phone number", "mobile")),
-    Field("industry", "Industry", choice(INDUSTRIES)),
+    Field("industry", "Industry", choice(INDUSTRIES), hint=", ".join(INDUSTRIES)),
     Field("website", "Website", text(255), aliases=("url", "web")),
     Field("address", "Address", text(), aliases=("street",)),
     Field("city", "City", text(100)),
@@ -139,14 +139,26 @@ CUSTOMER_FIELDS = (
 LEAD_FIELDS = (
     Field("title", "Title", text(255), required=True, aliases=("lead", "deal", "name")),
     Field("description", "Description", text()),
-    Field("amount", "Amount", amount, aliases=("value", "deal value")),
+    Field(
+        "amount", "Amount", amount, aliases=("value", "deal value"),
+        hint="more than 0, at most two decimals",
+    ),
     Field("currency", "Currency", currency, hint="three letters; empty: USD"),
-    Field("customer_name", "Customer name", text(255), aliases=("customer", "contact")),
-    Field("customer_company", "Customer company", text(255), aliases=("company", "account")),
+    Field(
+        "customer_name", "Customer name", text(255), aliases=("customer", "contact"),
+        hint="an existing customer, found by name and company",
+    ),
+    Field(
+        "customer_company", "Customer company", text(255), aliases=("company", "account"),
+        hint="that customer's company, if it has one",
+    ),
     Field("stage", "Stage", text(100), hint="a lead stage's name; empty: the first stage"),
     OWNER,
     Field("source", "Source", text(100), aliases=("lead source", "channel")),
-    Field("probability", "Probability", probability, aliases=("probability %", "chance")),
+    Field(
+        "probability", "Probability", probability, aliases=("probability %", "chance"),
+        hint="a whole percentage, 0-100",
+    ),
     Field(
         "expected_close_date", "Expected close", day,
         aliases=("expected close", "close date", "closing date"), hint="YYYY-MM-DD",

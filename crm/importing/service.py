@@ -105,6 +105,7 @@ def validate(
         _resolve_customers(session, rows, user, outcome)
         _resolve_stages(session, rows, outcome)
     _sort_duplicates(session, kind, rows, user, update_, outcome)
+    outcome.problems.sort(key=lambda problem: problem.line)  # stable: cells, then references
     return outcome
 
 
