@@ -120,6 +120,7 @@ CUSTOMER_FIELDS = (
     Field(
         "name", "Name", text(255), required=True,
         aliases=("customer", "customer name", "contact"),
+        hint="with Company, what tells customers apart",
     ),
     Field("company", "Company", text(255), aliases=("organisation", "organization", "account")),
     Field("email", "Email", email, aliases=("e-mail", "email address"), hint="name@example.com"),
