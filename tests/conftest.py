@@ -19,8 +19,9 @@ import pytest
 from flask import Flask, has_app_context
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from werkzeug.test import TestResponse
 
 from config import TestingConfig
@@ -271,3 +272,12 @@ def statements(conn: Connection) -> Iterator[list[tuple[str, object]]]:
         yield seen
     finally:
         event.remove(conn, "before_cursor_execute", record)
+
+
+def refused(conn: Connection, sql: str, parameters: dict[str, Any] | None = None) -> str:
+    """Run ``sql`` in a savepoint, expecting the database to refuse it; the message."""
+    savepoint = conn.begin_nested()
+    with pytest.raises(DBAPIError) as caught:
+        conn.execute(text(sql), parameters or {})
+    savepoint.rollback()
+    return str(caught.value.orig)

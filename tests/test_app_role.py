@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
 
 from tests import factories
+from tests.conftest import refused
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 ROLE = f"crm_app_test_{os.getpid()}"
@@ -37,14 +37,6 @@ def as_app_role(db_connection: Connection) -> Connection:
     db_connection.execute(text(f"SET LOCAL ROLE {ROLE}"))
     db_connection.info.update(stage=stage, other=other, owner=owner)
     return db_connection
-
-
-def refused(conn: Connection, sql: str) -> str:
-    savepoint = conn.begin_nested()
-    with pytest.raises(DBAPIError) as error:
-        conn.execute(text(sql))
-    savepoint.rollback()
-    return str(error.value.orig)
 
 
 def test_the_app_role_works_the_crm(as_app_role: Connection):

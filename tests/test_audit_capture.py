@@ -7,14 +7,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import TestingConfig
 from crm import create_app
 from crm.models import UserRole
 from tests import factories
-from tests.conftest import PASSWORDS, Browser, csrf_token_from
+from tests.conftest import PASSWORDS, Browser, csrf_token_from, refused
 
 ADMIN = UserRole.ADMIN
 
@@ -38,15 +37,6 @@ def act_as(conn: Connection, user_id: int | str, ip: str = "", agent: str = "psq
         ),
         {"u": str(user_id), "ip": ip, "ua": agent},
     )
-
-
-def refused(conn: Connection, sql: str) -> str:
-    """Run ``sql`` in a savepoint, expecting the database to refuse it; the message."""
-    savepoint = conn.begin_nested()
-    with pytest.raises(DBAPIError) as caught:
-        conn.execute(text(sql))
-    savepoint.rollback()
-    return str(caught.value.orig)
 
 
 def test_raw_sql_insert_update_delete_are_audited_with_the_transactions_user(

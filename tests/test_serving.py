@@ -66,8 +66,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _gunicorn(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+def _gunicorn(app: Flask, secret_key: str) -> tuple[subprocess.Popen[str], int]:
+    """gunicorn with gunicorn.conf.py, in production, on the test database; its port."""
+    port = _free_port()
+    env = {
+        "CRM_ENV": "production",
+        "SECRET_KEY": secret_key,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+    }
+    server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"],
         cwd=ROOT,
         env={**os.environ, **env},
@@ -75,20 +84,12 @@ def _gunicorn(env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    return server, port
 
 
 @pytest.mark.own_database
 def test_gunicorn_serves_production_and_logs_json_lines(app: Flask):
-    port = _free_port()
-    server = _gunicorn(
-        {
-            "CRM_ENV": "production",
-            "SECRET_KEY": "a-real-secret-for-this-test",
-            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-            "BIND": f"127.0.0.1:{port}",
-            "WEB_CONCURRENCY": "1",
-        }
-    )
+    server, port = _gunicorn(app, "a-real-secret-for-this-test")
     try:
         body = None
         for _ in range(100):
@@ -110,15 +111,7 @@ def test_gunicorn_serves_production_and_logs_json_lines(app: Flask):
 
 @pytest.mark.own_database
 def test_gunicorn_refuses_to_start_production_without_its_secrets(app: Flask):
-    server = _gunicorn(
-        {
-            "CRM_ENV": "production",
-            "SECRET_KEY": "",
-            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-            "BIND": f"127.0.0.1:{_free_port()}",
-            "WEB_CONCURRENCY": "1",
-        }
-    )
+    server, _port = _gunicorn(app, "")
     try:
         _, errors = server.communicate(timeout=60)
     finally:

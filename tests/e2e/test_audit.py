@@ -7,15 +7,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import sign_in
+
 pytestmark = pytest.mark.own_database
-
-
-def sign_in(page: Page, base: str, email: str, password: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#email", email)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{base}/admin/")
 
 
 def test_support_sees_the_admins_edit_in_the_customers_history(page: Page, live_server: str):

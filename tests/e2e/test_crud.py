@@ -8,20 +8,14 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import sign_in
+
 pytestmark = pytest.mark.own_database
-
-
-def sign_in_as_admin(page: Page, base: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#email", "admin@crm.com")
-    page.fill("#password", "admin123")
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{base}/admin/")
 
 
 def test_admin_customer_and_lead_round_trip(page: Page, live_server: str):
     base = live_server
-    sign_in_as_admin(page, base)
+    sign_in(page, base, "admin@crm.com", "admin123")
 
     page.goto(f"{base}/admin/customers/new/")
     page.fill("#name", "Globex Playwright")

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import sign_in
+
 pytestmark = pytest.mark.own_database
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "instance" / "screenshots"
@@ -22,14 +24,6 @@ GOOD = (
     "Browser deal one,Acme Corp,Acme Corporation,Proposal,2500,2027-01-31\n"
     "Browser deal two,Tech Solutions,Tech Solutions Inc,qualified,4000,2027-02-28\n"
 )
-
-
-def sign_in(page: Page, base: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#email", "manager@crm.com")
-    page.fill("#password", "manager123")
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{base}/admin/")
 
 
 def upload(page: Page, base: str, tmp_path: Path, content: str) -> None:
@@ -47,7 +41,7 @@ def upload(page: Page, base: str, tmp_path: Path, content: str) -> None:
 def test_a_manager_imports_leads_after_fixing_the_file(page: Page, live_server: str, tmp_path):
     base = live_server
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    sign_in(page, base)
+    sign_in(page, base, "manager@crm.com", "manager123")
 
     upload(page, base, tmp_path, BAD)
     # The headers were recognised: "Deal" -> Title, "Close date" -> Expected close.
