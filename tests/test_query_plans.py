@@ -94,3 +94,22 @@ def test_owners_pipeline_per_stage_uses_the_owner_stage_index(
     )
     assert "idx_leads_owner_stage" in query_plan
     assert "Seq Scan on leads" not in query_plan
+
+
+def test_the_audit_list_reads_newest_first_off_an_index_after_a_bulk_change(
+    db_connection: Connection,
+):
+    # 20,000 audit rows from one transaction share one created_at.
+    db_connection.execute(
+        text(
+            "INSERT INTO audit_logs (table_name, record_id, action) "
+            "SELECT 'customers', g, 'INSERT' FROM generate_series(1, 20000) g"
+        )
+    )
+    db_connection.execute(text("ANALYZE audit_logs"))
+    query_plan = plan(
+        db_connection,
+        "SELECT id FROM audit_logs ORDER BY created_at DESC, id DESC LIMIT 20",
+    )
+    assert "idx_audit_logs_created_at_id" in query_plan
+    assert "Sort" not in query_plan  # no sort of the tied rows

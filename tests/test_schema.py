@@ -289,6 +289,8 @@ APP_INDEXES = (
         # Migration 0010: the audit browser's filters.
         "idx_audit_logs_user_created": ("audit_logs", "btree (user_id, created_at)"),
         "idx_audit_logs_ip_address": ("audit_logs", "btree (ip_address)"),
+        # Migration 0015: the audit list's order, ties (one transaction) included.
+        "idx_audit_logs_created_at_id": ("audit_logs", "btree (created_at, id)"),
         # Migration 0011: global search.
         "idx_interactions_search": (
             "interactions",

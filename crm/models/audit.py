@@ -27,6 +27,8 @@ class AuditLog(db.Model):
         # Migration 0010: the browser filtered by user and date range, or by IP.
         Index("idx_audit_logs_user_created", "user_id", "created_at"),
         Index("idx_audit_logs_ip_address", "ip_address"),
+        # Migration 0015: newest first, even among a bulk change's tied timestamps.
+        Index("idx_audit_logs_created_at_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
