@@ -58,6 +58,15 @@ def test_a_manager_imports_leads_after_fixing_the_file(page: Page, live_server: 
 
     upload(page, base, tmp_path, GOOD)
     page.screenshot(path=str(SCREENSHOTS / "import-mapping.png"), full_page=True)
+    # While the server works, the button says what it is doing and cannot be sent twice
+    # (a submit event without sending the form, to look at that moment).
+    page.evaluate(
+        "document.querySelector('form[data-import-form]').dispatchEvent(new Event('submit'))"
+    )
+    expect(page.locator("#import-button")).to_be_disabled()
+    expect(page.locator("#import-button")).to_have_text("Checking 2 rows…")
+    expect(page.locator("[data-import-status]")).to_be_visible()
+    page.evaluate("document.querySelector('#import-button').disabled = false")
     page.click("#import-button")
     expect(page.locator(".alert-success")).to_contain_text("2 added, 0 updated")
     expect(page.locator("table.model-list")).to_contain_text("Browser deal two")
