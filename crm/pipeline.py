@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm import policy
+from crm.ids import row_id
 from crm.models import Customer, Lead, LeadStage, User, pipeline_stats
 from crm.models.lead import CLOSED_LOST, CLOSED_WON
 
@@ -134,11 +135,10 @@ def board_cards(
 
 def readable_lead(session: Session, user: User, lead_id: str) -> Lead | None:
     """The lead with this id if ``user`` may read it (the row rules), else None."""
-    if not lead_id.isdigit():
+    number = row_id(lead_id)
+    if number is None:
         return None
-    return session.scalar(
-        select(Lead).where(Lead.id == int(lead_id), policy.row_filter(user, Lead))
-    )
+    return session.scalar(select(Lead).where(Lead.id == number, policy.row_filter(user, Lead)))
 
 
 def _month_start(day: date) -> date:

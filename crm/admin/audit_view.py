@@ -26,6 +26,7 @@ from crm.admin import filters
 from crm.admin.base import CONSTRAINT_MESSAGES, PolicyModelView
 from crm.admin.urls import view_url
 from crm.extensions import db
+from crm.ids import row_id
 from crm.models import AuditLog
 from crm.policy import Action, Resource
 from crm.revert import AUDITED, RevertError, can_revert, in_column_order, revert
@@ -142,7 +143,7 @@ class AuditLogView(PolicyModelView):
     column_formatters_export = {"old_values": _json_text, "new_values": _json_text}
     column_filters = (
         filters.choice(AuditLog.table_name, "Table", tuple(AUDITED)),
-        f.IntEqualFilter(AuditLog.record_id, "Record id"),
+        filters.parent(AuditLog.record_id, "Record id"),
         filters.person(AuditLog.user_id, "User"),
         filters.choice(AuditLog.action, "Action", ACTIONS),
         filters.dates(AuditLog.created_at, "When"),
@@ -168,7 +169,7 @@ class AuditLogView(PolicyModelView):
         """One record's timeline, newest first, with diffs (and revert for admins)."""
         table = request.args.get("table", "")
         record_id = request.args.get("id", "")
-        if table not in AUDITED or not record_id.isdigit():
+        if table not in AUDITED or row_id(record_id) is None:
             abort(404)
         entries = db.session.scalars(
             select(AuditLog)
@@ -195,7 +196,8 @@ class AuditLogView(PolicyModelView):
     def revert_view(self) -> Any:
         """Undo one change (admins); the revert is audited like any change."""
         entry_id = request.form.get("id", "")
-        entry = db.session.get(AuditLog, int(entry_id)) if entry_id.isdigit() else None
+        number = row_id(entry_id)
+        entry = db.session.get(AuditLog, number) if number is not None else None
         if entry is None:
             abort(404)
         back = view_url(f"{self.endpoint}.history", table=entry.table_name, id=entry.record_id)

@@ -25,6 +25,7 @@ from crm.admin import bulk, counting, rows
 from crm.admin.related import Related, sections
 from crm.admin.urls import FastUrls, view_url
 from crm.extensions import db
+from crm.ids import row_id
 from crm.models import AuditLog, User
 from crm.policy import Action, Resource
 from crm.revert import AUDITED
@@ -77,7 +78,7 @@ class PolicyAjaxLoader(QueryAjaxModelLoader):
 
     def get_one(self, pk: Any) -> Any:
         """The picked row, or None when it is malformed, missing or not the user's to read."""
-        if not str(pk).isdigit():
+        if row_id(pk) is None:
             return None
         return self.get_query().filter(self.model.id == int(pk)).one_or_none()
 
@@ -230,9 +231,10 @@ class PolicyModelView(FastUrls, ModelView):
 
     def get_one(self, id: Any) -> Any:
         """The row, or 404 when it does not exist or the user may not read it."""
-        if not str(id).isdigit():
+        number = row_id(id)
+        if number is None:
             abort(404)
-        row = self.get_query().filter(self.model.id == int(id)).one_or_none()
+        row = self.get_query().filter(self.model.id == number).one_or_none()
         if row is None:
             abort(404)
         return row
@@ -254,7 +256,7 @@ class PolicyModelView(FastUrls, ModelView):
         if action not in self._actions_data or not self.is_action_allowed(action):
             abort(403)
         ids = request.form.getlist("rowid")
-        if not ids or not all(i.isdigit() for i in ids):
+        if not ids or any(row_id(i) is None for i in ids):
             abort(404)
         if policy.readable_count(db.session, current_user, self.model, map(int, ids)) != len(
             set(ids)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from crm import policy
 from crm.extensions import db
+from crm.ids import row_id
 from crm.models import LeadStage, User, UserRole
 from crm.search import KINDS, matches
 from crm.search_query import parse
@@ -55,14 +56,24 @@ def _stages() -> list[tuple[str, str]]:
     return [(str(i), name) for i, name in db.session.execute(query)]
 
 
-def person(column: Any, name: str) -> f.IntEqualFilter:
+class IdEqualFilter(f.IntEqualFilter):
+    """Rows whose id column equals the value; an id no row can have is invalid.
+
+    Flask-Admin's own check lets 99999999999 through, and the query then fails.
+    """
+
+    def validate(self, value: str) -> bool:
+        return row_id(value) is not None
+
+
+def person(column: Any, name: str) -> IdEqualFilter:
     """Rows whose user column is the chosen person (a select of names)."""
-    return f.IntEqualFilter(column, name, options=_people)
+    return IdEqualFilter(column, name, options=_people)
 
 
-def stage(column: Any) -> f.IntEqualFilter:
+def stage(column: Any) -> IdEqualFilter:
     """Rows in the chosen lead stage."""
-    return f.IntEqualFilter(column, "Stage", options=_stages)
+    return IdEqualFilter(column, "Stage", options=_stages)
 
 
 def choice(column: Any, name: str, values: tuple[str, ...]) -> f.FilterEqual:
@@ -91,9 +102,9 @@ def number_range(column: Any, name: str) -> list[Any]:
     return [f.FloatGreaterFilter(column, name), f.FloatSmallerFilter(column, name)]
 
 
-def parent(column: Any, name: str) -> f.IntEqualFilter:
-    """The "see all" filter from a details page (e.g. a customer's leads)."""
-    return f.IntEqualFilter(column, name)
+def parent(column: Any, name: str) -> IdEqualFilter:
+    """Rows of one parent record (e.g. a customer's leads, a record's audit rows)."""
+    return IdEqualFilter(column, name)
 
 
 class FullTextFilter(f.BaseSQLAFilter):

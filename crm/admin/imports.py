@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from crm.admin.urls import view_url
 from crm.extensions import db
+from crm.ids import row_id
 from crm.importing import reader, service
 from crm.importing.fields import FIELDS, guess_mapping
 from crm.models import CsvUpload
@@ -48,7 +49,7 @@ class ImportMixin:
 
     def _upload(self, upload_id: int) -> CsvUpload:
         """The caller's own upload, for this kind of record; anyone else's is 404."""
-        upload = db.session.get(CsvUpload, upload_id)
+        upload = db.session.get(CsvUpload, upload_id) if row_id(upload_id) is not None else None
         if upload is None or upload.user_id != current_user.id or upload.kind != self.import_kind:
             abort(404)
         return upload

@@ -17,6 +17,7 @@ from crm.admin.filters import owners
 from crm.admin.sales import CURRENCIES, SOURCES
 from crm.admin.urls import view_url
 from crm.extensions import db
+from crm.ids import row_id
 from crm.models import LeadStage
 from crm.policy import Action, Resource
 
@@ -119,7 +120,8 @@ class PipelineView(BaseView):
         lead = pipeline.readable_lead(db.session, current_user, lead_id)
         if lead is None:
             abort(404)
-        stage = db.session.get(LeadStage, int(stage_id)) if stage_id.isdigit() else None
+        number = row_id(stage_id)
+        stage = db.session.get(LeadStage, number) if number is not None else None
         if stage is None or not stage.is_active:
             message = "Pick one of the board's stages."
             if wants_json:

@@ -18,6 +18,7 @@ from crm.admin.base import PolicyModelView
 from crm.admin.imports import ImportMixin
 from crm.admin.related import Related
 from crm.extensions import db
+from crm.ids import row_id
 from crm.models import (
     INDUSTRIES,
     Customer,
@@ -168,7 +169,7 @@ class CustomerView(ImportMixin, OwnedView):
             clash = (
                 db.session.query(Customer.id)
                 .filter(Customer.name == form.name.data, Customer.company == form.company.data)
-                .filter(Customer.id != (int(editing) if editing.isdigit() else 0))
+                .filter(Customer.id != (row_id(editing) or 0))
                 .first()
             )
             if clash is not None:
