@@ -9,19 +9,20 @@ for workers × 15 per machine. `make run` stays on Flask's development server.
 
 import multiprocessing
 
+import flask
+
 from config import Config, get_config
+from crm import check_required_settings
+from crm.database import StartupError
 
 # Refuse here, in gunicorn's master process: a worker whose app cannot start is
-# otherwise restarted for ever. (create_app checks the same for `flask` commands.)
-_settings = get_config()
-_missing = [
-    name for name in getattr(_settings, "REQUIRED_SETTINGS", ()) if not getattr(_settings, name)
-]
-if _missing:
-    raise SystemExit(
-        f"error: {_settings.ENV_NAME} configuration needs {' and '.join(_missing)} "
-        "set in the environment"
-    )
+# otherwise restarted for ever.
+_settings = flask.Config(".")
+_settings.from_object(get_config())
+try:
+    check_required_settings(_settings)
+except StartupError as exc:
+    raise SystemExit(f"error: {exc}") from None
 
 bind = Config.BIND
 workers = Config.WEB_CONCURRENCY or multiprocessing.cpu_count() * 2 + 1

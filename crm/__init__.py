@@ -36,7 +36,7 @@ def create_app(
     except ValueError as exc:
         raise StartupError(str(exc)) from None
     app.config.update(overrides or {})
-    _check_required_settings(app)
+    check_required_settings(app.config)
     _configure_database(app)
 
     from crm import admin, audit, auth, cli, request_log, security, web
@@ -72,12 +72,12 @@ def _trust_proxies(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
 
-def _check_required_settings(app: Flask) -> None:
-    """Production refuses to start on development defaults."""
-    missing = [name for name in app.config.get("REQUIRED_SETTINGS", ()) if not app.config.get(name)]
+def check_required_settings(settings: Mapping[str, Any]) -> None:
+    """Production refuses to start on development defaults (gunicorn.conf.py asks too)."""
+    missing = [name for name in settings.get("REQUIRED_SETTINGS", ()) if not settings.get(name)]
     if missing:
         raise StartupError(
-            f"{app.config['ENV_NAME']} configuration needs {' and '.join(missing)} "
+            f"{settings['ENV_NAME']} configuration needs {' and '.join(missing)} "
             "set in the environment"
         )
 

@@ -53,7 +53,6 @@ def retention_command(apply_: bool, as_of: date, batch: int) -> None:
         )
     plan = retention.plan(db.session, as_of)
     db.session.rollback()  # counting holds no locks while the purge runs
-    verb = "Deleting" if apply_ else "Would delete"
     click.echo(f"Retention policy as of {as_of} ({'applying' if apply_ else 'dry run'}):")
     for due in plan:
         click.echo(
@@ -70,7 +69,7 @@ def retention_command(apply_: bool, as_of: date, batch: int) -> None:
         deleted[due.rule.table] = 0
         if not due.rows:
             continue
-        with click.progressbar(length=due.rows, label=f"{verb} {due.rule.table}") as bar:
+        with click.progressbar(length=due.rows, label=f"Deleting {due.rule.table}") as bar:
             for rows in retention.purge(db.engine, due, batch):
                 deleted[due.rule.table] += rows
                 bar.update(rows)

@@ -26,53 +26,48 @@ BATCH = 5_000  # rows per transaction: short locks, and progress to show
 
 @dataclass(frozen=True)
 class Rule:
-    """One table's retention: how long, counted from what, and how to purge."""
+    """One table's retention: how long, counted from what, and which rows are due."""
 
-    table: str
+    model: type
     years: int
     counted_from: str
     due: Callable[[datetime], Any]  # cutoff -> WHERE clause of rows due
-    purge: Callable[[datetime, int], Any]  # cutoff, batch -> rows deleted (a SELECT)
+
+    @property
+    def table(self) -> str:
+        """The table's name, as the report and the summary row give it."""
+        return self.model.__tablename__
+
+    def purge(self, cutoff: datetime, batch: int) -> Any:
+        """The SELECT that deletes one batch in the database; its value is the count."""
+        if self.model is AuditLog:
+            return select(func.crm_purge_audit_logs(cutoff, batch))
+        return select(func.crm_retention_purge(self.table, cutoff, batch))
 
 
 RULES = (
     Rule(
-        "tasks",
+        Task,
         3,
         "completion (completed or cancelled)",
         lambda cutoff: and_(
             Task.completed_at < cutoff,
             Task.status.in_((TaskStatus.COMPLETED, TaskStatus.CANCELLED)),
         ),
-        lambda cutoff, batch: select(func.crm_retention_purge("tasks", cutoff, batch)),
     ),
     Rule(
-        "interactions",
+        Interaction,
         7,
         "the interaction",
         lambda cutoff: or_(
             Interaction.interaction_date < cutoff,
             and_(Interaction.interaction_date.is_(None), Interaction.created_at < cutoff),
         ),
-        lambda cutoff, batch: select(func.crm_retention_purge("interactions", cutoff, batch)),
     ),
     # After tasks and interactions: fewer of their lead_id are then set to NULL.
-    Rule(
-        "leads",
-        5,
-        "closure (Closed Won or Closed Lost)",
-        lambda cutoff: Lead.closed_at < cutoff,
-        lambda cutoff, batch: select(func.crm_retention_purge("leads", cutoff, batch)),
-    ),
-    Rule(
-        "audit_logs",
-        10,
-        "the change",
-        lambda cutoff: AuditLog.created_at < cutoff,
-        lambda cutoff, batch: select(func.crm_purge_audit_logs(cutoff, batch)),
-    ),
+    Rule(Lead, 5, "closure (Closed Won or Closed Lost)", lambda cutoff: Lead.closed_at < cutoff),
+    Rule(AuditLog, 10, "the change", lambda cutoff: AuditLog.created_at < cutoff),
 )
-MODELS = {"tasks": Task, "interactions": Interaction, "leads": Lead, "audit_logs": AuditLog}
 
 # Tables the purge never touches, and why (printed with every run).
 KEPT = {
@@ -107,8 +102,7 @@ def plan(session: Session, as_of: date) -> list[Due]:
     due = []
     for rule in RULES:
         limit = cutoff(as_of, rule.years)
-        model = MODELS[rule.table]
-        rows = session.scalar(select(func.count()).select_from(model).where(rule.due(limit)))
+        rows = session.scalar(select(func.count()).select_from(rule.model).where(rule.due(limit)))
         due.append(Due(rule, limit, rows or 0))
     return due
 

@@ -30,7 +30,6 @@ class Table:
     header: list[str]
     rows: list[list[str]]
     lines: list[int]
-    delimiter: str
 
 
 def decode(data: bytes, limit: int) -> str:
@@ -91,9 +90,4 @@ def parse(text: str) -> Table:
         )
     if len(records) == 1:
         raise FileProblem("The file has a header row but no data rows.")
-    return Table(header, records[1:], lines[1:], delimiter)
-
-
-def read(data: bytes, limit: int) -> Table:
-    """Decode and parse an upload; FileProblem says what is wrong with it."""
-    return parse(decode(data, limit))
+    return Table(header, records[1:], lines[1:])

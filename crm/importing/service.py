@@ -190,6 +190,11 @@ def _key(kind: str, values: dict[str, Any]) -> tuple[Any, Any]:
     return values.get("title"), values.get("customer_id") or 0
 
 
+def _key_column(row: _Row) -> str:
+    """The CSV column of the record's name (customers) or title (leads), for messages."""
+    return row.columns.get("name") or row.columns.get("title", "")
+
+
 def _sort_duplicates(
     session: Session, kind: str, rows: list[_Row], user: User, update_: bool, outcome: Outcome
 ) -> None:
@@ -200,7 +205,7 @@ def _sort_duplicates(
         key = _key(kind, row.values)
         if key in seen:
             what = "name and company" if kind == "customers" else "title and customer"
-            column = row.columns.get("name") or row.columns.get("title", "")
+            column = _key_column(row)
             outcome.problems.append(Problem(row.line, column, f"Same {what} as line {seen[key]}."))
         seen.setdefault(key, row.line)
     readable = policy.row_filter(user, model)
@@ -231,7 +236,7 @@ def _sort_duplicates(
         elif not update_:
             outcome.skipped += 1
         elif not match[1]:
-            column = row.columns.get("name") or row.columns.get("title", "")
+            column = _key_column(row)
             outcome.problems.append(
                 Problem(row.line, column, "This record exists and belongs to someone else.")
             )
