@@ -211,6 +211,19 @@ def csrf_token_from(html: str) -> str:
     return match.group(1)
 
 
+def form_fields(page: str) -> dict[str, str]:
+    """What a browser would post back from an edit page (inputs, selects, textareas)."""
+    data = {}
+    for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page):
+        data[name] = value
+    for name, body in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', page, re.S):
+        chosen = re.search(r'<option[^>]*selected[^>]*value="([^"]*)"', body) or re.search(
+            r'<option[^>]*value="([^"]*)"[^>]*selected', body
+        )
+        data[name] = chosen.group(1) if chosen else ""
+    return data
+
+
 class Browser:
     """A test client that signs in like a person and sends CSRF tokens like a browser."""
 

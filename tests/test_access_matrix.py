@@ -79,6 +79,16 @@ def form_data(endpoint: str, n: int) -> dict[str, Any]:
     }[endpoint]
 
 
+def version(endpoint: str, row_id: int) -> str:
+    """The row's version, as its edit form carries it."""
+    table = endpoint.replace("-", "_")
+    if endpoint == "audit":
+        return ""
+    return str(
+        db.session.execute(text(f"SELECT version FROM {table} WHERE id = {row_id}")).scalar()
+    )
+
+
 def request(browser: Browser, endpoint: str, method: str, row_id: int) -> int:
     base = f"/admin/{endpoint}/"
     calls = {
@@ -86,7 +96,10 @@ def request(browser: Browser, endpoint: str, method: str, row_id: int) -> int:
         "details": lambda: browser.get(f"{base}details/?id={row_id}"),
         "new": lambda: browser.get(f"{base}new/"),
         "create": lambda: browser.post(f"{base}new/", form_data(endpoint, 1)),
-        "edit": lambda: browser.post(f"{base}edit/?id={row_id}", form_data(endpoint, 2)),
+        "edit": lambda: browser.post(
+            f"{base}edit/?id={row_id}",
+            {**form_data(endpoint, 2), "version": version(endpoint, row_id)},
+        ),
         "delete": lambda: browser.post(f"{base}delete/", {"id": row_id}),
         "bulk": lambda: browser.post(
             f"{base}action/", {"action": "delete", "rowid": row_id, "confirmed": "yes"}

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from crm.extensions import db
-from crm.models import Customer, Interaction, Lead, UserRole
+from crm.models import Customer, Interaction, InteractionType, Lead, TaskStatus, UserRole
 from tests import factories
-from tests.conftest import Browser
+from tests.conftest import Browser, form_fields
 
 ADMIN = UserRole.ADMIN
 
@@ -57,7 +57,7 @@ def test_editing_a_customer_does_not_clash_with_itself(admin: Browser, users):
     customer = factories.customer(name="Acme", company="Acme Inc")
     response = admin.post(
         f"/admin/customers/edit/?id={customer.id}",
-        {"name": "Acme", "company": "Acme Inc", "notes": "kept"},
+        {"name": "Acme", "company": "Acme Inc", "notes": "kept", "version": "1"},
     )
     assert response.status_code == 302
     db.session.refresh(customer)
@@ -116,3 +116,31 @@ def test_a_database_refusal_that_slips_past_the_form_is_a_message(admin: Browser
     assert "Not saved: The database refused the change" in page
     assert 'value="Zed Co"' in page
     assert rows(Customer) == 0
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "make", "attribute", "expected"),
+    [
+        ("users", lambda: factories.user(role=UserRole.MANAGER), "role", UserRole.MANAGER),
+        ("tasks", lambda: factories.task(status=TaskStatus.COMPLETED), "status", "completed"),
+        (
+            "interactions",
+            lambda: factories.interaction(type=InteractionType.MEETING),
+            "type",
+            "meeting",
+        ),
+    ],
+)
+def test_an_edit_form_saved_unchanged_keeps_its_choices(
+    browser: Browser, users, endpoint, make, attribute, expected
+):
+    """Enum selects show the row's value, so saving untouched changes nothing."""
+    row = make()
+    browser.login_as(users[UserRole.ADMIN])
+    url = f"/admin/{endpoint}/edit/?id={row.id}"
+    data = form_fields(browser.get(url).get_data(as_text=True))
+    assert data[attribute] == str(expected)
+    data.pop("csrf_token", None)
+    assert browser.post(url, data).status_code == 302
+    db.session.refresh(row)
+    assert getattr(row, attribute) == expected

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import text
 
 from crm.extensions import db
 from crm.models import Customer, UserRole
 from tests import factories
-from tests.conftest import Browser
+from tests.conftest import Browser, form_fields
 
 ADMIN, MANAGER = UserRole.ADMIN, UserRole.MANAGER
 
@@ -95,3 +96,46 @@ def test_new_records_start_at_version_one(browser: Browser, users):
     )
     fresh = db.session.query(Customer).filter_by(name="Fresh").one()
     assert fresh.version == 1
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "make", "field"),
+    [
+        ("users", lambda: factories.user(name="Before"), "name"),
+        ("customers", lambda: factories.customer(name="Before"), "name"),
+        ("lead-stages", lambda: factories.stage(name="Before"), "name"),
+        ("leads", lambda: factories.lead(title="Before"), "title"),
+        ("tasks", lambda: factories.task(title="Before"), "title"),
+        ("interactions", lambda: factories.interaction(subject="Before"), "subject"),
+    ],
+)
+def test_a_save_without_a_version_is_refused_like_a_stale_one(
+    browser: Browser, users, endpoint, make, field
+):
+    """An old tab or a script that sends no version must not overwrite a newer change."""
+    row = make()
+    browser.login_as(users[ADMIN])
+    url = f"/admin/{endpoint}/edit/?id={row.id}"
+    data = form_fields(browser.get(url).get_data(as_text=True))
+    assert data.pop("version") == "1"
+    data.pop("csrf_token", None)
+    db.session.execute(
+        text(f"UPDATE {row.__tablename__} SET {field} = 'Newer' WHERE id = :id"), {"id": row.id}
+    )
+    data[field] = "Overwrite"
+
+    refused = browser.post(url, data)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 200
+    assert "Not saved: the form did not say which version" in page
+    assert 'value="Overwrite"' in page  # what they typed is kept
+    db.session.refresh(row)
+    assert getattr(row, field) == "Newer"
+
+    # The refusal's form now carries the current version: saving it is a deliberate choice.
+    kept = form_fields(page)
+    assert kept["version"] == "2"
+    kept.pop("csrf_token", None)
+    assert browser.post(url, kept).status_code == 302
+    db.session.refresh(row)
+    assert getattr(row, field) == "Overwrite"

@@ -165,7 +165,7 @@ def test_rep_edit_cannot_move_a_customer_to_another_owner(rep_browser: Browser, 
     mine = books[0].customer
     response = rep_browser.post(
         f"/admin/customers/edit/?id={mine.id}",
-        {"name": mine.name, "company": mine.company, "owner": reps[1].id},
+        {"name": mine.name, "company": mine.company, "owner": reps[1].id, "version": "1"},
     )
     assert response.status_code == 302
     db.session.refresh(mine)

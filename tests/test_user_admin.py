@@ -85,6 +85,7 @@ def test_admin_changes_role_deactivates_and_resets_password(admin_browser, users
         name=rep.name, email=rep.email, role="support", is_active="",
         new_password="reset password 1", confirm_password="reset password 1",
     )  # fmt: skip
+    form["version"] = str(rep.version)
     response = admin_browser.post(f"/admin/users/edit/?id={rep.id}", form)
     assert response.status_code == 302
     db.session.refresh(rep)
@@ -99,6 +100,7 @@ def test_editing_without_a_new_password_keeps_the_old_one(admin_browser, users):
     form = user_form(
         name="Renamed Rep", email=rep.email, role="user", new_password="", confirm_password=""
     )
+    form["version"] = str(rep.version)
     assert admin_browser.post(f"/admin/users/edit/?id={rep.id}", form).status_code == 302
     db.session.refresh(rep)
     assert (rep.name, rep.password_hash) == ("Renamed Rep", old_hash)
@@ -110,7 +112,7 @@ def test_last_active_admin_cannot_be_demoted_or_deactivated(admin_browser, users
     form = user_form(
         name=admin.name, email=admin.email, role="admin", new_password="", confirm_password=""
     )
-    form.update(change)
+    form.update(change, version=str(admin.version))
     response = admin_browser.post(f"/admin/users/edit/?id={admin.id}", form)
     assert response.status_code == 200
     assert "This is the last active admin" in response.get_data(as_text=True)
@@ -123,6 +125,7 @@ def test_an_admin_can_be_demoted_when_another_remains(admin_browser, users):
     form = user_form(
         name=second.name, email=second.email, role="user", new_password="", confirm_password=""
     )
+    form["version"] = str(second.version)
     assert admin_browser.post(f"/admin/users/edit/?id={second.id}", form).status_code == 302
     db.session.refresh(second)
     assert second.role is UserRole.USER

@@ -10,8 +10,10 @@ from flask import abort, flash, g, request
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.model import typefmt
 from flask_admin.model.fields import AjaxSelectField
+from flask_admin.model.form import converts
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
@@ -83,6 +85,21 @@ class PolicyAjaxLoader(QueryAjaxModelLoader):
         return self.get_query().filter(self.model.id == int(pk)).one_or_none()
 
 
+class EnumValueConverter(AdminModelConverter):
+    """Enum selects keyed by the stored value ("meeting"), as their options are.
+
+    Flask-Admin coerces the row's member to its *name* ("MEETING"), which matches
+    no option: an edit form showed no current value, and saving it unchanged
+    blanked a user's role or a task's status, or turned a meeting into a call.
+    """
+
+    @converts("sqlalchemy.sql.sqltypes.Enum")
+    def convert_enum(self, column: Any, field_args: Any, **extra: Any) -> Any:
+        field = super().convert_enum(column, field_args, **extra)
+        field.kwargs["coerce"] = lambda v: v.value if isinstance(v, enum.Enum) else str(v)
+        return field
+
+
 class PolicyModelView(FastUrls, ModelView):
     """A ModelView whose every path obeys the role matrix and the row rules.
 
@@ -93,6 +110,7 @@ class PolicyModelView(FastUrls, ModelView):
 
     resource: ClassVar[Resource]
     form_base_class = FlaskForm  # Flask-WTF's CSRF token, checked app-wide by CSRFProtect
+    model_form_converter = EnumValueConverter
     # Enums show their stored value ("manager"), not the Python name ("MANAGER").
     column_type_formatters = {
         **typefmt.BASE_FORMATTERS,
@@ -130,24 +148,39 @@ class PolicyModelView(FastUrls, ModelView):
         return form
 
     def update_model(self, form: Any, model: Any) -> bool:
-        """Refuse a save over a change made since the form was opened."""
+        """Refuse a save over a change made since the form was opened.
+
+        The version must be the one the request sent: the form is built over the
+        row, so a POST without the field (an old tab, a script) would otherwise
+        take the row's current version and overwrite a newer change unseen.
+        """
         if "version" in form:
             current = db.session.scalar(
                 select(self.model.version).where(self.model.id == model.id).with_for_update()
             )
-            if str(current) != str(form.version.data):
-                who, when = last_change(self.model.__tablename__, model)
-                flash(
-                    f"Not saved: {who} changed this record {when}, after you opened it. "
-                    "Your changes are still in the form below; check theirs on the details "
-                    "page, then save again to replace them with yours.",
-                    "error",
-                )
+            sent = form.version.raw_data[0].strip() if form.version.raw_data else ""
+            if str(current) != sent:
+                flash(self._stale_message(model, sent), "error")
                 form.version.data = current  # a deliberate second save goes through
                 db.session.rollback()
                 return False
             del form["version"]  # the database moves the version itself
         return super().update_model(form, model)
+
+    def _stale_message(self, model: Any, sent: str) -> str:
+        """Why a save was refused: someone's newer change, or no version sent at all."""
+        keep = "Your changes are still in the form below;"
+        if not sent:
+            return (
+                "Not saved: the form did not say which version of the record it was opened "
+                f"on (an old page or a script), so it could overwrite a newer change. {keep} "
+                "check the record on its details page, then save again."
+            )
+        who, when = last_change(self.model.__tablename__, model)
+        return (
+            f"Not saved: {who} changed this record {when}, after you opened it. {keep} "
+            "check theirs on the details page, then save again to replace them with yours."
+        )
 
     def render(self, template: str, **kwargs: Any) -> str:
         if template == self.details_template and "model" in kwargs:
