@@ -30,6 +30,10 @@ class Config:
     EMBEDDED_DATABASE_NAME = "crm"
     # Seconds to wait for PostgreSQL before giving up with a clear message.
     DATABASE_CONNECT_TIMEOUT = int(_env("DATABASE_CONNECT_TIMEOUT") or 5)
+    # Whether the app refuses to start when PostgreSQL does not answer (one clear line).
+    # Production serves instead: pages answer 503 until the database is back, and a
+    # worker restarted during an outage must not bring gunicorn down (crm/outage.py).
+    DATABASE_REQUIRED_AT_START = True
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
     SQLALCHEMY_RECORD_QUERIES = False
     # bcrypt cost for new password hashes (the spec's seed uses 12).
@@ -102,6 +106,7 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     ALLOW_DEMO_PASSWORDS = False
+    DATABASE_REQUIRED_AT_START = False
     SESSION_COOKIE_SECURE = True
     HSTS_SECONDS = 365 * 24 * 3600
     REQUIRED_SETTINGS = ("SECRET_KEY", "DATABASE_URL")

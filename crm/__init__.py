@@ -39,7 +39,7 @@ def create_app(
     check_required_settings(app.config)
     _configure_database(app)
 
-    from crm import admin, audit, auth, cli, request_log, security, web
+    from crm import admin, audit, auth, cli, outage, request_log, security, web
     from crm.extensions import db, migrate
 
     db.init_app(app)
@@ -52,6 +52,7 @@ def create_app(
     )
     _trust_proxies(app)
     request_log.init_app(app)
+    outage.init_app(app)
     security.init_app(app)
     audit.init_app(app)
     auth.init_app(app)
@@ -91,7 +92,12 @@ def _configure_database(app: Flask) -> None:
     else:
         server = database.embedded_server_url(app.instance_path)
         url = database.ensure_database(server, app.config["EMBEDDED_DATABASE_NAME"])
-    database.check_connection(url, app.config["DATABASE_CONNECT_TIMEOUT"])
+    try:
+        database.check_connection(url, app.config["DATABASE_CONNECT_TIMEOUT"])
+    except database.DatabaseSetupError as exc:
+        if app.config["DATABASE_REQUIRED_AT_START"]:
+            raise
+        app.logger.warning("starting without the database: %s", exc)
 
     app.config["SQLALCHEMY_DATABASE_URI"] = url.render_as_string(hide_password=False)
     options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])

@@ -18,7 +18,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField
 
@@ -368,6 +368,8 @@ class PolicyModelView(FastUrls, ModelView):
 
     def handle_view_exception(self, exc: Exception) -> bool:
         """A database refusal becomes a plain message above the kept form, never a 500."""
+        if isinstance(exc, OperationalError | InterfaceError):
+            raise exc  # the database is away: crm/outage.py's 503, not a flashed driver error
         if isinstance(exc, IntegrityError):
             diag = getattr(exc.orig, "diag", None)
             constraint = getattr(diag, "constraint_name", None) or ""
