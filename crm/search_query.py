@@ -15,7 +15,7 @@ Parsing never fails: what cannot be used is dropped with a note the page shows
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import reduce
 from typing import Any
 
@@ -71,6 +71,11 @@ class Query:
         """
         digits = re.sub(r"\D", "", self.text)
         return digits if _PHONE.match(self.text) and len(digits) >= 6 else None
+
+    def exact(self) -> Query:
+        """The same search with no word matched as a prefix ("renewal", not "renewal*")."""
+        groups = [[replace(term, prefix=False) for term in group] for group in self.groups]
+        return Query(self.text, groups, self.notes)
 
     def tsquery(self) -> ColumnElement[Any]:
         """The whole query as one tsquery expression (call only when not empty)."""

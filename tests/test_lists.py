@@ -107,7 +107,7 @@ def test_search_uses_the_trigram_indexes(browser, users, many_customers, db_conn
     with statements(db_connection) as sql:
         browser.get("/admin/customers/?search=zebulon")
     # The count finds the matches; the page then reads them newest first.
-    count = next((s, p) for s, p in sql if "count(*)" in s and "MATERIALIZED" in s)
+    count = next((s, p) for s, p in sql if "MATERIALIZED" in s)
     plan = explain(db_connection, *count)
     for index in (
         "idx_customers_name_trgm",

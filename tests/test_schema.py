@@ -282,8 +282,14 @@ APP_INDEXES = (
             "customers": "created_at",
             "leads": "created_at",
             "tasks": "due_date",
-            "interactions": "interaction_date",
         }.items()
+    }
+    | {
+        # Migrations 0009 and 0016 (with the customer, for a rep's date-order walk).
+        "idx_interactions_interaction_date_id": (
+            "interactions",
+            "btree (interaction_date, id) INCLUDE (customer_id)",
+        ),
     }
     | {
         # Migration 0010: the audit browser's filters.
@@ -291,6 +297,12 @@ APP_INDEXES = (
         "idx_audit_logs_ip_address": ("audit_logs", "btree (ip_address)"),
         # Migration 0015: the audit list's order, ties (one transaction) included.
         "idx_audit_logs_created_at_id": ("audit_logs", "btree (created_at, id)"),
+        # Migration 0016: each part of the reps' row rules, in the lists' order.
+        "idx_customers_owner_created_at": ("customers", "btree (owner_id, created_at, id)"),
+        "idx_leads_owner_created_at": ("leads", "btree (owner_id, created_at, id)"),
+        "idx_tasks_user_due_date": ("tasks", "btree (user_id, due_date, id)"),
+        "idx_tasks_assigned_due_date": ("tasks", "btree (assigned_to, due_date, id)"),
+        "idx_interactions_user_date": ("interactions", "btree (user_id, interaction_date, id)"),
         # Migration 0011: global search.
         "idx_interactions_search": (
             "interactions",

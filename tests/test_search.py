@@ -191,8 +191,8 @@ def test_each_kind_is_served_by_its_gin_index(
     db_connection.execute(text("SET enable_seqscan = off"))  # tiny tables: make the choice visible
     with statements(db_connection) as sql:
         search_page(admin, "widgets")
-    statement, parameters = next(
-        (s, p) for s, p in sql if "candidates" in s and f"FROM {table} " in s
+    statement, parameters = next(  # the matches, before ranking (not the planner's estimate)
+        (s, p) for s, p in sql if "LIMIT" in s and f"FROM {table} " in s and "ts_rank" not in s
     )
     plan = "\n".join(db_connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars())
     assert f"Bitmap Index Scan on {index}" in plan, plan
@@ -205,3 +205,32 @@ def test_a_phone_search_uses_the_digits_index(admin: Browser, records, db_connec
     statement, parameters = next((s, p) for s, p in sql if "FROM customers " in s)
     plan = "\n".join(db_connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars())
     assert "idx_customers_phone_digits" in plan, plan
+
+
+def test_a_word_too_common_to_count_still_finds_every_one_of_a_reps_rows(
+    browser: Browser, make_browser, users, db_connection: Connection
+):
+    """Past 10,000 likely matches an admin's count is "more than 1,000" without
+    counting; a rep's few rows among them are all found and counted exactly."""
+    rep = users[REP]
+    db_connection.execute(text("SET LOCAL session_replication_role = replica"))  # no audit
+    db_connection.execute(
+        text(
+            "INSERT INTO customers (name, company, owner_id) "
+            "SELECT 'Common Person ' || g, 'Ubiquitous Ltd', CASE WHEN g % 4000 = 0 THEN :rep END "
+            "FROM generate_series(1, 12000) g"
+        ),
+        {"rep": rep.id},
+    )
+    db_connection.execute(text("SET LOCAL session_replication_role = DEFAULT"))
+    db_connection.execute(text("ANALYZE customers"))
+    browser.login_as(users[ADMIN])
+    page = search_page(browser, "ubiquitous")
+    assert counts(page)["customers"] == "more than 1,000"
+    assert len(found(page, "customers")) == 20
+
+    theirs = make_browser()
+    theirs.login_as(rep)
+    page = search_page(theirs, "ubiquitous")
+    assert counts(page)["customers"] == "3"
+    assert len(found(page, "customers")) == 3  # all of theirs: 4000, 8000 and 12000

@@ -38,10 +38,18 @@ class Interaction(db.Model):
         Index("idx_interactions_user_id", "user_id"),
         Index("idx_interactions_interaction_date", "interaction_date"),
         # Migration 0009: deep list pages by the default order (index-only).
-        Index("idx_interactions_interaction_date_id", "interaction_date", "id"),
+        # Migration 0016: with the customer, for a big book's date-order walk.
+        Index(
+            "idx_interactions_interaction_date_id",
+            "interaction_date",
+            "id",
+            postgresql_include=["customer_id"],
+        ),
         Index("idx_interactions_type", "type"),
         Index("idx_interactions_lead_id", "lead_id"),
         Index("idx_interactions_customer_date", "customer_id", "interaction_date"),
+        # Migration 0016: the interactions a rep logged, newest first.
+        Index("idx_interactions_user_date", "user_id", "interaction_date", "id"),
         # Migration 0007: trigram index for ILIKE searches.
         Index(
             "idx_interactions_subject_trgm",

@@ -84,6 +84,8 @@ class Lead(db.Model):
         # Migration 0009: deep list pages by the default order (index-only).
         Index("idx_leads_created_at_id", "created_at", "id"),
         Index("idx_leads_owner_stage", "owner_id", "stage_id"),
+        # Migration 0016: a rep's leads newest first.
+        Index("idx_leads_owner_created_at", "owner_id", "created_at", "id"),
         Index("idx_leads_customer_stage", "customer_id", "stage_id"),
         # Migration 0013: the retention purge finds leads closed long ago.
         Index("idx_leads_closed_at", "closed_at", postgresql_where=text("closed_at IS NOT NULL")),

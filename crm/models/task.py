@@ -33,6 +33,9 @@ class Task(db.Model):
         Index("idx_tasks_assigned_to", "assigned_to"),
         Index("idx_tasks_priority", "priority"),
         Index("idx_tasks_user_status", "user_id", "status"),
+        # Migration 0016: each part of a rep's rule (theirs, assigned) by due date.
+        Index("idx_tasks_user_due_date", "user_id", "due_date", "id"),
+        Index("idx_tasks_assigned_due_date", "assigned_to", "due_date", "id"),
         # Migration 0013: the retention purge finds tasks completed long ago.
         Index(
             "idx_tasks_completed_at",
