@@ -12,11 +12,11 @@ rate, won / (won + lost).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from crm import policy
@@ -25,7 +25,7 @@ from crm.models import Customer, Lead, LeadStage, User, pipeline_stats
 from crm.models.lead import CLOSED_LOST, CLOSED_WON
 
 MEASURES = {"count": "Leads", "amount": "Amount", "weighted": "Weighted amount"}
-CARDS = 50  # cards per board column: the newest; the rest are one "more" click away
+CARDS = 20  # cards per board column at a time: the newest, then 20 more per click
 
 
 @dataclass(frozen=True)
@@ -112,25 +112,54 @@ class Card:
     title: str
     amount: Decimal | None
     customer: str | None
+    created_at: datetime
+
+    @property
+    def cursor(self) -> str:
+        """Where the next cards of its column start (keyset: created_at, id)."""
+        return f"{self.created_at.isoformat()}_{self.id}"
+
+
+def parse_cursor(raw: str) -> tuple[datetime, int] | None:
+    """A card cursor from the address, or None when it is not one."""
+    stamp, _, number = raw.rpartition("_")
+    lead_id = row_id(number)
+    try:
+        return (datetime.fromisoformat(stamp), lead_id) if lead_id is not None else None
+    except ValueError:
+        return None
+
+
+def column_cards(
+    session: Session,
+    user: User,
+    filters: Filters,
+    stage_id: int,
+    after: tuple[datetime, int] | None = None,
+) -> list[Card]:
+    """The next CARDS + 1 leads of one column, newest first (the extra one: "more?").
+
+    One short index scan per column, under the row rule; ``after`` continues
+    from a card's cursor without counting what came before it.
+    """
+    conditions = [Lead.stage_id == stage_id, policy.row_filter(user, Lead)]
+    if after is not None:
+        conditions.append(tuple_(Lead.created_at, Lead.id) < tuple_(*after))
+    rows = session.execute(
+        select(Lead.id, Lead.title, Lead.amount, Customer.name, Lead.created_at)
+        .outerjoin(Customer, Customer.id == Lead.customer_id)
+        .where(*conditions, *lead_conditions(filters))
+        .order_by(Lead.created_at.desc(), Lead.id.desc())
+        .limit(CARDS + 1)
+    )
+    return [Card(*row) for row in rows]
 
 
 def board_cards(
     session: Session, user: User, filters: Filters, stage_ids: list[int]
 ) -> dict[int, list[Card]]:
-    """Per stage, its newest CARDS leads that match the filters and the user may read."""
-    cards: dict[int, list[Card]] = {}
-    for stage_id in stage_ids:  # one short index scan per column; only the shown columns
-        rows = session.execute(
-            select(Lead.id, Lead.title, Lead.amount, Customer.name)
-            .outerjoin(Customer, Customer.id == Lead.customer_id)
-            .where(
-                Lead.stage_id == stage_id, policy.row_filter(user, Lead), *lead_conditions(filters)
-            )
-            .order_by(Lead.created_at.desc(), Lead.id.desc())
-            .limit(CARDS)
-        )
-        cards[stage_id] = [Card(*row) for row in rows]
-    return cards
+    """Per stage, its first cards (see column_cards)."""
+    return {stage: column_cards(session, user, filters, stage) for stage in stage_ids}
 
 
 def readable_lead(session: Session, user: User, lead_id: str) -> Lead | None:

@@ -122,22 +122,74 @@ def test_a_move_needs_a_csrf_token(browser: Browser, users, board):
     assert db.session.get(Lead, board["mine"]).stage_id == board["stage:New"]
 
 
-def test_columns_show_the_newest_fifty_and_link_to_the_rest(
+def test_columns_show_the_newest_twenty_then_more_on_request(
     browser: Browser, users, board, db_connection
 ):
     db_connection.execute(
         text(
             "INSERT INTO leads (title, stage_id, currency, created_at) "
             "SELECT 'Bulk ' || g, :stage, 'USD', now() - make_interval(mins => g) "
-            "FROM generate_series(1, 60) g"
+            "FROM generate_series(1, 45) g"
         ),
         {"stage": board["stage:Contacted"]},
     )
     browser.login_as(users[MANAGER])
-    contacted = column(browser.get("/admin/pipeline/board").get_data(as_text=True), "Contacted")
-    titles = re.findall(r'class="d-block">(Bulk \d+)</a>', contacted)
-    assert titles == [f"Bulk {g}" for g in range(1, 51)]  # newest first
-    assert ">10 more</a>" in contacted and "stage_equals=" in contacted
+    page = browser.get("/admin/pipeline/board?currency=USD").get_data(as_text=True)
+    contacted = column(page, "Contacted")
+    assert re.findall(r'">(Bulk \d+)</a>', contacted) == [f"Bulk {g}" for g in range(1, 21)]
+    assert "All 45 in the lead list</a>" in contacted and "stage_equals=" in contacted
+    more = re.search(r'class="btn btn-link btn-sm board-more" data-url="([^"]+)"', contacted)
+    assert more is not None
+    url = more.group(1).replace("&amp;", "&")
+    assert "currency=USD" in url  # the board's filters carry over
+
+    second = browser.get(url)
+    assert second.status_code == 200
+    titles = re.findall(r'">(Bulk \d+)</a>', second.get_data(as_text=True))
+    assert titles == [f"Bulk {g}" for g in range(21, 41)]
+    url = re.search(r'data-url="([^"]+)"', second.get_data(as_text=True)).group(1)
+    third = browser.get(url.replace("&amp;", "&")).get_data(as_text=True)
+    assert re.findall(r'">(Bulk \d+)</a>', third) == [f"Bulk {g}" for g in range(41, 46)]
+    assert "board-more" not in third  # the end of the column
+
+
+def test_more_cards_follow_the_row_rule(browser: Browser, users, board, db_connection):
+    db_connection.execute(
+        text(
+            "INSERT INTO leads (title, stage_id, currency, owner_id, created_at) "
+            "SELECT 'Bulk ' || g, :stage, 'USD', CASE WHEN g % 2 = 0 THEN :rep END, "
+            "       now() - make_interval(mins => g) "
+            "FROM generate_series(1, 60) g"
+        ),
+        {"stage": board["stage:Contacted"], "rep": users[REP].id},
+    )
+    browser.login_as(users[REP])
+    page = browser.get("/admin/pipeline/board").get_data(as_text=True)
+    url = re.search(r'data-url="([^"]+)"', column(page, "Contacted")).group(1)
+    more = browser.get(url.replace("&amp;", "&")).get_data(as_text=True)
+    numbers = [int(n) for n in re.findall(r'">Bulk (\d+)</a>', more)]
+    assert numbers == list(range(42, 61, 2))  # theirs only, after the first twenty
+
+
+@pytest.mark.parametrize(
+    "args", ["stage=abc&after=x", "stage=1&after=nonsense", "after=2026-01-01T00:00:00_1"]
+)
+def test_more_cards_with_a_bad_address_is_a_400(browser: Browser, users, board, args: str):
+    browser.login_as(users[MANAGER])
+    assert browser.get(f"/admin/pipeline/board/cards?{args}").status_code == 400
+
+
+def test_a_cards_own_move_button_moves_it(browser: Browser, users, board):
+    """Each column is one form: the Move button names the lead, its selector the stage."""
+    browser.login_as(users[MANAGER])
+    page = browser.get("/admin/pipeline/board").get_data(as_text=True)
+    assert f'name="stage_{board["mine"]}"' in column(page, "New")
+    response = browser.post(
+        "/admin/pipeline/move",
+        {"lead": board["mine"], f"stage_{board['mine']}": board["stage:Proposal"]},
+    )
+    assert response.status_code == 302
+    assert db.session.get(Lead, board["mine"]).stage_id == board["stage:Proposal"]
 
 
 def test_support_has_no_board(browser: Browser, users):

@@ -105,10 +105,37 @@ class PipelineView(BaseView):
             form=form,
             filters=filters,
             columns=columns,
+            stages=[(step.stage_id, step.name) for step, _cards in columns],
+            more_urls={step.stage_id: self._more_url(step.stage_id) for step, _ in columns},
             cards_per_column=pipeline.CARDS,
             stage_urls=self._stage_urls(funnel, filters) if funnel else {},
             may_move=policy.allowed(current_user, Resource.LEADS, Action.UPDATE),
         )
+
+    @expose("/board/cards")
+    def board_more(self) -> Any:
+        """The next cards of one column, after a card's cursor (the column's "show more")."""
+        _form, filters = self._read_filters()
+        number = row_id(request.args.get("stage", ""))
+        after = pipeline.parse_cursor(request.args.get("after", ""))
+        stage = db.session.get(LeadStage, number) if number is not None else None
+        if filters is None or stage is None or after is None:
+            abort(400)
+        cards = pipeline.column_cards(db.session, current_user, filters, stage.id, after)
+        return self.render(
+            "admin/board_cards.html",
+            cards=cards,
+            stage_id=stage.id,
+            stages=pipeline.active_stages(db.session),
+            more_url=self._more_url(stage.id),
+            cards_per_column=pipeline.CARDS,
+            may_move=policy.allowed(current_user, Resource.LEADS, Action.UPDATE),
+        )
+
+    def _more_url(self, stage_id: int) -> str:
+        """The column's "show more" address, less the cursor (the script adds the last card's)."""
+        args = {k: v for k, v in request.args.items() if k not in ("stage", "after")}
+        return view_url("pipeline.board_more", stage=stage_id, **args)
 
     @expose("/move", methods=["POST"])
     def move(self) -> Any:
@@ -116,7 +143,10 @@ class PipelineView(BaseView):
         wants_json = request.accept_mimetypes.best == "application/json"
         if not policy.allowed(current_user, Resource.LEADS, Action.UPDATE):
             abort(403)
-        lead_id, stage_id = request.form.get("lead", ""), request.form.get("stage", "")
+        # The drag and drop sends lead and stage; a card's Move button sends its lead,
+        # and its selector is named after it (one form per column: templates/admin/board_card.html).
+        lead_id = request.form.get("lead", "")
+        stage_id = request.form.get("stage") or request.form.get(f"stage_{lead_id}", "")
         lead = pipeline.readable_lead(db.session, current_user, lead_id)
         if lead is None:
             abort(404)

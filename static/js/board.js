@@ -1,11 +1,31 @@
 // The board: native HTML5 drag and drop. Dropping a card on another column posts the
 // move (with the CSRF token) and reloads the board, so totals and order stay true.
 // Each card's stage selector does the same without a mouse (a plain form post).
+// Columns load more cards on request ("Show 20 more").
 (function () {
   "use strict";
   var board = document.getElementById("board");
   if (!board) { return; }
   var dragged = null;
+
+  // "Show 20 more": the column's next cards after its last one, from the server.
+  board.addEventListener("click", function (event) {
+    var button = event.target.closest(".board-more");
+    if (!button) { return; }
+    var item = button.closest("li");
+    button.disabled = true;
+    button.textContent = "Loading…";
+    fetch(button.getAttribute("data-url"), {credentials: "same-origin"}).then(function (response) {
+      if (!response.ok) { throw new Error(response.status); }
+      return response.text();
+    }).then(function (html) {
+      item.insertAdjacentHTML("beforebegin", html);
+      item.remove();
+    }).catch(function () {
+      button.disabled = false;
+      button.textContent = "Could not load more cards; try again";
+    });
+  });
 
   board.addEventListener("dragstart", function (event) {
     dragged = event.target.closest(".board-card");

@@ -78,3 +78,29 @@ def test_dragging_a_card_moves_the_lead_and_the_audit_log_shows_it(
     expect(latest).to_contain_text("UPDATE")
     expect(latest).to_contain_text("by Sales Manager")
     expect(latest.locator("th", has_text="stage_id")).to_be_visible()
+
+
+def test_a_column_loads_more_cards_on_request(page: Page, live_server: str, live_app):
+    with live_app.app_context():
+        stage = db.session.scalar(select(LeadStage.id).where(LeadStage.name == "Contacted"))
+        for n in range(1, 31):
+            db.session.add(Lead(title=f"Bulk {n:02}", stage_id=stage, currency="USD"))
+        db.session.commit()
+    page.goto(f"{live_server}/login")
+    page.fill("#email", "manager@crm.com")
+    page.fill("#password", "manager123")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server}/admin/pipeline/board")
+    column = page.locator('.board-column[aria-label="Contacted"]')
+    expect(column.locator(".board-card")).to_have_count(20)
+    column.locator("button.board-more").click()
+    expect(column.locator(".board-card")).to_have_count(30)
+    expect(column.locator("button.board-more")).to_have_count(0)
+    page.screenshot(path="/tmp/board-more.png", full_page=False)
+    # A card that came later moves like the others (its selector, then Move).
+    late = column.locator(".board-card").nth(25)
+    title = late.locator("a").inner_text()
+    late.locator("select").select_option(label="Proposal")
+    with page.expect_navigation():
+        late.locator("button", has_text="Move").click()
+    expect(page.locator('.board-column[aria-label="Proposal"]')).to_contain_text(title)
