@@ -11,7 +11,7 @@ SYSTEM_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 DEMO_SCALE ?= 0.002
 BENCH_SCALE ?= 1
 
-.PHONY: run test test-embedded test-system chromium bench lint format clean-venv
+.PHONY: run test test-embedded test-system chromium bench bench-load lint format clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,11 +59,17 @@ test-system: $(VENV)/.dev chromium
 		echo "== no PostgreSQL answers at $(SYSTEM_PG_URL); the second run (system PostgreSQL) is skipped =="; \
 	fi
 
-## bench: build (or reuse) a scale-$(BENCH_SCALE) database and time the admin pages
+## bench: build (or reuse) a scale-$(BENCH_SCALE) database and time every page as every role
 bench: $(VENV)/.dev
+	$(BIN)/python -m bench.roles --scale $(BENCH_SCALE)
 	$(BIN)/python -m bench.pages --scale $(BENCH_SCALE)
 	$(BIN)/python -m bench.audit_writes --scale $(BENCH_SCALE)
 	$(BIN)/python -m bench.imports --scale $(BENCH_SCALE)
+
+## bench-load: 16 signed-in clients for 60 s against gunicorn, then again through a PostgreSQL restart
+bench-load: $(VENV)/.dev
+	$(BIN)/python -m bench.load --scale $(BENCH_SCALE)
+	$(BIN)/python -m bench.load --scale $(BENCH_SCALE) --restart-at 30
 
 ## lint: ruff's checks and formatting
 lint: $(VENV)/.dev

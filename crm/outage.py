@@ -20,10 +20,11 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from crm.extensions import db
 
@@ -146,14 +147,38 @@ def _fail_fast() -> Response | None:
 
 def _database_error(exc: DBAPIError) -> Response:
     """PostgreSQL unreachable, or unable to answer (a statement cancelled): a 503."""
-    with contextlib.suppress(DBAPIError):  # the connection may be gone already
-        db.session.rollback()
     why = reason(exc)
     if why is None:  # the server is there but gave up on the statement (timeout, lock)
+        with contextlib.suppress(SQLAlchemyError):
+            db.session.rollback()
         logger.warning("database could not answer (%s): 503", type(exc.orig).__name__)
         return unavailable_response("the database could not answer in time")
+    db.session().invalidate()  # a rollback would need the connection that is gone
     mark_down(_state(), why)
     return unavailable_response(why)
+
+
+def _safe_teardown(teardown: Callable[[BaseException | None], None]) -> Callable[..., None]:
+    """Flask-SQLAlchemy's end-of-request session cleanup, made safe for a lost connection.
+
+    The cleanup rolls back on the request's connection. If the server dropped it
+    after the page was built (a restart), that rollback raises, and the page the
+    user was about to get became a 500 with a traceback in the log.
+    """
+
+    def teardown_session(exc: BaseException | None) -> None:
+        try:
+            teardown(exc)
+        except DBAPIError as error:
+            db.session().invalidate()
+            db.session.remove()
+            why = reason(error)
+            if why is not None:
+                mark_down(_state(), why)
+            else:
+                raise
+
+    return teardown_session
 
 
 def init_app(app: Flask) -> None:
@@ -164,3 +189,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(InterfaceError, _database_error)
     with app.app_context():
         event.listen(db.engine, "connect", lambda *_args: mark_up(state))
+    app.teardown_appcontext_funcs[:] = [
+        _safe_teardown(f) if getattr(f, "__name__", "") == "_teardown_session" else f
+        for f in app.teardown_appcontext_funcs
+    ]

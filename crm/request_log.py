@@ -13,6 +13,7 @@ import sys
 import time
 
 from flask import Flask, Response, g, request
+from sqlalchemy import inspect
 
 logger = logging.getLogger("crm.request")
 
@@ -23,17 +24,27 @@ def _start() -> None:
 
 def _log(response: Response) -> Response:
     started = g.pop("request_started", None)
-    user = g.get("_login_user")  # only if this request loaded one: never load it here
     line = {
         "method": request.method,
         "path": request.path,
         "status": response.status_code,
         "ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
-        "user_id": user.id if user is not None and user.is_authenticated else None,
+        "user_id": signed_in_id(),
         "ip": request.remote_addr,
     }
     logger.info(json.dumps(line, separators=(",", ":")))
     return response
+
+
+def signed_in_id() -> int | None:
+    """The id of the user this request loaded, read without touching the database.
+
+    After a rollback (a failed save, a database outage) the user's attributes are
+    expired; reading ``user.id`` would query for them again.
+    """
+    user = g.get("_login_user")  # only if this request loaded one: never load it here
+    state = inspect(user, raiseerr=False) if user is not None else None
+    return state.identity[0] if state is not None and state.identity else None
 
 
 def init_app(app: Flask) -> None:

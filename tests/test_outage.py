@@ -170,3 +170,26 @@ def test_a_statement_the_server_cancels_is_a_503_but_not_an_outage(
     assert response.status_code == 503
     assert app.extensions["crm.outage"].down_since is None
     assert "database could not answer (QueryCanceled)" in caplog.text
+
+
+def test_a_connection_lost_after_the_page_was_built_still_serves_the_page(
+    proxy: DatabaseProxy, proxied_app
+):
+    """The end-of-request rollback needs the connection; a restart may have taken it."""
+    app = proxied_app()
+
+    @app.get("/then-restart")
+    def then_restart() -> str:
+        value = db.session.execute(text("SELECT 41 + 1")).scalar()
+        proxy.cut()  # the server goes away after the last query, before the cleanup
+        return str(value)
+
+    hooks = app.before_request_funcs[None]
+    hooks[:] = [hook for hook in hooks if hook.__name__ != "require_sign_in"]  # a probe page
+    app.config["PROPAGATE_EXCEPTIONS"] = True  # a teardown error would fail the test
+    response = app.test_client().get("/then-restart")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == "42"
+    proxy.start()
+    time.sleep(outage.PROBE_SECONDS)
+    assert app.test_client().get("/healthz").status_code == 200
