@@ -102,7 +102,7 @@ def mark_down(state: _State, why: str) -> None:
 
 
 def mark_up(state: _State) -> None:
-    """A connection was opened: if the database had gone away, say it is back."""
+    """A connection answered: if the database had gone away, say it is back."""
     with state.lock:
         if state.down_since is None:
             return
@@ -188,7 +188,9 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(OperationalError, _database_error)
     app.register_error_handler(InterfaceError, _database_error)
     with app.app_context():
-        event.listen(db.engine, "connect", lambda *_args: mark_up(state))
+        # A connection handed out after its pre-ping: the database answers again
+        # (a new connection, or a pooled one that outlived the outage).
+        event.listen(db.engine, "checkout", lambda *_args: mark_up(state))
     app.teardown_appcontext_funcs[:] = [
         _safe_teardown(f) if getattr(f, "__name__", "") == "_teardown_session" else f
         for f in app.teardown_appcontext_funcs

@@ -302,6 +302,12 @@ def active_stages(session: Session) -> list[tuple[int, str]]:
     return [(stage_id, name) for stage_id, name in session.execute(query)]
 
 
+def board_stages(session: Session) -> list[tuple[int, str]]:
+    """The board's columns, in its order: the funnel's stages, then Closed Lost."""
+    stages = active_stages(session)
+    return [s for s in stages if s[1] != CLOSED_LOST] + [s for s in stages if s[1] == CLOSED_LOST]
+
+
 def funnel(session: Session, filters: Filters) -> Funnel:
     """The funnel for ``filters``: two small statements (stages, totals)."""
     return build_funnel(active_stages(session), stage_totals(session, filters))

@@ -195,3 +195,23 @@ def test_a_cards_own_move_button_moves_it(browser: Browser, users, board):
 def test_support_has_no_board(browser: Browser, users):
     browser.login_as(users[SUPPORT])
     assert browser.get("/admin/pipeline/board").status_code == 403
+
+
+def test_only_the_filters_travel_to_the_show_more_address(
+    browser: Browser, users, board, db_connection
+):
+    db_connection.execute(
+        text(
+            "INSERT INTO leads (title, stage_id, currency) "
+            "SELECT 'Bulk ' || g, :stage, 'USD' FROM generate_series(1, 25) g"
+        ),
+        {"stage": board["stage:Contacted"]},
+    )
+    browser.login_as(users[MANAGER])
+    for page in ("/admin/pipeline/board", "/admin/pipeline/"):
+        response = browser.get(f"{page}?source=Referral&endpoint=x&_anchor=y&_scheme=z&cls=1")
+        assert response.status_code == 200
+    response = browser.get("/admin/pipeline/board?endpoint=x&_anchor=y&_scheme=z")
+    url = re.search(r'data-url="([^"]+)"', column(response.get_data(as_text=True), "Contacted"))
+    assert url is not None
+    assert "endpoint" not in url.group(1) and "_anchor" not in url.group(1)

@@ -170,3 +170,13 @@ def test_deep_page_is_a_deferred_join_on_the_covering_index(
     # The ids come through the order column's index; index-only once autovacuum has
     # set the visibility map (a test's rolled-back transaction cannot VACUUM).
     assert "Scan Backward using idx_customers_created_at" in plan, plan
+
+
+@pytest.mark.parametrize("page", ["-1", "-2", "99999999999999999999999999"])
+def test_a_page_number_out_of_range_is_the_nearest_page_not_an_error(browser, users, page):
+    browser.login_as(users[ADMIN])
+    assert browser.get(f"/admin/customers/?page={page}").status_code == 200
+    rep = users[UserRole.USER]
+    other = browser.__class__(browser.client.application.test_client())
+    other.login_as(rep)
+    assert other.get(f"/admin/tasks/?page={page}").status_code == 200  # the merged parts

@@ -97,7 +97,7 @@ def test_pages_answer_503_while_the_database_is_away_and_work_again_when_it_is_b
     time.sleep(outage.PROBE_SECONDS)
     saved = browser.client.post(edit, data={"name": "Acme", "notes": "during", "csrf_token": token})
     assert saved.status_code == 503
-    assert "Nothing was saved" in saved.get_data(as_text=True)
+    assert "Your change was not saved" in saved.get_data(as_text=True)
 
     said = [r for r in caplog.records if r.name == "crm.database"]
     assert [r.getMessage() for r in said] == [

@@ -69,6 +69,8 @@ CONSTRAINT_MESSAGES = {
 NOT_AVAILABLE = "Pick one from the list: that record is not available to you."
 # From this many skipped rows on, a list page is fetched as a deferred join (its ids first).
 DEEP_OFFSET = 100
+# The last page a list serves; a page past its rows is simply empty.
+MAX_PAGE = 1_000_000
 # Bulk actions and the permission each needs (any other action needs UPDATE).
 BULK_ACTIONS = {"delete": Action.DELETE}
 # Bulk actions that hand rows to someone else: not for sales reps.
@@ -318,6 +320,7 @@ class PolicyModelView(FastUrls, ModelView):
         list's order off an index; when the row rule is an OR (a rep's tasks:
         theirs or assigned to them), each part on its own index, then merged.
         """
+        page = min(max(page or 0, 0), MAX_PAGE)  # ?page=-1 or a 30-digit page: the nearest
         base = super().get_query()
         joins: dict[Any, Any] = {}
         if self._search_supported and search:
@@ -346,9 +349,9 @@ class PolicyModelView(FastUrls, ModelView):
             g.list_count = found
             return found.value, query
         rows = query.all()
-        if found.kind is counting.Kind.ESTIMATE and len(rows) < size:
+        if found.kind is counting.Kind.ESTIMATE and len(rows) < size and (rows or not page):
             # The last page: now the number is known (an estimate can be far off).
-            found = counting.Count((page or 0) * size + len(rows))
+            found = counting.Count(page * size + len(rows))
         g.list_count = found
         return found.value, rows
 
@@ -401,7 +404,13 @@ class PolicyModelView(FastUrls, ModelView):
         picked = (
             select(merged.c.id).order_by(*order).offset((page or 0) * size).limit(size).subquery()
         )
-        query = super().get_query().filter(self.model.id.in_(select(picked.c.id)))
+        query = (
+            super()
+            .get_query()
+            .filter(
+                self.model.id.in_(select(picked.c.id)), policy.row_filter(current_user, self.model)
+            )
+        )
         return self._sorted(query, {}, sort_column, sort_desc)
 
     def _page_among(
@@ -421,7 +430,11 @@ class PolicyModelView(FastUrls, ModelView):
             .limit(size)
             .subquery()
         )
-        query = plain.filter(self.model.id.in_(select(picked.c.id)))
+        # The rule again on the page's own rows: a row reassigned between the two
+        # statements is not shown to the rep who no longer owns it.
+        query = plain.filter(
+            self.model.id.in_(select(picked.c.id)), policy.row_filter(current_user, self.model)
+        )
         return self._sorted(query, {}, sort_column, sort_desc)
 
     def _apply_pagination(self, query: Any, page: int | None, page_size: int | None) -> Any:

@@ -4,8 +4,9 @@ An unfiltered list of a big table takes the planner's row estimate (pg_class,
 kept current by autovacuum's ANALYZE) instead of COUNT(*), which reads the whole
 table. A filtered or searched list counts exactly up to CAP matching rows, through
 the same indexes the page uses; past that it takes the planner's estimate for the
-filtered query (EXPLAIN), never less than CAP + 1. The label says which:
-"about 111,000" or the exact number.
+filtered query (EXPLAIN), never less than CAP + 1. A search the planner expects
+to match more than SKIP_ABOVE rows is not counted at all: its estimate stands.
+The label says which: "about 111,000" or the exact number.
 """
 
 from __future__ import annotations

@@ -51,8 +51,21 @@ class PipelineForm(FlaskForm):
     measure = RadioField("Show", choices=list(pipeline.MEASURES.items()), default="count")
 
 
+def filter_args() -> dict[str, str]:
+    """The request's funnel filters, and nothing else it carries, for links between pages.
+
+    Any other argument (``endpoint``, ``_anchor``…) would reach url_for as one of its own.
+    """
+    fields = PipelineForm.__dict__.keys()
+    return {k: v for k, v in request.args.items() if k in fields}
+
+
 class PipelineView(BaseView):
     """The funnel: managers and admins see every owner, sales reps their own leads."""
+
+    def render(self, template: str, **kwargs: Any) -> Any:
+        """Every pipeline page links to the others with the same filters."""
+        return super().render(template, filter_args=filter_args(), **kwargs)
 
     def is_accessible(self) -> bool:
         return policy.allowed(current_user, Resource.PIPELINE, Action.READ)
@@ -126,16 +139,15 @@ class PipelineView(BaseView):
             "admin/board_cards.html",
             cards=cards,
             stage_id=stage.id,
-            stages=pipeline.active_stages(db.session),
+            stages=pipeline.board_stages(db.session),
             more_url=self._more_url(stage.id),
             cards_per_column=pipeline.CARDS,
             may_move=policy.allowed(current_user, Resource.LEADS, Action.UPDATE),
         )
 
     def _more_url(self, stage_id: int) -> str:
-        """The column's "show more" address, less the cursor (the script adds the last card's)."""
-        args = {k: v for k, v in request.args.items() if k not in ("stage", "after")}
-        return view_url("pipeline.board_more", stage=stage_id, **args)
+        """The column's "show more" address, with the board's filters (the cursor is added)."""
+        return view_url("pipeline.board_more", stage=stage_id, **filter_args())
 
     @expose("/move", methods=["POST"])
     def move(self) -> Any:
