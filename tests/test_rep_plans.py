@@ -138,7 +138,7 @@ def test_a_reps_list_pages_never_scan_a_big_table(make_browser, book, db_connect
         small.get("/admin/interactions/")
     read = "\n".join(plans(db_connection, sql))
     assert "idx_interactions_user_date" in read or "idx_interactions_user_id" in read
-    assert "idx_customers_owner_created_at" in read or "idx_customers_owner_id" in read
+    assert "on idx_customers_owner_" in read or "using idx_customers_owner_" in read
     assert "Index Scan Backward using idx_interactions_interaction_date " not in read
 
     # A big book walks the date order, probing a hashed set of its customers.
@@ -149,4 +149,4 @@ def test_a_reps_list_pages_never_scan_a_big_table(make_browser, book, db_connect
     read = "\n".join(plans(db_connection, sql))
     assert "Scan Backward using idx_interactions_interaction_date" in read
     assert "hashed SubPlan" in read
-    assert "idx_interactions_user_date" in read
+    assert "idx_interactions_user_" in read  # their own, on its own index
