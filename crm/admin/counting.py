@@ -98,6 +98,7 @@ def count(
         estimate = estimated_rows(session, model.__tablename__)
         if estimate is not None and estimate > CAP:
             return Count(estimate, Kind.ESTIMATE)
+    estimate = None
     if fenced:
         estimate = max(planner_estimate(part, model) for part in parts)
         if estimate > SKIP_ABOVE:
@@ -109,6 +110,7 @@ def count(
             break
     if len(found) <= CAP:
         return Count(len(found), ids=tuple(found))
-    # Past the cap, the planner's estimate of the largest part (EXPLAIN, not run).
-    estimate = max(planner_estimate(part, model) for part in parts)
+    # Past the cap, the planner's estimate of the largest part (EXPLAIN, not run; once).
+    if estimate is None:
+        estimate = max(planner_estimate(part, model) for part in parts)
     return Count(max(estimate, CAP + 1), Kind.ESTIMATE)
