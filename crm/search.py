@@ -6,7 +6,9 @@ the index. Per kind:
 
 - the planner's estimate of the matches (EXPLAIN, not run) decides whether to
   count: a word expected in more than SKIP_ABOVE rows is not counted ("more
-  than 1,000"), only its first RANK_POOL matches are read;
+  than 1,000"), only its first RANK_POOL matches are read (for someone who
+  reads every row, sampled from the word, or from a prefix's commonest whole
+  words: ``_sampled_pool``);
 - otherwise the matching rows the person may read, at most CAP + 1, read part
   by part of the row rule (crm/policy.py row_branches): exact up to CAP;
 - the pool ranked with ``ts_rank``, the best RESULTS_PER_KIND kept, and their
@@ -24,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import ColumnElement, func, literal_column, or_, select, text
+from sqlalchemy import ColumnElement, cast, func, literal_column, or_, select, text
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -32,7 +35,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 from crm import policy
 from crm.models import Customer, Interaction, Lead, Task, User
 from crm.planner import estimate
-from crm.search_query import CONFIG, Query
+from crm.search_query import CONFIG, Query, Term
 
 CAP = 1_000
 RESULTS_PER_KIND = 20
@@ -42,6 +45,8 @@ RANK_POOL = 100
 # A word the planner expects to match more than this is not counted (see search_kind).
 SKIP_ABOVE = 10 * CAP
 FUZZY_LIMIT = 2 * CAP
+# A common prefix is sampled through at most this many of its commonest completions.
+COMPLETIONS = 20
 # ts_headline marks matches with these; the text is escaped, then they become <mark>.
 _START, _STOP = "\x02", "\x03"
 HEADLINE_OPTIONS = f"StartSel={_START}, StopSel={_STOP}, MaxWords=25, MinWords=8, MaxFragments=2"
@@ -77,6 +82,7 @@ class Kind:
     label: str
     model: type
     document: str  # the GIN index's expression, verbatim
+    index: str  # that GIN index
     snippet_source: str  # the text snippets are cut from
     title: Callable[[Any], str]
 
@@ -87,6 +93,7 @@ KINDS = (
         "Customers",
         Customer,
         CUSTOMER_DOCUMENT,
+        "idx_customers_search",
         "concat_ws(' · ', customers.name, customers.company, customers.email, customers.phone)",
         str,
     ),
@@ -95,6 +102,7 @@ KINDS = (
         "Leads",
         Lead,
         _title_description("leads"),
+        "idx_leads_search",
         "concat_ws(' · ', leads.title, leads.description)",
         lambda row: row.title,
     ),
@@ -103,6 +111,7 @@ KINDS = (
         "Tasks",
         Task,
         _title_description("tasks"),
+        "idx_tasks_search",
         "concat_ws(' · ', tasks.title, tasks.description)",
         lambda row: row.title,
     ),
@@ -111,6 +120,7 @@ KINDS = (
         "Interactions",
         Interaction,
         INTERACTION_DOCUMENT,
+        "idx_interactions_search",
         "concat_ws(' · ', interactions.subject, interactions.description)",
         str,
     ),
@@ -168,36 +178,21 @@ def search_kind(session: Session, user: User, kind: Kind, query: Query) -> Group
     # on their customers), each served by its own indexes, as the lists do.
     branches = policy.row_branches(user, model)
     parts = [select(model.id).where(condition, branch) for branch in branches]
-    counted_to = CAP
     everyone = policy.sees_all_rows(user)
-    if estimate(session, select(model.id).where(condition)) > SKIP_ABOVE:
+    pool = _sampled_pool(session, kind, query, branches) if everyone else []
+    if pool or estimate(session, select(model.id).where(condition)) > SKIP_ABOVE:
         # A common word: counting even 1,001 matches reads 1,001 scattered rows per
         # kind, and for a rep, joins them with their rows; the first RANK_POOL to
         # rank is all the page needs. More matches than that: "more than 1,000"
         # when every row is readable (the estimate stands for them), else "more
         # than 100" (a rep's share of a common word can be anything).
-        exact = matches(kind, query.exact())
-        single = len(query.groups) == 1 and len(query.groups[0]) == 1
-        if everyone and single and estimate(session, select(model.id).where(exact)) > SKIP_ABOVE:
-            # One word, drawn from itself: "renewal" as a prefix gathers every lexeme
-            # starting with "renew" into one bitmap (250,000 interactions, 30 ms); the
-            # word alone can stop at a sample of about FUZZY_LIMIT matches, which
-            # changes nothing shown to someone who reads every row: the count says
-            # "more than", the pool is smaller still. Only for one word (GIN samples
-            # each word on its own, so two would meet in far fewer rows than are
-            # there) and never for a rep (a sample of everyone's rows misses theirs).
-            parts = [select(model.id).where(exact, branch) for branch in branches]
-            session.execute(text(f"SET LOCAL gin_fuzzy_search_limit = {FUZZY_LIMIT}"))
-            pool = _first_ids(session, parts, RANK_POOL + 1)
-            session.execute(text("SET LOCAL gin_fuzzy_search_limit = 0"))
-        else:
-            pool = _first_ids(session, parts, RANK_POOL + 1)
+        pool = pool or _first_ids(session, parts, RANK_POOL + 1)
         counted_to = CAP if everyone else RANK_POOL
         found = counted_to + 1 if len(pool) > RANK_POOL else len(pool)
         pool = pool[:RANK_POOL]
     else:
         candidates = _first_ids(session, parts, CAP + 1)
-        found, pool = len(candidates), candidates[:RANK_POOL]
+        counted_to, found, pool = CAP, len(candidates), candidates[:RANK_POOL]
     if not pool:
         return Group(kind, [], 0)
     tsquery = query.tsquery()
@@ -219,6 +214,60 @@ def search_kind(session: Session, user: User, kind: Kind, query: Query) -> Group
     ).all()
     hits = [Hit(row.id, kind.title(row), highlight(text), rank) for row, rank, text in rows]
     return Group(kind, hits, found, counted_to)
+
+
+def _sampled_pool(session: Session, kind: Kind, query: Query, branches: list[Any]) -> list[int]:
+    """For someone who reads every row, a common one-word search's pool, sampled.
+
+    "renewal" as a prefix gathers every lexeme starting with "renew" into one
+    bitmap (250,000 interactions, 30 ms), "smi" every Smith and Smiley (85,774
+    leads, 50 ms), and no sampling shortens that. The word itself when it is
+    common, or else the prefix's commonest completions ("smith", "smile"), as
+    whole words, can stop at a sample of about FUZZY_LIMIT matches: nothing shown
+    changes for someone who reads every row (the count says "more than", the
+    pool is smaller still). Never for a rep: a sample of everyone's rows misses
+    theirs. Only one word: GIN samples each word on its own, so two sampled words
+    would meet in far fewer rows than are there. Empty when not sampled, or when
+    the sample has no more than RANK_POOL rows (statistics behind the data: the
+    search is then read in full).
+    """
+    if len(query.groups) != 1 or len(query.groups[0]) != 1:
+        return []
+    model = kind.model
+    sample = matches(kind, query.exact())
+    if estimate(session, select(model.id).where(sample)) <= SKIP_ABOVE:
+        words = common_completions(session, kind, query.groups[0][0])
+        if not words:
+            return []
+        sample = literal_column(kind.document).op("@@")(cast(" | ".join(words), TSQUERY))
+        if estimate(session, select(model.id).where(sample)) <= SKIP_ABOVE:
+            return []
+    session.execute(text(f"SET LOCAL gin_fuzzy_search_limit = {FUZZY_LIMIT}"))
+    parts = [select(model.id).where(sample, branch) for branch in branches]
+    pool = _first_ids(session, parts, RANK_POOL + 1)
+    session.execute(text("SET LOCAL gin_fuzzy_search_limit = 0"))
+    return pool if len(pool) > RANK_POOL else []
+
+
+def common_completions(session: Session, kind: Kind, term: Term) -> list[str]:
+    """A prefix term's commonest completions in the kind's index, as tsquery lexemes.
+
+    From the planner's statistics of the index (migration 0018), so only words
+    common enough to be counted there; the prefix is stemmed first, as the
+    tsquery stems it ("renewal" looks for words starting with "renew").
+    """
+    if not term.prefix:
+        return []
+    prefix = term.text
+    lexemes = session.scalars(
+        text(
+            "SELECT lexeme FROM crm_common_lexemes(CAST(:index AS regclass), "
+            "(tsvector_to_array(to_tsvector('english', :prefix)))[1], :how_many)"
+        ),
+        {"index": kind.index, "prefix": prefix, "how_many": COMPLETIONS},
+    )
+    # Quoted as tsquery literals: a lexeme may hold a hyphen, a quote or a backslash.
+    return ["'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in lexemes]
 
 
 def _first_ids(session: Session, parts: list[Any], limit: int) -> list[int]:

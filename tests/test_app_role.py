@@ -95,3 +95,27 @@ def test_the_app_role_cannot_touch_the_audit_trail(as_app_role: Connection):
         {"id": lead},
     )
     assert deleted == 1
+
+
+def test_the_app_role_reads_a_prefixs_common_words(as_app_role: Connection):
+    """Global search's common words come from the search index's statistics, which
+    PostgreSQL shows only to the owner; crm_common_lexemes (migration 0018) reads them
+    for the app's role."""
+    conn = as_app_role
+    conn.execute(text("RESET ROLE"))
+    conn.execute(
+        text(
+            "INSERT INTO customers (name) "
+            "SELECT 'Ann Smithson ' || g FROM generate_series(1, 200) g"
+        )
+    )
+    conn.execute(text("ANALYZE customers"))
+    conn.execute(text(f"SET LOCAL ROLE {ROLE}"))
+    assert (
+        conn.scalar(text("SELECT count(*) FROM pg_stats WHERE tablename = 'idx_customers_search'"))
+        == 0
+    )
+    words = conn.scalars(
+        text("SELECT lexeme FROM crm_common_lexemes('idx_customers_search', 'smi', 5)")
+    ).all()
+    assert words == ["smithson"]

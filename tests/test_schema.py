@@ -262,18 +262,19 @@ SPEC_INDEXES = {
     "idx_tasks_search": ("tasks", f"gin ({TSV_TITLE})"),
 }
 
-# The application's additions (migration 0007): trigram indexes for list searches.
+# The application's additions (migration 0007): trigram indexes for list searches,
+# with the sales reps' rule columns first where a rep searches (migration 0017).
 APP_INDEXES = (
     {
-        f"idx_{table}_{column}_trgm": (table, f"gin ({column} gin_trgm_ops)")
-        for table, columns in {
-            "customers": ("name", "company", "email"),
-            "leads": ("title",),
-            "tasks": ("title",),
-            "interactions": ("subject",),
-            "users": ("name", "email"),
-        }.items()
-        for column in columns
+        "idx_users_name_trgm": ("users", "gin (name gin_trgm_ops)"),
+        "idx_users_email_trgm": ("users", "gin (email gin_trgm_ops)"),
+        "idx_customers_owner_trgm": (
+            "customers",
+            "gin (owner_id, name gin_trgm_ops, company gin_trgm_ops, email gin_trgm_ops)",
+        ),
+        "idx_leads_owner_trgm": ("leads", "gin (owner_id, title gin_trgm_ops)"),
+        "idx_tasks_people_trgm": ("tasks", "gin (user_id, assigned_to, title gin_trgm_ops)"),
+        "idx_interactions_user_trgm": ("interactions", "gin (user_id, subject gin_trgm_ops)"),
     }
     | {
         # Migration 0009: deep list pages by the default order, index-only.

@@ -234,3 +234,36 @@ def test_a_word_too_common_to_count_still_finds_every_one_of_a_reps_rows(
     page = search_page(theirs, "ubiquitous")
     assert counts(page)["customers"] == "3"
     assert len(found(page, "customers")) == 3  # all of theirs: 4000, 8000 and 12000
+
+
+def test_a_common_prefix_is_sampled_through_its_common_words(
+    browser: Browser, make_browser, users, db_connection: Connection
+):
+    """A prefix typed by someone who reads every row ("ubiq") is looked up as its
+    commonest whole words from the index's statistics (migration 0018), which GIN can
+    sample; a rep's search keeps the prefix itself and finds each of their rows."""
+    rep = users[REP]
+    db_connection.execute(text("SET LOCAL session_replication_role = replica"))  # no audit
+    db_connection.execute(
+        text(
+            "INSERT INTO customers (name, company, owner_id) "
+            "SELECT 'Common Person ' || g, 'Ubiquitous Ltd', CASE WHEN g % 4000 = 0 THEN :rep END "
+            "FROM generate_series(1, 12000) g"
+        ),
+        {"rep": rep.id},
+    )
+    factories.customer(name="Ubiquity Rare", owner_id=rep.id)
+    db_connection.execute(text("SET LOCAL session_replication_role = DEFAULT"))
+    db_connection.execute(text("ANALYZE customers"))
+    browser.login_as(users[ADMIN])
+    with statements(db_connection) as sql:
+        page = search_page(browser, "ubiq")
+    assert counts(page)["customers"] == "more than 1,000"
+    assert len(found(page, "customers")) == 20
+    read = [p for s, p in sql if s.startswith("SELECT customers.id \nFROM") and "LIMIT" in s]
+    assert read == [{"param_1": "'ubiquit'", "param_2": 101}]  # the whole word, no "ubiq:*"
+
+    theirs = make_browser()
+    theirs.login_as(rep)
+    page = search_page(theirs, "ubiq")
+    assert counts(page)["customers"] == "4"  # 4000, 8000, 12000 and the rare "Ubiquity"

@@ -87,24 +87,15 @@ class Customer(db.Model):
             literal_column(PHONE_DIGITS_REVERSED).label("digits"),
             postgresql_ops={"digits": "text_pattern_ops"},
         ),
-        # Migration 0007: trigram indexes for ILIKE searches.
+        # Migrations 0007 and 0017: trigrams for ILIKE searches, with the rep's rule column.
         Index(
-            "idx_customers_name_trgm",
+            "idx_customers_owner_trgm",
+            "owner_id",
             "name",
-            postgresql_using="gin",
-            postgresql_ops={"name": "gin_trgm_ops"},
-        ),
-        Index(
-            "idx_customers_company_trgm",
             "company",
-            postgresql_using="gin",
-            postgresql_ops={"company": "gin_trgm_ops"},
-        ),
-        Index(
-            "idx_customers_email_trgm",
             "email",
             postgresql_using="gin",
-            postgresql_ops={"email": "gin_trgm_ops"},
+            postgresql_ops={n: "gin_trgm_ops" for n in ("name", "company", "email")},
         ),
     )
 

@@ -50,9 +50,10 @@ class Interaction(db.Model):
         Index("idx_interactions_customer_date", "customer_id", "interaction_date"),
         # Migration 0016: the interactions a rep logged, newest first.
         Index("idx_interactions_user_date", "user_id", "interaction_date", "id"),
-        # Migration 0007: trigram index for ILIKE searches.
+        # Migrations 0007 and 0017: trigrams for ILIKE searches, with the rep's rule column.
         Index(
-            "idx_interactions_subject_trgm",
+            "idx_interactions_user_trgm",
+            "user_id",
             "subject",
             postgresql_using="gin",
             postgresql_ops={"subject": "gin_trgm_ops"},

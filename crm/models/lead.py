@@ -102,9 +102,10 @@ class Lead(db.Model):
             text(TITLE_DESCRIPTION_DOCUMENT),
             postgresql_using="gin",
         ),
-        # Migration 0007: trigram index for ILIKE searches.
+        # Migrations 0007 and 0017: trigrams for ILIKE searches, with the rep's rule column.
         Index(
-            "idx_leads_title_trgm",
+            "idx_leads_owner_trgm",
+            "owner_id",
             "title",
             postgresql_using="gin",
             postgresql_ops={"title": "gin_trgm_ops"},

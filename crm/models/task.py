@@ -53,9 +53,11 @@ class Task(db.Model):
             text(TITLE_DESCRIPTION_DOCUMENT),
             postgresql_using="gin",
         ),
-        # Migration 0007: trigram index for ILIKE searches.
+        # Migrations 0007 and 0017: trigrams for ILIKE searches, with the rep's rule columns.
         Index(
-            "idx_tasks_title_trgm",
+            "idx_tasks_people_trgm",
+            "user_id",
+            "assigned_to",
             "title",
             postgresql_using="gin",
             postgresql_ops={"title": "gin_trgm_ops"},
