@@ -69,6 +69,9 @@ class Config:
     IMPORT_MAX_MB = int(_env("IMPORT_MAX_MB") or 50)
     MAX_CONTENT_LENGTH = (IMPORT_MAX_MB + 1) * 1024 * 1024
 
+    # CSV export from a list page: at most this many rows (more: `flask crm export`).
+    EXPORT_MAX_ROWS = int(_env("EXPORT_MAX_ROWS") or 100_000)
+
     # gunicorn (gunicorn.conf.py): address, and workers (0: 2 per CPU core + 1).
     BIND = _env("BIND") or "0.0.0.0:8000"
     WEB_CONCURRENCY = int(_env("WEB_CONCURRENCY") or 0)

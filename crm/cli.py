@@ -183,6 +183,6 @@ def demo_data_command(scale: float, replace: bool, if_missing: bool) -> None:
 
 def init_app(app: Flask) -> None:
     """Attach the ``crm`` command group."""
-    from crm import cli_backup, cli_retention  # noqa: F401 - register their commands
+    from crm import cli_backup, cli_export, cli_retention  # noqa: F401 - register their commands
 
     app.cli.add_command(crm_cli)

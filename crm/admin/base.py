@@ -27,6 +27,7 @@ from wtforms import HiddenField
 
 from crm import policy
 from crm.admin import bulk, counting, rows
+from crm.admin.export import ExportMixin
 from crm.admin.related import Related, sections
 from crm.admin.urls import FastUrls, view_url
 from crm.extensions import db
@@ -34,7 +35,6 @@ from crm.ids import row_id
 from crm.models import AuditLog, User
 from crm.policy import Action, Resource
 from crm.revert import AUDITED
-from crm.spreadsheet import csv_safe
 
 # Flask-Admin view methods and what each does to the resource.
 VIEW_ACTIONS = {
@@ -105,7 +105,7 @@ class EnumValueConverter(AdminModelConverter):
         return field
 
 
-class PolicyModelView(FastUrls, ModelView):
+class PolicyModelView(ExportMixin, FastUrls, ModelView):
     """A ModelView whose every path obeys the role matrix and the row rules.
 
     Signed out: redirect to /login (done app-wide). A view the role may not use:
@@ -218,11 +218,6 @@ class PolicyModelView(FastUrls, ModelView):
             "delete": self.get_url(".delete_view") if self.can_delete else "",
             "csrf": generate_csrf() if self.can_delete else "",
         }
-
-    def get_export_value(self, model: Any, name: Any) -> Any:
-        """Export cells a spreadsheet shows as text: "=HYPERLINK(…)" must not run."""
-        value = super().get_export_value(model, name)
-        return csv_safe(value) if isinstance(value, str) else value
 
     # -- who may use the view ---------------------------------------------------
     def allows(self, action: Action) -> bool:

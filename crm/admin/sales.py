@@ -40,6 +40,22 @@ def _date(value: Any) -> str:
     return value.strftime("%Y-%m-%d") if value is not None else ""
 
 
+def _owner_email(_view: Any, _context: Any, row: Any, _name: str) -> str:
+    return row.owner.email if row.owner else ""
+
+
+def _customer_attr(attr: str) -> Any:
+    def value(_view: Any, _context: Any, row: Lead, _name: str) -> str:
+        return (getattr(row.customer, attr) or "") if row.customer else ""
+
+    return value
+
+
+# Exports of the importable lists carry the import's own columns, under its labels
+# (crm/importing/fields.py), so a file exported imports back unchanged: the owner
+# by email, a lead's customer by name and company, its stage by name.
+
+
 LEADS = Related(
     "Leads", Lead, "leads", Lead.customer_id, Lead.created_at,
     (("Title", lambda r: r.title), ("Stage", lambda r: r.stage), ("Amount", _money),
@@ -150,6 +166,8 @@ class CustomerView(ImportMixin, OwnedView):
         "state", "country", "postal_code", "status", "owner", "notes", "created_at", "updated_at",
     )  # fmt: skip
     column_export_list = column_details_list
+    column_formatters_export = {"owner": _owner_email}
+    column_export_labels = {"owner": "Owner (email)", "postal_code": "Postal code"}
     form_columns = (
         "name", "company", "email", "phone", "industry", "website", "address", "city",
         "state", "country", "postal_code", "status", "owner", "notes",
@@ -226,7 +244,21 @@ class LeadView(ImportMixin, OwnedView):
         "title", "description", "customer", "stage", "amount", "currency", "probability",
         "source", "owner", "expected_close_date", "closed_at", "created_at", "updated_at",
     )  # fmt: skip
-    column_export_list = column_details_list
+    column_export_list = (
+        "title", "description", "customer", "customer_company", "stage", "amount", "currency",
+        "probability", "source", "owner", "expected_close_date", "closed_at", "created_at",
+        "updated_at",
+    )  # fmt: skip
+    column_formatters_export = {
+        "owner": _owner_email,
+        "customer": _customer_attr("name"),
+        "customer_company": _customer_attr("company"),
+    }
+    column_export_labels = {
+        "owner": "Owner (email)",
+        "customer": "Customer name",
+        "customer_company": "Customer company",
+    }
     form_columns = (
         "title", "description", "customer", "stage", "amount", "currency", "probability",
         "source", "owner", "expected_close_date",

@@ -21,6 +21,7 @@ from crm.audit import set_context
 from crm.importing.fields import FIELDS
 from crm.importing.reader import Table
 from crm.models import Customer, Lead, LeadStage, User
+from crm.spreadsheet import unguarded
 
 MODELS = {"customers": Customer, "leads": Lead}
 CHUNK = 5_000  # values per reference query
@@ -88,7 +89,8 @@ def validate(
         for index, name in mapping.items():
             spec, column = specs[name], table.header[index]
             columns[name] = column
-            cell = cells[index].strip() if index < len(cells) else ""
+            # An exported cell's formula guard comes off: "'=x" was "=x" (spreadsheet.py).
+            cell = unguarded(cells[index].strip()) if index < len(cells) else ""
             if not cell:
                 values[name] = None
                 if spec.required:
