@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Werkzeug's debugger runs any Python typed into an error page: only on loopback.
+LOOPBACK := $(filter 127.0.0.1 localhost ::1,$(HOST))
+RUN_FLAGS := $(if $(LOOPBACK),--debug,--debug --no-debugger)
 # The second database the tests run on, when one answers there.
 SYSTEM_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
@@ -30,7 +33,8 @@ run: $(VENV)/.runtime
 	$(BIN)/flask db upgrade
 	$(BIN)/flask crm seed
 	$(BIN)/flask crm demo-data --scale $(DEMO_SCALE) --if-missing
-	$(BIN)/flask run --debug --host $(HOST) --port $(PORT)
+	@$(if $(LOOPBACK),,echo "Serving beyond this machine ($(HOST)): the debugger is off. For production use gunicorn (README).")
+	$(BIN)/flask run $(RUN_FLAGS) --host $(HOST) --port $(PORT)
 
 ## test: the suite on the embedded PostgreSQL, then again on the system PostgreSQL if one answers
 test: test-embedded test-system

@@ -103,7 +103,7 @@ def test_each_row_unfolds_into_an_escaped_field_diff(
     page = browser.get(
         f"/admin/audit/?flt0_table_equals=customers&flt1_record_id_equals={changed_customer}"
     ).get_data(as_text=True)
-    assert "<details><summary>name, city</summary>" in page  # in the table's column order
+    assert "<details><summary>Name, City</summary>" in page  # in the table's column order
     assert '<td class="audit-old">Plain Name</td>' in page
     assert '<td class="audit-new">&lt;b&gt;Bold&lt;/b&gt; &amp; Co</td>' in page
     assert "<b>Bold</b>" not in page
@@ -121,6 +121,38 @@ def test_history_is_the_records_timeline_newest_first(
     assert f"by {users[ADMIN].name}" in page and "from 192.0.2.10" in page
     assert '<td class="audit-old">Oslo</td><td class="audit-new">Bergen</td>' in page
     assert "Revert this change" not in page  # support reads, never reverts
+
+
+def test_history_names_the_rows_it_refers_to_and_the_browser(
+    browser: Browser, users, db_connection: Connection
+):
+    """ "Stage: Proposal → Qualified", "Owner: …", "Chrome on Linux"; raw values on hover."""
+    proposal, qualified = factories.stage(name="Proposal"), factories.stage(name="Qualified")
+    gone = factories.customer(name="Gone Co").id
+    lead = factories.lead(
+        title="Named", stage_id=proposal.id, owner_id=users[REP].id, customer_id=gone
+    )
+    act_as(db_connection, users[ADMIN].id)
+    chrome = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36"
+    )
+    db_connection.execute(text("SELECT set_config('crm.user_agent', :ua, true)"), {"ua": chrome})
+    db_connection.execute(
+        text("UPDATE leads SET stage_id = :s, customer_id = NULL WHERE id = :id"),
+        {"s": qualified.id, "id": lead.id},
+    )
+    db_connection.execute(text("DELETE FROM customers WHERE id = :id"), {"id": gone})
+    browser.login_as(users[ADMIN])
+    page = browser.get(f"/admin/audit/history/?table=leads&id={lead.id}").get_data(as_text=True)
+    assert '<th title="stage_id">Stage</th>' in page
+    assert f'<td class="audit-old" title="stage_id = {proposal.id}">Proposal</td>' in page
+    assert f'<td class="audit-new" title="stage_id = {qualified.id}">Qualified</td>' in page
+    assert f'<td class="audit-new" title="owner_id = {users[REP].id}">{users[REP].name}</td>' in (
+        page
+    )  # the insert's snapshot
+    assert f'title="customer_id = {gone}">#{gone} (deleted)</td>' in page
+    assert f'title="{chrome}">Chrome on Linux</p>' in page
 
 
 @pytest.mark.parametrize("kind", ["details", "edit"])
@@ -257,5 +289,5 @@ def test_a_retention_purge_shows_as_one_row_with_its_counts(browser: Browser, us
     browser.login_as(users[SUPPORT])
     page = browser.get("/admin/audit/?flt0_action_equals=PURGE").get_data(as_text=True)
     assert page.count('<td class="col-action">') == 1 and "PURGE" in page
-    assert "<summary>as_of, cutoffs, deleted</summary>" in page
+    assert "<summary>As of, Cutoffs, Deleted</summary>" in page
     assert "&#34;leads&#34;: 12" in page or "&quot;leads&quot;: 12" in page

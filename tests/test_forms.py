@@ -3,11 +3,13 @@ nothing saved; and what slips past validation is still a message, never a 500.""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select, text
 
 from crm.extensions import db
-from crm.models import Customer, Interaction, InteractionType, Lead, TaskStatus, UserRole
+from crm.models import Customer, Interaction, InteractionType, Lead, Task, TaskStatus, UserRole
 from tests import factories
 from tests.conftest import Browser, form_fields
 
@@ -73,25 +75,88 @@ def test_editing_a_customer_does_not_clash_with_itself(admin: Browser, users):
         ({"amount": "-5"}, "The amount must be more than zero"),
         ({"amount": "10000000000000"}, "The amount is too large"),
         ({"amount": "ten"}, "Not a valid decimal value"),
+        ({"amount": "12500.005"}, "At most two decimal places."),
+        ({"expected_close_date": "31/12/2026"}, "Enter a date as YYYY-MM-DD"),
+        ({"expected_close_date": "2026-02-30"}, "Enter a date as YYYY-MM-DD"),
         ({"currency": "US"}, "three-letter currency code"),
         ({"currency": "12$"}, "three-letter currency code"),
     ],
 )
 def test_lead_form_refuses_what_the_database_would(admin: Browser, data, message):
-    response = admin.post("/admin/leads/new/", {"title": "Big deal", "currency": "USD", **data})
+    stage = factories.stage(name="Form Stage").id
+    form = {"title": "Big deal", "currency": "USD", "stage": stage, **data}
+    response = admin.post("/admin/leads/new/", form)
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert message in page
     assert 'value="Big deal"' in page
+    for typed in data.values():
+        assert f'value="{typed}"' in page  # what they typed, kept to correct
     assert rows(Lead) == 0
 
 
+def test_a_new_lead_starts_in_the_first_stage_and_needs_one(admin: Browser):
+    later = factories.stage(name="Later", order_index=20)
+    first = factories.stage(name="First", order_index=10)
+    form = form_fields(admin.get("/admin/leads/new/").get_data(as_text=True))
+    assert form["stage"] == str(first.id)
+    response = admin.post("/admin/leads/new/", {"title": "Stageless", "currency": "USD"})
+    assert "Pick a stage: every lead is in one." in response.get_data(as_text=True)
+    assert rows(Lead) == 0
+    admin.post("/admin/leads/new/", {"title": "Staged", "currency": "USD", "stage": later.id})
+    assert db.session.scalar(select(Lead.stage_id).where(Lead.title == "Staged")) == later.id
+
+
+def test_the_customer_status_is_a_select_of_the_known_statuses(admin: Browser):
+    page = admin.get("/admin/customers/new/").get_data(as_text=True)
+    select_html = page.split('name="status"', 1)[1].split("</select>", 1)[0]
+    assert [v for v in ("active", "inactive", "prospect") if f'value="{v}"' in select_html] == [
+        "active",
+        "inactive",
+        "prospect",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "saved"),
+    [
+        ("2026-12-31T14:30", "2026-12-31 14:30:00"),  # what the browser's input sends
+        ("2026-12-31T14:30:15", "2026-12-31 14:30:15"),
+        ("2026-12-31 14:30", "2026-12-31 14:30:00"),
+        ("31/12/2026", None),
+        ("2026-13-01T10:00", None),
+        ("tomorrow", None),
+    ],
+)
+def test_date_and_time_fields_take_only_what_they_can_read(admin: Browser, typed, saved):
+    response = admin.post("/admin/tasks/new/", {"title": "Dated", "due_date": typed})
+    due = db.session.scalar(select(Task.due_date).where(Task.title == "Dated"))
+    if saved is None:
+        page = response.get_data(as_text=True)
+        assert "Enter a date and time as YYYY-MM-DD HH:MM" in page
+        assert f'value="{typed}"' in page
+        assert due is None and rows(Task) == 0
+    else:
+        assert response.status_code == 302
+        assert str(due) == saved
+
+
+def test_date_inputs_are_the_browsers_own(admin: Browser):
+    def tag(path: str, field: str) -> str:
+        page = admin.get(path).get_data(as_text=True)
+        return re.search(rf'<input[^>]*id="{field}"[^>]*>', page).group(0)
+
+    assert 'type="date"' in tag("/admin/leads/new/", "expected_close_date")
+    assert 'type="datetime-local"' in tag("/admin/tasks/new/", "due_date")
+
+
 def test_lead_boundaries_are_accepted(admin: Browser):
+    stage = factories.stage(name="Edge Stage").id
     for probability, amount in (("0", "0.01"), ("100", "9999999999999.99")):
         response = admin.post(
             "/admin/leads/new/",
             {"title": f"Edge {probability}", "probability": probability, "amount": amount,
-             "currency": "eur"},
+             "currency": "eur", "stage": stage},
         )  # fmt: skip
         assert response.status_code == 302
     assert db.session.scalar(select(Lead.currency).where(Lead.title == "Edge 0")) == "EUR"

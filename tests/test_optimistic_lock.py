@@ -104,7 +104,7 @@ def test_new_records_start_at_version_one(browser: Browser, users):
         ("users", lambda: factories.user(name="Before"), "name"),
         ("customers", lambda: factories.customer(name="Before"), "name"),
         ("lead-stages", lambda: factories.stage(name="Before"), "name"),
-        ("leads", lambda: factories.lead(title="Before"), "title"),
+        ("leads", lambda: factories.lead(title="Before", stage_id=factories.stage().id), "title"),
         ("tasks", lambda: factories.task(title="Before"), "title"),
         ("interactions", lambda: factories.interaction(subject="Before"), "subject"),
     ],

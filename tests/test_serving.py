@@ -118,3 +118,18 @@ def test_gunicorn_refuses_to_start_production_without_its_secrets(app: Flask):
         server.kill()  # only if it did not exit by itself, as it must
     assert server.returncode != 0
     assert "error: production configuration needs SECRET_KEY set in the environment" in errors
+
+
+@pytest.mark.parametrize(
+    ("host", "debugger"),
+    [("127.0.0.1", True), ("localhost", True), ("0.0.0.0", False), ("192.168.1.20", False)],
+)
+def test_make_run_serves_the_debugger_only_on_loopback(host: str, debugger: bool):
+    """Werkzeug's debugger runs any code typed into an error page: never on the network."""
+    plan = subprocess.run(
+        ["make", "-n", "run", f"HOST={host}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    serve = next(line for line in plan.splitlines() if " run " in line and "flask" in line)
+    assert f"--host {host}" in serve
+    assert ("--no-debugger" not in serve) is debugger
+    assert ("the debugger is off" in plan) is not debugger

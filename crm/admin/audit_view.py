@@ -14,7 +14,7 @@ import ipaddress
 import json
 from typing import Any
 
-from flask import abort, flash, redirect, request
+from flask import abort, flash, g, redirect, request
 from flask_admin import expose
 from flask_admin.contrib.sqla import filters as f
 from markupsafe import Markup, escape
@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import INET
 from sqlalchemy.orm import joinedload
 
 from crm.admin import filters
+from crm.admin.audit_readable import Names, browser, field_label
 from crm.admin.base import CONSTRAINT_MESSAGES, PolicyModelView
 from crm.admin.urls import view_url
 from crm.extensions import db
@@ -44,31 +45,45 @@ def shown(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def diff_table(entry: AuditLog) -> Markup:
+def _cell(entry: AuditLog, names: Names | None, name: str, value: Any, css: str) -> str:
+    """One value: a referenced row by its name, the raw value on hover (escaped)."""
+    named = names.name(entry.table_name, name, value) if names is not None else None
+    if named is None:
+        return f'<td class="{css}">{escape(shown(value))}</td>'
+    raw = f"{name} = {shown(value)}"
+    return f'<td class="{css}" title="{escape(raw)}">{escape(named)}</td>'
+
+
+def diff_table(entry: AuditLog, names: Names | None = None) -> Markup:
     """Field | before | after, for the fields the entry recorded (escaped).
 
-    A whole-row snapshot (an insert or a deletion) leaves out its empty fields
+    Fields by their labels ("Stage"), other rows by their names ("Proposal"),
+    when ``names`` has them, with the column and raw value on hover. A
+    whole-row snapshot (an insert or a deletion) leaves out its empty fields
     and says how many there were.
     """
     old, new = entry.old_values or {}, entry.new_values or {}
-    names = _field_names(entry)
+    lookup = names
+    recorded = _field_names(entry)
     snapshot = new if entry.action == "INSERT" else old if entry.action == "DELETE" else None
-    empty = [name for name in names if snapshot is not None and snapshot.get(name) is None]
-    names = [name for name in names if name not in empty]
-    if not names:
+    empty = [name for name in recorded if snapshot is not None and snapshot.get(name) is None]
+    fields = [name for name in recorded if name not in empty]
+    if not fields:
         return Markup("")
     head = "<tr><th>Field</th>"
     head += "<th>Before</th>" if entry.action != "INSERT" else ""
     head += "<th>After</th>" if entry.action != "DELETE" else ""
     rows = []
-    for name in names:
-        cells = f"<th>{escape(name)}</th>"
+    for name in fields:
+        label = field_label(entry.table_name, name)
+        cells = f'<th title="{escape(name)}">{escape(label)}</th>'
         if entry.action != "INSERT":
-            cells += f'<td class="audit-old">{escape(shown(old.get(name)))}</td>'
+            cells += _cell(entry, lookup, name, old.get(name), "audit-old")
         if entry.action != "DELETE":
-            cells += f'<td class="audit-new">{escape(shown(new.get(name)))}</td>'
+            cells += _cell(entry, lookup, name, new.get(name), "audit-new")
         rows.append(f"<tr>{cells}</tr>")
-    note = f'<p class="small text-muted">Empty: {escape(", ".join(empty))}.</p>' if empty else ""
+    labels = ", ".join(field_label(entry.table_name, name) for name in empty)
+    note = f'<p class="small text-muted">Empty: {escape(labels)}.</p>' if empty else ""
     return Markup(
         f'<table class="table table-sm audit-diff"><thead>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>{note}"
@@ -82,11 +97,12 @@ def _field_names(entry: AuditLog) -> list[str]:
 
 def _changes(_view: Any, _context: Any, entry: AuditLog, _name: str) -> Markup:
     """The list's "Changes" cell: a summary that unfolds into the diff."""
-    names = _field_names(entry)
-    if not names:
+    labels = [field_label(entry.table_name, name) for name in _field_names(entry)]
+    if not labels:
         return Markup("")
-    summary = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-    return Markup(f"<details><summary>{escape(summary)}</summary>{diff_table(entry)}</details>")
+    summary = ", ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
+    table = diff_table(entry, g.get("audit_names"))
+    return Markup(f"<details><summary>{escape(summary)}</summary>{table}</details>")
 
 
 def _record(view: Any, _context: Any, entry: AuditLog, _name: str) -> Markup | int:
@@ -99,6 +115,13 @@ def _record(view: Any, _context: Any, entry: AuditLog, _name: str) -> Markup | i
 
 def _when(_view: Any, _context: Any, entry: AuditLog, _name: str) -> str:
     return f"{entry.created_at:%Y-%m-%d %H:%M:%S}" if entry.created_at else ""
+
+
+def _agent(_view: Any, _context: Any, entry: AuditLog, _name: str) -> Markup:
+    """The browser in brief ("Chrome on Linux"), the whole string on hover."""
+    if not entry.user_agent:
+        return Markup("")
+    return Markup('<span title="{}">{}</span>').format(entry.user_agent, browser(entry.user_agent))
 
 
 def _json_text(_view: Any, _context: Any, entry: AuditLog, name: str) -> str:
@@ -139,7 +162,11 @@ class AuditLogView(PolicyModelView):
         "new_values": "After",
     }
     column_formatters = {"changes": _changes, "record_id": _record, "created_at": _when}
-    column_formatters_detail = {"old_values": _json_text, "new_values": _json_text}
+    column_formatters_detail = {
+        "old_values": _json_text,
+        "new_values": _json_text,
+        "user_agent": _agent,
+    }
     column_formatters_export = {"old_values": _json_text, "new_values": _json_text}
     column_filters = (
         filters.choice(AuditLog.table_name, "Table", tuple(AUDITED)),
@@ -158,6 +185,13 @@ class AuditLogView(PolicyModelView):
         "user_agent", "old_values", "new_values",
     )  # fmt: skip
     column_export_list = column_details_list
+
+    def get_list(self, *args: Any, **kwargs: Any) -> Any:
+        """The page's rows, and the names they refer to (one query per kind, for the diffs)."""
+        count, rows = super().get_list(*args, **kwargs)
+        if kwargs.get("execute", True):
+            g.audit_names = Names(db.session, rows)
+        return count, rows
 
     def __init__(self) -> None:
         super().__init__(
@@ -180,14 +214,17 @@ class AuditLogView(PolicyModelView):
         ).all()
         model = AUDITED[table]
         current = db.session.get(model, int(record_id))
+        shown_entries = entries[:HISTORY_LIMIT]
         return self.render(
             "admin/audit_history.html",
             table=table,
             record_id=int(record_id),
             current=current,
-            entries=entries[:HISTORY_LIMIT],
+            entries=shown_entries,
             more=len(entries) > HISTORY_LIMIT,
             diff_table=diff_table,
+            names=Names(db.session, shown_entries),
+            browser=browser,
             can_revert=can_revert,
             may_revert=self.allows(Action.REVERT),
         )

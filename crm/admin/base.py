@@ -24,6 +24,8 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.operators import desc_op, in_op
 from sqlalchemy.sql.selectable import ScalarSelect
 from wtforms import HiddenField
+from wtforms.fields import DateField, DateTimeLocalField
+from wtforms.widgets import DateInput
 
 from crm import policy
 from crm.admin import bulk, counting, rows
@@ -67,6 +69,11 @@ CONSTRAINT_MESSAGES = {
     "chk_users_last_admin": "This is the last active admin: make someone else an admin first.",
 }
 NOT_AVAILABLE = "Pick one from the list: that record is not available to you."
+DATE_MESSAGE = "Enter a date as YYYY-MM-DD, for example 2026-12-31."
+DATETIME_MESSAGE = "Enter a date and time as YYYY-MM-DD HH:MM, for example 2026-12-31 14:30."
+# The browser's datetime-local input sends the first; scripts and older tabs the others.
+# Seconds first, so an edit form shows them and saving it unchanged keeps them.
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
 # From this many skipped rows on, a list page is fetched as a deferred join (its ids first).
 DEEP_OFFSET = 100
 # The last page a list serves; a page past its rows is simply empty.
@@ -90,6 +97,30 @@ class PolicyAjaxLoader(QueryAjaxModelLoader):
         return self.get_query().filter(self.model.id == int(pk)).one_or_none()
 
 
+class StrictDateField(DateField):
+    """A date in YYYY-MM-DD, or a clear message (never a guess)."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(DATE_MESSAGE) from None
+
+
+class StrictDateTimeField(DateTimeLocalField):
+    """A date and time in ISO layout (what the browser's input sends), or a clear message."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("format", DATETIME_FORMATS)
+        super().__init__(*args, **kwargs)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(DATETIME_MESSAGE) from None
+
+
 class EnumValueConverter(AdminModelConverter):
     """Enum selects keyed by the stored value ("meeting"), as their options are.
 
@@ -97,6 +128,23 @@ class EnumValueConverter(AdminModelConverter):
     no option: an edit form showed no current value, and saving it unchanged
     blanked a user's role or a task's status, or turned a meeting into a call.
     """
+
+    @converts("Date")
+    def convert_date(self, column: Any, field_args: Any, **extra: Any) -> Any:
+        """The browser's own date input, and only YYYY-MM-DD accepted.
+
+        Flask-Admin's date picker re-read a typed "31/12/2026" as 2031-12-20 and
+        saved it without a word; a native date input cannot hold a wrong date, and
+        what a script posts is parsed strictly, with a message beside the field.
+        """
+        field_args.setdefault("widget", DateInput())
+        return StrictDateField(**field_args)
+
+    @converts("DateTime")
+    def convert_datetime(self, column: Any, field_args: Any, **extra: Any) -> Any:
+        """The browser's own date-and-time input; a few ISO layouts accepted, strictly."""
+        field_args.setdefault("render_kw", {"step": 1})
+        return StrictDateTimeField(**field_args)
 
     @converts("sqlalchemy.sql.sqltypes.Enum")
     def convert_enum(self, column: Any, field_args: Any, **extra: Any) -> Any:

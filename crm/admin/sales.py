@@ -7,8 +7,9 @@ from typing import Any
 from flask import request
 from flask_admin.actions import action
 from flask_login import current_user
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 from wtforms import Form
+from wtforms.validators import DataRequired
 
 from crm import policy
 from crm.admin import bulk
@@ -20,6 +21,7 @@ from crm.admin.related import Related
 from crm.extensions import db
 from crm.ids import row_id
 from crm.models import (
+    CUSTOMER_STATUSES,
     INDUSTRIES,
     Customer,
     Interaction,
@@ -153,7 +155,7 @@ class CustomerView(ImportMixin, OwnedView):
     column_searchable_list = ("name", "company", "email")
     column_filters = (
         flt.text("customers"),
-        flt.choice(Customer.status, "Status", ("active", "inactive", "prospect")),
+        flt.choice(Customer.status, "Status", CUSTOMER_STATUSES),
         flt.choice(Customer.industry, "Industry", INDUSTRIES),
         flt.person(Customer.owner_id, "Owner"),
         flt.dates(Customer.created_at, "Created"),
@@ -172,7 +174,11 @@ class CustomerView(ImportMixin, OwnedView):
         "name", "company", "email", "phone", "industry", "website", "address", "city",
         "state", "country", "postal_code", "status", "owner", "notes",
     )  # fmt: skip
-    form_choices = {"industry": [("", "—"), *[(i, i) for i in INDUSTRIES]]}
+    form_choices = {
+        "industry": [("", "—"), *[(i, i) for i in INDUSTRIES]],
+        # A select, as its filter and the import know only these (was free text).
+        "status": [(s, s) for s in CUSTOMER_STATUSES],
+    }
     form_ajax_refs = {"owner": USER_LOOKUP}
     form_args = {
         "email": {"validators": [*v.text(255), v.customer_email]},
@@ -268,7 +274,18 @@ class LeadView(ImportMixin, OwnedView):
         "amount": {"validators": v.optional(v.positive_amount), "places": 2},
         "currency": {"validators": [*v.text(3), v.currency_code], "default": "USD"},
         "probability": {"validators": v.optional(v.probability)},
+        # A lead without a stage sits in no board column and no funnel stage.
+        "stage": {"validators": [DataRequired("Pick a stage: every lead is in one.")]},
     }
+
+    def create_form(self, obj: Any = None) -> Form:
+        """A new lead starts in the first stage, as an imported one does."""
+        form = super().create_form(obj)
+        if hasattr(form, "stage") and form.stage.data is None and request.method == "GET":
+            form.stage.data = db.session.scalar(
+                select(LeadStage).order_by(LeadStage.order_index, LeadStage.id).limit(1)
+            )
+        return form
 
     related = (
         _tasks(Task.lead_id, "flt0_lead_id_equals"),

@@ -33,6 +33,9 @@ def positive_amount(_form: Form, field: Field) -> None:
         raise ValidationError("The amount must be more than zero (or left empty).")
     if value >= Decimal("1e13"):
         raise ValidationError("The amount is too large: at most 9,999,999,999,999.99.")
+    if value != value.quantize(Decimal("0.01")):
+        # numeric(15,2) would round 12500.005 without a word; the import refuses it too.
+        raise ValidationError("At most two decimal places.")
 
 
 def currency_code(_form: Form, field: Field) -> None:

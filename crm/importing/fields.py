@@ -15,10 +15,9 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm.models import INDUSTRIES
+from crm.models import CUSTOMER_STATUSES, INDUSTRIES
 from crm.models.customer import EMAIL_PATTERN
 
-CUSTOMER_STATUSES = ("active", "inactive", "prospect")
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d")
 
 

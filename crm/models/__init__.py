@@ -1,7 +1,7 @@
 """Typed SQLAlchemy 2 models, one per table of the spec."""
 
 from crm.models.audit import AuditLog
-from crm.models.customer import INDUSTRIES, Customer
+from crm.models.customer import CUSTOMER_STATUSES, INDUSTRIES, Customer
 from crm.models.enums import InteractionType, LeadStatus, TaskStatus, UserRole
 from crm.models.interaction import Interaction
 from crm.models.lead import CLOSED_STAGE_NAMES, Lead, LeadStage
@@ -12,6 +12,7 @@ from crm.models.user import User
 
 __all__ = [
     "CLOSED_STAGE_NAMES",
+    "CUSTOMER_STATUSES",
     "INDUSTRIES",
     "AuditLog",
     "CsvUpload",

@@ -37,6 +37,9 @@ INDUSTRIES = (
     "Consulting",
     "Other",
 )
+# The statuses the app offers (the spec's column is free text, default 'active'); forms,
+# filters and the import share them.
+CUSTOMER_STATUSES = ("active", "inactive", "prospect")
 # chk_customers_email, verbatim from the spec.
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 # idx_customers_search (the fuller of the spec's two definitions):
