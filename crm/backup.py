@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,12 +96,53 @@ def find_tool(tool: str, url: URL) -> Path:
     return Path(found)
 
 
-def _run(command: list[str], url: URL) -> None:
+# What pg_dump --verbose / pg_restore --verbose say as they reach each step; the
+# rest of their chatter (reading the catalog, setting owners) is not a step.
+STEP = re.compile(
+    r"(?:dumping contents of table|processing data for table|creating (?:INDEX|CONSTRAINT|"
+    r"FK CONSTRAINT|TRIGGER)) \"?(?:public\.)?([^\"]+)\"?"
+)
+
+
+def _run(command: list[str], url: URL, step: Callable[[str], None] | None = None) -> None:
+    """Run a client tool; ``step`` hears each table or index it reaches (--verbose)."""
     env = {**os.environ, "PGPASSWORD": url.password or ""}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        raise BackupError(lines[-1] if lines else f"{command[0]} failed ({result.returncode})")
+    if step is not None:
+        command = [*command, "--verbose"]
+    with subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    ) as process:
+        problems: list[str] = []
+        for line in process.stderr or ():
+            found = STEP.search(line)
+            if found and step is not None:
+                step(found.group(1))
+            elif line.strip() and (step is None or "error" in line.lower()):
+                problems.append(line.strip())
+    if process.returncode != 0:
+        raise BackupError(
+            problems[-1] if problems else f"{command[0]} failed ({process.returncode})"
+        )
+
+
+def steps_in(url: URL, archive: Path) -> int:
+    """How many steps a restore of ``archive`` reports: its tables' data, indexes, keys."""
+    result = subprocess.run(
+        [str(find_tool("pg_restore", url)), "--list", str(archive)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    kinds = (" TABLE DATA ", " INDEX ", " CONSTRAINT ", " FK CONSTRAINT ", " TRIGGER ")
+    return sum(1 for line in result.stdout.splitlines() if any(k in line for k in kinds))
+
+
+def tables_in(url: URL) -> int:
+    """How many tables a backup dumps (one step each)."""
+    with psycopg.connect(libpq_dsn(url)) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
+            "'information_schema')"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _dsn(url: URL) -> str:
@@ -108,7 +150,7 @@ def _dsn(url: URL) -> str:
     return libpq_dsn(url.set(password=None))
 
 
-def backup(url: URL, output: Path) -> Done:
+def backup(url: URL, output: Path, step: Callable[[str], None] | None = None) -> Done:
     """Write a custom-format archive of the whole database to ``output``."""
     if output.exists():
         raise BackupError(f"{output} exists already; choose another --output")
@@ -118,6 +160,7 @@ def backup(url: URL, output: Path) -> Done:
         [str(find_tool("pg_dump", url)), "--format=custom", "--no-owner", "--no-privileges",
          f"--file={output}", f"--dbname={_dsn(url)}"],
         url,
+        step,
     )  # fmt: skip
     return Done(output, output.stat().st_size, time.monotonic() - started)
 
@@ -138,7 +181,7 @@ def check_archive(url: URL, archive: Path) -> None:
         raise BackupError(f"{archive} cannot be read ({exc}); nothing was changed") from None
 
 
-def restore(url: URL, archive: Path) -> Done:
+def restore(url: URL, archive: Path, step: Callable[[str], None] | None = None) -> Done:
     """Replace the database's contents with the archive's, in one transaction."""
     check_archive(url, archive)
     started = time.monotonic()
@@ -147,5 +190,6 @@ def restore(url: URL, archive: Path) -> Done:
          "--no-privileges", "--single-transaction", "--exit-on-error",
          f"--dbname={_dsn(url)}", str(archive)],
         url,
+        step,
     )  # fmt: skip
     return Done(archive, archive.stat().st_size, time.monotonic() - started)

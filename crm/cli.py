@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +26,11 @@ from crm.seed import SeedUser, seed
 # Every demo user's password (README lists it); demo data is refused in production.
 DEMO_PASSWORD = "demo-password"
 
-crm_cli = AppGroup("crm", help="CRM administration: seed data, users.")
+crm_cli = AppGroup(
+    "crm",
+    help="CRM administration: seed and demo data, users, backup and restore, retention, "
+    "CSV exports. `flask crm COMMAND --help` tells more.",
+)
 
 
 def needs_schema(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -112,13 +117,24 @@ def _name_value(_ctx: click.Context, _param: click.Parameter, value: str) -> str
     show_default=True,
     help="What the user may do (README: Roles).",
 )
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
 @needs_schema
-def create_user_command(email: str, name: str, role: str) -> None:
-    """Create a user; the password is asked for twice and never echoed."""
+def create_user_command(email: str, name: str, role: str, password_stdin: bool) -> None:
+    """Create a user; the password is asked for twice and never echoed (or read from stdin)."""
     taken = db.session.scalar(select(func.count()).where(func.lower(User.email) == email))
     if taken:
         raise click.ClickException(f"a user with email {email} already exists")
-    password = _prompt_password("Password")
+    if password_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise click.UsageError("--password-stdin: standard input held no password")
+        password = _password_value(line)
+    else:
+        password = _prompt_password("Password")
     user = User(email=email, name=name, role=UserRole(role))
     user.password_hash = passwords.hash_password(password)
     db.session.add(user)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,11 @@ def ops_app(server_url: URL) -> Iterator[Flask]:
         assert runner.invoke(args=["crm", "seed"]).exit_code == 0
         assert runner.invoke(args=["crm", "demo-data", "--scale", "0.0002"]).exit_code == 0
         yield application
+
+
+def backup_url(app: Flask) -> URL:
+    with app.app_context():
+        return db.engine.url
 
 
 def fingerprints(app: Flask) -> dict[str, tuple[int, str]]:
@@ -62,11 +68,18 @@ def test_backup_change_restore_gives_back_every_row(ops_app: Flask, tmp_path: Pa
     made = runner.invoke(args=["crm", "backup", "--output", str(archive)])
     assert made.exit_code == 0, made.output
     assert "Backup written:" in made.output and " in " in made.output and "KB" in made.output
+    # Progress: every table as it is dumped, n of all, with the time so far.
+    dumped = re.findall(r"^  \[(\d+)/(\d+)\] (\w+) \(\d+ s\)$", made.output, re.M)
+    assert {name for _n, _total, name in dumped} >= set(TABLES)
+    assert dumped[-1][0] == dumped[-1][1]  # the last step is n of n
     change_everything(ops_app)
     assert fingerprints(ops_app) != before
     restored = runner.invoke(args=["crm", "restore", str(archive), "--yes"])
     assert restored.exit_code == 0, restored.output
     assert fingerprints(ops_app) == before
+    steps = backup.steps_in(backup_url(ops_app), archive)
+    assert steps > len(TABLES)  # tables' data, then indexes, keys, triggers
+    assert f"  [{steps}/{steps}] " in restored.output and "  [1/" in restored.output
 
 
 def test_the_default_name_has_a_timestamp(ops_app: Flask, tmp_path: Path, monkeypatch):
@@ -114,7 +127,8 @@ def test_backup_does_not_overwrite_a_file(ops_app: Flask, tmp_path: Path):
     existing = tmp_path / "keep.dump"
     existing.write_text("precious")
     result = ops_app.test_cli_runner().invoke(args=["crm", "backup", "--output", str(existing)])
-    assert result.exit_code == 1 and "exists already" in result.output
+    assert result.exit_code == 2 and "exists already" in result.output
+    assert "Backing up" not in result.output  # refused before anything starts
     assert existing.read_text() == "precious"
 
 

@@ -129,6 +129,39 @@ def test_create_user_prompts_twice_and_stores_a_bcrypt_hash(cli: FlaskCliRunner)
     assert bcrypt.checkpw(b"a long password", user.password_hash.encode())
 
 
+@pytest.mark.parametrize(
+    ("stdin", "created", "message"),
+    [
+        ("a scripted password\n", True, "Created user"),
+        ("a scripted password", True, "Created user"),  # no newline at the end
+        ("", False, "standard input held no password"),
+        ("short\n", False, "at least 8 characters"),
+    ],
+)
+def test_create_user_reads_the_password_from_stdin_for_scripts(
+    cli: FlaskCliRunner, stdin: str, created: bool, message: str
+):
+    result = cli.invoke(
+        args=["crm", "create-user", "--email", "bot@example.com", "--name", "Bot",
+              "--password-stdin"],
+        input=stdin,
+    )  # fmt: skip
+    assert message in result.output
+    assert (result.exit_code == 0) is created
+    assert "Password:" not in result.output  # no prompt
+    user = db.session.scalar(select(User).where(User.email == "bot@example.com"))
+    assert (user is not None) is created
+    if created:
+        assert check_password("a scripted password", user.password_hash)
+
+
+def test_the_command_groups_help_names_every_command(cli: FlaskCliRunner):
+    result = cli.invoke(args=["crm", "--help"])
+    for command in ("backup", "create-user", "demo-data", "export", "restore", "retention", "seed"):
+        assert f"  {command} " in result.output
+    assert "backup and restore" in result.output and "CSV exports" in result.output
+
+
 def test_create_user_with_role(cli: FlaskCliRunner):
     result = cli.invoke(
         args=["crm", "create-user", "--email", "s@example.com", "--name", "S", "--role", "support"],
