@@ -4,7 +4,7 @@
 
 On the bench database (bench/pages.py builds it once), one gunicorn worker on
 loopback serves the app; five people sign in: the admin, the manager, support,
-a sales rep who owns almost nothing (the seed's user@crm.com: one customer) and
+a sales rep who owns almost nothing (small.rep@bench.example, made here: one customer) and
 the demo rep with the largest book (about 2% of all rows). Each page is warmed
 up, then timed; a cell is "median / p95", "—" where the role may not open the
 page (a 403, as the role matrix says), and the board's size is printed below
@@ -25,6 +25,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
+import bcrypt
 import psycopg
 
 from bench.pages import ROOT, WARM_UP, build, database_url, free_port, serve
@@ -42,8 +43,28 @@ class Role:
     ids: dict[str, int | None] = field(default_factory=dict)
 
 
+SMALL_REP = "small.rep@bench.example"
+
+
+def small_rep(conn: psycopg.Connection) -> None:
+    """A rep who owns one customer (the demo data gives user@crm.com a whole book)."""
+    if conn.execute("SELECT 1 FROM users WHERE email = %s", (SMALL_REP,)).fetchone():
+        return
+    uid = conn.execute(
+        "INSERT INTO users (email, password_hash, name, role) "
+        "VALUES (%s, %s, 'Small Book', 'user') RETURNING id",
+        (SMALL_REP, bcrypt.hashpw(b"user123", bcrypt.gensalt(12)).decode()),
+    ).fetchone()[0]
+    conn.execute(
+        "INSERT INTO customers (name, company, owner_id) VALUES ('Only One', 'Small Book Co', %s)",
+        (uid,),
+    )
+    conn.commit()
+
+
 def roles(conn: psycopg.Connection) -> list[Role]:
     """The five people, with their ids and the records each may open."""
+    small_rep(conn)
     big = conn.execute(
         "SELECT u.email FROM users u JOIN customers c ON c.owner_id = u.id "
         "WHERE u.role = 'user' GROUP BY u.email ORDER BY count(*) DESC, u.email LIMIT 1"
@@ -52,7 +73,7 @@ def roles(conn: psycopg.Connection) -> list[Role]:
         Role("admin", "admin", "admin@crm.com", "admin123"),
         Role("manager", "manager", "manager@crm.com", "manager123"),
         Role("support", "support", "support@crm.com", "support123"),
-        Role("rep-small", "rep, small book", "user@crm.com", "user123"),
+        Role("rep-small", "rep, small book", SMALL_REP, "user123"),
     ]
     if big:
         people.append(Role("rep-big", "rep, big book", big[0], "demo-password"))

@@ -19,7 +19,7 @@ from sqlalchemy.exc import ProgrammingError
 from config import WELL_KNOWN_PASSWORDS
 from crm import demo_data, passwords
 from crm.extensions import db
-from crm.models import User, UserRole
+from crm.models import Customer, User, UserRole
 from crm.models.customer import EMAIL_PATTERN
 from crm.seed import SeedUser, seed
 
@@ -163,7 +163,18 @@ def demo_data_command(scale: float, replace: bool, if_missing: bool) -> None:
         demo_data.remove(conn)
         seed(db.session, lambda account: account.demo_password, passwords.hash_password)
     elif if_missing and demo_data.is_loaded(conn):
-        click.echo("Demo data is already loaded; nothing to do.")
+        have = db.session.scalar(select(func.count()).select_from(Customer)) or 0
+        wanted = demo_data.Volumes.for_scale(scale).customers
+        if abs(have - wanted) > wanted // 10:
+            # A different DEMO_SCALE on a later `make run`: say how, never delete by itself.
+            click.echo(
+                f"Demo data is already loaded ({have:,} customers); --scale {scale:g} would "
+                f"load {wanted:,}. To load that instead (every customer, lead, task, "
+                "interaction and audit row is deleted first): "
+                f"`.venv/bin/flask crm demo-data --scale {scale:g} --replace`."
+            )
+        else:
+            click.echo("Demo data is already loaded; nothing to do.")
         return
     volumes = demo_data.Volumes.for_scale(scale)
     started = time.monotonic()

@@ -34,6 +34,8 @@ from crm.demo_rows import INSERTS
 
 SEED = 20261125
 DEMO_EMAIL_DOMAIN = "demo.crm.example"
+# The seed's sales-rep login (crm/seed.py), given a book of its own.
+SEED_REP = "user@crm.com"
 # Knuth's multiplicative constant: prime, so coprime with every pool product used.
 SPREAD = 2654435761
 BATCH = 100_000
@@ -180,6 +182,13 @@ def load(
     faker.seed_instance(SEED)
     pools = _pools(faker)
     owners = _insert_users(conn, volumes.users, pools, password_hash)
+    # The README's sales-rep login gets a book like any demo rep's, so signing in as
+    # user@crm.com shows a working day, not an empty app.
+    seed_rep = conn.scalar(
+        text("SELECT id FROM users WHERE email = :email AND role = 'user'"), {"email": SEED_REP}
+    )
+    if seed_rep is not None:
+        owners.append(seed_rep)
     _load_pools(conn, pools, owners)
     constants = _sql_constants(volumes, pools, len(owners))
     conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))

@@ -94,7 +94,12 @@ INSERTS: dict[str, str] = {
                o.user_id,
                ({SOURCES})[1 + (g * 5) % 8],
                (ARRAY[10, 20, 40, 60, 80, 100, 0])[st.order_index],
-               (x.ts + make_interval(days => (30 + (g * 3) % 150)::int))::date,
+               -- Open deals close from three weeks ago to five months ahead of the day
+               -- the data is loaded; closed ones some weeks after they were created.
+               CASE WHEN st.name IN ('Closed Won', 'Closed Lost')
+                    THEN (x.ts + make_interval(days => (30 + (g * 3) % 150)::int))::date
+                    ELSE (now() + make_interval(days => ((g * 3) % 170)::int - 20))::date
+               END,
                CASE WHEN st.name IN ('Closed Won', 'Closed Lost')
                     THEN least(x.ts + make_interval(days => (g % 90)::int), now()::timestamp)
                END,
@@ -119,9 +124,15 @@ INSERTS: dict[str, str] = {
                CASE WHEN g % 3 = 0 THEN s.v END,
                x.status::task_status,
                (ARRAY['low','medium','medium','high'])[1 + (g * 7) % 4],
-               x.ts + make_interval(days => (g % 60)::int - 20),
+               -- Open tasks fall due around the day the data is loaded (a few overdue,
+               -- most in the next two months); done ones around when they were made.
+               CASE WHEN x.status IN ('pending', 'in_progress')
+                    THEN now()::timestamp + make_interval(days => ((g * 13) % 75)::int - 10)
+                    ELSE x.ts + make_interval(days => (g % 60)::int - 20)
+               END,
                CASE WHEN x.status = 'completed'
-                    THEN x.ts + make_interval(days => (g % 20)::int) END,
+                    THEN least(x.ts + make_interval(days => (g % 20)::int), now()::timestamp)
+               END,
                o.user_id,
                :customer_base + x.cust,
                CASE WHEN g % 4 <> 0 THEN :lead_base + x.lead END,

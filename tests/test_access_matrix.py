@@ -63,7 +63,7 @@ def form_data(endpoint: str, n: int) -> dict[str, Any]:
     """Valid form input for a new or edited row."""
     return {
         "customers": {"name": f"Customer {n}", "company": "Matrix Ltd", "status": "active"},
-        "leads": {"title": f"Lead {n}", "currency": "USD"},
+        "leads": {"title": f"Lead {n}", "currency": "USD", "stage": factories.stage().id},
         "tasks": {"title": f"Task {n}", "priority": "medium", "status": "pending"},
         "interactions": {"type": "call", "subject": f"Call {n}"},
         "lead-stages": {"name": f"Stage {n}", "order_index": "9", "is_active": "y"},

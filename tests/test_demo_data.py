@@ -110,6 +110,45 @@ def test_second_load_is_refused_and_if_missing_is_quiet(seeded: FlaskCliRunner):
     quiet = seeded.invoke(args=["crm", "demo-data", "--scale", SCALE, "--if-missing"])
     assert quiet.exit_code == 0
     assert "nothing to do" in quiet.output
+    bigger = seeded.invoke(args=["crm", "demo-data", "--scale", "0.05", "--if-missing"])
+    assert bigger.exit_code == 0
+    assert "would load 50,000" in bigger.output
+    assert "`.venv/bin/flask crm demo-data --scale 0.05 --replace`" in bigger.output
+
+
+def test_dates_are_around_the_day_of_loading(seeded: FlaskCliRunner, db_connection):
+    """Open tasks fall due around today (a few overdue), open deals close ahead."""
+    assert seeded.invoke(args=["crm", "demo-data", "--scale", SCALE]).exit_code == 0
+    overdue, upcoming, open_tasks = db_connection.execute(
+        text(
+            "SELECT count(*) FILTER (WHERE due_date < now() - interval '11 days'), "
+            "count(*) FILTER (WHERE due_date > now()), count(*) FROM tasks "
+            "WHERE status IN ('pending', 'in_progress')"
+        )
+    ).one()
+    assert open_tasks and overdue == 0 and upcoming > open_tasks / 2
+    stale = db_connection.scalar(
+        text(
+            "SELECT count(*) FROM leads l JOIN lead_stages s ON s.id = l.stage_id "
+            "WHERE s.name NOT IN ('Closed Won', 'Closed Lost') "
+            "AND l.expected_close_date < current_date - 21"
+        )
+    )
+    assert stale == 0
+    future = db_connection.scalar(text("SELECT count(*) FROM tasks WHERE completed_at > now()"))
+    assert future == 0
+
+
+def test_the_readmes_rep_login_gets_a_book(seeded: FlaskCliRunner, db_connection):
+    assert seeded.invoke(args=["crm", "demo-data", "--scale", SCALE]).exit_code == 0
+    owned = db_connection.execute(
+        text(
+            "SELECT (SELECT count(*) FROM customers c WHERE c.owner_id = u.id), "
+            "(SELECT count(*) FROM leads l WHERE l.owner_id = u.id) "
+            "FROM users u WHERE u.email = 'user@crm.com'"
+        )
+    ).one()
+    assert owned[0] > 20 and owned[1] > 20
 
 
 @pytest.mark.parametrize("scale", ["0", "-1", "abc", "25"])

@@ -142,3 +142,10 @@ def test_an_unknown_currency_says_so_and_shows_usd(browser: Browser, users, worl
     page = browser.get("/admin/?currency=%3Cscript%3EXX").get_data(as_text=True)
     assert "There is no currency “&lt;script&gt;XX” here; showing USD." in page
     assert "(USD)" in page and "<script>XX" not in page
+
+
+def test_an_empty_forecast_says_what_to_do_instead_of_drawing_nothing(browser: Browser, users):
+    browser.login_as(users[UserRole.MANAGER])
+    page = browser.get("/admin/").get_data(as_text=True)
+    assert 'id="forecast-empty"' in page and 'href="/admin/leads/new/"' in page
+    assert 'id="forecast-chart"' not in page

@@ -285,3 +285,11 @@ def test_a_creation_range_matches_a_plain_group_by(users, stages, db_connection,
         )
     }
     assert {s: (t.leads, t.amount, t.weighted) for s, t in got.items()} == expected
+
+
+def test_no_leads_is_a_message_with_next_steps_not_an_empty_chart(browser: Browser, users, stages):
+    browser.login_as(users[UserRole.USER])
+    page = browser.get("/admin/pipeline/").get_data(as_text=True)
+    assert 'id="pipeline-empty"' in page and "No leads in USD match these filters." in page
+    assert 'href="/admin/leads/new/"' in page and 'href="/admin/leads/import/"' in page
+    assert 'id="funnel-chart"' not in page

@@ -77,7 +77,9 @@ def test_dragging_a_card_moves_the_lead_and_the_audit_log_shows_it(
     latest = page.locator(".audit-entry").first
     expect(latest).to_contain_text("UPDATE")
     expect(latest).to_contain_text("by Sales Manager")
-    expect(latest.locator("th", has_text="stage_id")).to_be_visible()
+    # Fields and stages by name ("Stage: Contacted → Proposal"), the raw ids on hover.
+    expect(latest.locator('th[title="stage_id"]')).to_have_text("Stage")
+    expect(latest.locator("td.audit-new")).to_have_text("Proposal")
 
 
 def test_a_column_loads_more_cards_on_request(page: Page, live_server: str, live_app):
