@@ -69,6 +69,10 @@ class Config:
     IMPORT_MAX_MB = int(_env("IMPORT_MAX_MB") or 50)
     MAX_CONTENT_LENGTH = (IMPORT_MAX_MB + 1) * 1024 * 1024
 
+    # How pages show money and times (crm/formats.py): a Babel locale and an IANA zone.
+    DISPLAY_LOCALE = _env("DISPLAY_LOCALE") or "en_US"
+    DISPLAY_TIMEZONE = _env("DISPLAY_TIMEZONE") or "UTC"
+
     # CSV export from a list page: at most this many rows (more: `flask crm export`).
     EXPORT_MAX_ROWS = int(_env("EXPORT_MAX_ROWS") or 100_000)
 

@@ -37,9 +37,11 @@ def create_app(
         raise StartupError(str(exc)) from None
     app.config.update(overrides or {})
     check_required_settings(app.config)
-    _configure_database(app)
 
-    from crm import admin, audit, auth, cli, outage, request_log, security, web
+    from crm import admin, audit, auth, cli, formats, outage, request_log, security, web
+
+    formats.init_app(app)  # a bad display setting stops the start before the database
+    _configure_database(app)
     from crm.extensions import db, migrate
 
     db.init_app(app)

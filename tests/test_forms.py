@@ -209,3 +209,14 @@ def test_an_edit_form_saved_unchanged_keeps_its_choices(
     assert browser.post(url, data).status_code == 302
     db.session.refresh(row)
     assert getattr(row, attribute) == expected
+
+
+def test_the_created_message_links_to_the_new_record(admin: Browser):
+    response = admin.post("/admin/customers/new/", {"name": "Linked <Co>", "company": "L"})
+    assert response.status_code == 302
+    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    made = db.session.scalar(select(Customer).where(Customer.name == "Linked <Co>"))
+    assert (
+        f'Record was successfully created. <a href="/admin/customers/details/?id={made.id}">'
+        "Open Linked &lt;Co&gt; (L)</a>." in page
+    )

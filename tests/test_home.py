@@ -76,8 +76,8 @@ def test_managers_see_the_forecast_win_rate_stale_deals_and_overdue_tasks(
     browser.login_as(users[MANAGER])
     page = home(browser)
     rows = re.findall(
-        r'<tr><th scope="row">(\w+ \d{4})</th><td class="text-right">([\d,.]+)</td>'
-        r'<td class="text-right">([\d,.]+)</td></tr>',
+        r'<tr><th scope="row">(\w+ \d{4})</th><td class="text-right">([\d,.]+)\xa0USD</td>'
+        r'<td class="text-right">([\d,.]+)\xa0USD</td></tr>',
         page,
     )
     this_month, next_month = rows[0], rows[1]

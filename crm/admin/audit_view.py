@@ -22,6 +22,7 @@ from sqlalchemy import cast, select
 from sqlalchemy.dialects.postgresql import INET
 from sqlalchemy.orm import joinedload
 
+from crm import formats
 from crm.admin import filters
 from crm.admin.audit_readable import Names, browser, field_label
 from crm.admin.base import CONSTRAINT_MESSAGES, PolicyModelView
@@ -114,7 +115,7 @@ def _record(view: Any, _context: Any, entry: AuditLog, _name: str) -> Markup | i
 
 
 def _when(_view: Any, _context: Any, entry: AuditLog, _name: str) -> str:
-    return f"{entry.created_at:%Y-%m-%d %H:%M:%S}" if entry.created_at else ""
+    return formats.when(entry.created_at)
 
 
 def _agent(_view: Any, _context: Any, entry: AuditLog, _name: str) -> Markup:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+from datetime import date, datetime
 from math import isqrt
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from flask import abort, flash, g, request
+from flask import abort, flash, g, request, session
+from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
@@ -18,6 +20,7 @@ from flask_admin.model.form import converts
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 from sqlalchemy import func, select, union
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import joinedload
@@ -27,7 +30,7 @@ from wtforms import HiddenField
 from wtforms.fields import DateField, DateTimeLocalField
 from wtforms.widgets import DateInput
 
-from crm import policy
+from crm import formats, policy
 from crm.admin import bulk, counting, rows
 from crm.admin.export import ExportMixin
 from crm.admin.related import Related, sections
@@ -168,7 +171,16 @@ class PolicyModelView(ExportMixin, FastUrls, ModelView):
     column_type_formatters = {
         **typefmt.BASE_FORMATTERS,
         enum.Enum: lambda _view, value, _name=None: value.value,
+        # One format on every page (crm/formats.py); datetime before date, its parent.
+        datetime: lambda _view, value, _name=None: formats.when(value),
+        date: lambda _view, value, _name=None: formats.day(value),
     }
+    column_type_formatters_detail = {
+        **typefmt.DETAIL_FORMATTERS,
+        **column_type_formatters,
+    }
+    # A list names a person by name; their details page shows "Name <email>".
+    column_type_formatters[User] = lambda _view, value, _name=None: value.name
     can_view_details = True
     can_set_page_size = True
     named_filter_urls = True  # ?flt0_industry_equals=Technology: readable, stable links
@@ -199,6 +211,27 @@ class PolicyModelView(ExportMixin, FastUrls, ModelView):
         if "version" in form:
             del form["version"]  # a new row starts at version 1
         return form
+
+    def after_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+        super().after_model_change(form, model, is_created)
+        if is_created:
+            g.crm_created = model  # create_view links the new record from its message
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self) -> Any:
+        """Flask-Admin's create page; "Record was successfully created." links to the record."""
+        response = super().create_view()
+        created = g.pop("crm_created", None)
+        messages = session.get("_flashes", [])
+        if created is not None and self.can_view_details and messages:
+            category, text = messages[-1]
+            url = self.get_url(".details_view", id=created.id)
+            messages[-1] = (
+                category,
+                Markup('{} <a href="{}">Open {}</a>.').format(text, url, str(created)),
+            )
+            session["_flashes"] = messages
+        return response
 
     def update_model(self, form: Any, model: Any) -> bool:
         """Refuse a save over a change made since the form was opened.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import enum
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from functools import reduce
 from typing import Any
 
@@ -114,9 +115,11 @@ class ExportMixin:
 
 
 def as_text(value: Any) -> str:
-    """A cell's text: empty for nothing, an enum's stored value, a list comma-separated."""
+    """A cell's text: a time in UTC to the second, an enum's value, a list joined."""
     if value is None:
         return ""
+    if isinstance(value, datetime):  # UTC, to the second: what a spreadsheet reads as a time
+        return value.isoformat(sep=" ", timespec="seconds")
     if isinstance(value, enum.Enum):
         return str(value.value)
     if isinstance(value, list | tuple):

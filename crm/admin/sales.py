@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import request
@@ -11,7 +12,7 @@ from sqlalchemy import func, select, update
 from wtforms import Form
 from wtforms.validators import DataRequired
 
-from crm import policy
+from crm import formats, policy
 from crm.admin import bulk
 from crm.admin import filters as flt
 from crm.admin import validators as v
@@ -35,11 +36,15 @@ from crm.policy import Resource
 
 
 def _money(lead: Lead) -> str:
-    return f"{lead.amount:,.2f} {lead.currency or ''}".strip() if lead.amount is not None else ""
+    return formats.money(lead.amount, lead.currency)
 
 
 def _date(value: Any) -> str:
-    return value.strftime("%Y-%m-%d") if value is not None else ""
+    return formats.day(value.date() if isinstance(value, datetime) else value)
+
+
+def _amount(_view: Any, _context: Any, lead: Lead, _name: str) -> str:
+    return formats.money(lead.amount, lead.currency)
 
 
 def _owner_email(_view: Any, _context: Any, row: Any, _name: str) -> str:
@@ -224,9 +229,10 @@ class LeadView(ImportMixin, OwnedView):
     resource = Resource.LEADS
     import_kind = "leads"
     column_list = (
-        "title", "customer", "stage", "amount", "currency", "probability", "owner",
+        "title", "customer", "stage", "amount", "probability", "owner",
         "expected_close_date", "created_at",
     )  # fmt: skip
+    column_formatters = {"amount": _amount}  # "12,500.01 EUR": the currency goes with it
     column_labels = {
         "expected_close_date": "Expected close",
         "closed_at": "Closed",

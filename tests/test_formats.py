@@ -1,0 +1,68 @@
+"""One format for money, dates and times on every page (crm/formats.py)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+from flask import Flask
+
+from crm import create_app, formats
+from crm.database import StartupError
+from crm.models import UserRole
+from tests import factories
+from tests.conftest import Browser
+
+
+@pytest.mark.parametrize(
+    ("locale", "zone", "money", "when"),
+    [
+        ("en_US", "UTC", "12,500.01\xa0EUR", "2026-11-30 14:05 UTC"),
+        ("de_DE", "Europe/Berlin", "12.500,01\xa0EUR", "2026-11-30 15:05 MEZ"),
+        ("en_US", "America/New_York", "12,500.01\xa0EUR", "2026-11-30 09:05 EST"),
+    ],
+)
+def test_money_and_times_follow_the_display_settings(
+    app: Flask, monkeypatch, locale: str, zone: str, money: str, when: str
+):
+    monkeypatch.setitem(app.config, "DISPLAY_LOCALE", locale)
+    monkeypatch.setitem(app.config, "DISPLAY_TIMEZONE", zone)
+    with app.app_context():
+        assert formats.money(Decimal("12500.01"), "EUR") == money
+        assert formats.when(datetime(2026, 11, 30, 14, 5, 59)) == when  # stored as UTC
+        assert formats.day(date(2026, 12, 31)) == "2026-12-31"
+        assert formats.money(None, "EUR") == "" and formats.when(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("DISPLAY_TIMEZONE", "Mars/Olympus", "is not a time zone; use a name such as UTC"),
+        ("DISPLAY_LOCALE", "xx_YY", "is not a locale; use one such as en_US"),
+    ],
+)
+def test_a_bad_display_setting_stops_the_start_with_one_line(setting, value, message, tmp_path):
+    with pytest.raises(StartupError, match=message):
+        create_app(overrides={setting: value, "DATABASE_URL": "postgresql://x@127.0.0.1/x"})
+
+
+def test_lists_details_and_history_use_the_same_formats(browser: Browser, users):
+    stage = factories.stage(name="Fmt Stage")
+    lead = factories.lead(
+        title="Formatted", amount=Decimal("221817.5"), currency="GBP", stage_id=stage.id,
+        owner_id=users[UserRole.ADMIN].id, expected_close_date=date(2027, 3, 1),
+    )  # fmt: skip
+    browser.login_as(users[UserRole.ADMIN])
+    listed = browser.get("/admin/leads/?search=Formatted").get_data(as_text=True)
+    assert "221,817.50\xa0GBP" in listed
+    assert "2027-03-01" in listed
+    assert f">{users[UserRole.ADMIN].name}<" in listed  # a person by name in a list
+    created = formats.when(lead.created_at)
+    assert created.endswith(" UTC") and created in listed
+    details = browser.get(f"/admin/leads/details/?id={lead.id}").get_data(as_text=True)
+    assert "221,817.50\xa0GBP" in details and created in details
+    history = browser.get(f"/admin/audit/history/?table=leads&id={lead.id}").get_data(as_text=True)
+    assert created[:13] in history  # the insert's audit row, to the minute, same zone
+    board = browser.get("/admin/pipeline/board?currency=GBP").get_data(as_text=True)
+    assert "221,818 GBP" in board
