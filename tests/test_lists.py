@@ -43,6 +43,24 @@ def test_whole_table_shows_the_planner_estimate(browser: Browser, users, many_cu
     assert list_count(page).startswith("about 1,")
 
 
+def test_the_estimate_moves_as_rows_are_added(
+    browser: Browser, users, many_customers, db_connection: Connection
+):
+    """No ANALYZE in between: the statistics' live-row count follows the inserts."""
+    browser.login_as(users[ADMIN])
+    before = int(
+        list_count(browser.get("/admin/customers/").get_data(as_text=True))
+        .split()[1]
+        .replace(",", "")
+    )
+    db_connection.execute(
+        text("INSERT INTO customers (name) SELECT 'Added ' || g FROM generate_series(1, 700) g")
+    )
+    after = list_count(browser.get("/admin/customers/").get_data(as_text=True))
+    assert after.startswith("about ")
+    assert int(after.split()[1].replace(",", "")) == before + 700
+
+
 def test_small_filtered_list_is_counted_exactly(browser: Browser, users, many_customers):
     browser.login_as(users[ADMIN])
     page = browser.get("/admin/customers/?search=Zebulon").get_data(as_text=True)

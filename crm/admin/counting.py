@@ -1,8 +1,8 @@
 """List counts that stay fast at millions of rows, and say so when they are not exact.
 
-An unfiltered list of a big table takes the planner's row estimate (pg_class,
-kept current by autovacuum's ANALYZE) instead of COUNT(*), which reads the whole
-table. A filtered or searched list counts exactly up to CAP matching rows, through
+An unfiltered list of a big table takes the statistics' live-row count (moved by
+every committed insert and delete; ``estimated_rows``) instead of COUNT(*), which
+reads the whole table. A filtered or searched list counts exactly up to CAP matching rows, through
 the same indexes the page uses; past that it takes the planner's estimate for the
 filtered query (EXPLAIN), never less than CAP + 1. A search the planner expects
 to match more than SKIP_ABOVE rows is not counted at all: its estimate stands.
@@ -48,12 +48,27 @@ class Count:
 
 
 def estimated_rows(session: Session, table: str) -> int | None:
-    """The planner's estimate of the table's rows, or None if it was never analysed."""
-    estimate = session.execute(
-        text("SELECT reltuples FROM pg_class WHERE oid = CAST(:table AS regclass)"),
+    """The table's live rows as PostgreSQL's statistics count them, or None if unknown.
+
+    The statistics' live-row count moves with every committed insert and delete
+    (within about a second), so "about N" follows the table as people add rows;
+    the planner's ``reltuples`` only moves when (auto)ANALYZE runs, which on a big
+    table can be days apart. It stands in when the statistics were reset (after a
+    crash) and the table has been analysed.
+    """
+    # Plus this transaction's own inserts and deletes, which the shared count has not
+    # seen yet (none in a page's read-only transaction; an import's, a test's).
+    live, analysed = session.execute(
+        text(
+            "SELECT pg_stat_get_live_tuples(oid) + pg_stat_get_xact_tuples_inserted(oid) "
+            "- pg_stat_get_xact_tuples_deleted(oid), reltuples FROM pg_class "
+            "WHERE oid = CAST(:table AS regclass)"
+        ),
         {"table": table},
-    ).scalar()
-    return None if estimate is None or estimate < 0 else int(estimate)
+    ).one()
+    if live and live > 0:
+        return int(live)
+    return None if analysed is None or analysed < 0 else int(analysed)
 
 
 def _ids(query: Query, model: type) -> Query:
