@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import signal
 import sys
 import threading
@@ -20,6 +21,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+from crm import embedded_watch
 
 DRIVER = "postgresql+psycopg"
 URL_EXAMPLE = "postgresql://USER:PASSWORD@HOST:5432/DBNAME"
@@ -90,7 +93,8 @@ def embedded_server_url(instance_path: str | Path) -> URL:
     """Start (or reuse) the embedded PostgreSQL server; its maintenance-database URL.
 
     The data lives in ``<instance>/pgdata``. The server stops when the last process
-    that asked for it exits (the package's own atexit hook).
+    that asked for it exits (the package's own atexit hook), or, if that process was
+    killed before its hooks could run, within a second or two (crm/embedded_watch.py).
     """
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); harmless.
@@ -109,6 +113,8 @@ def embedded_server_url(instance_path: str | Path) -> URL:
             "or set DATABASE_URL to use another server"
         ) from None
     _exit_cleanly_on_sigterm()
+    # A process killed before its exit hooks ran would leave the server running.
+    embedded_watch.ensure_running(server.pgdata, server.system_user)
     if server.pgdata not in _pruning_at_exit:
         # Registered after the package's own hook, so it runs first: a reloader
         # parent kills its child without letting the child's hook run.
@@ -133,7 +139,14 @@ def _forget_dead_handles(server_class: type, pgdata: Path) -> None:
     if not handles.exists():
         return
     with server_class._lock:  # the package's own inter-process lock for that file
-        pids = json.loads(handles.read_text() or "[]")
+        try:
+            pids = json.loads(handles.read_text() or "[]")
+        except ValueError:
+            # Torn by a process killed mid-write: the package's own exit hook would
+            # fail on it and leave the server running. Whoever is exiting now is,
+            # as far as can be known, its last user.
+            pids = [os.getpid()]
+            handles.write_text(json.dumps(pids))
         alive = [pid for pid in pids if psutil.pid_exists(pid)]
         if alive != pids:
             handles.write_text(json.dumps(alive))
@@ -150,6 +163,10 @@ def _exit_cleanly_on_sigterm() -> None:
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
 
         def handle(signum: int, _frame: FrameType | None) -> None:
+            # Only the first: a second SIGTERM (make, then the reloader, both pass it
+            # on) must not interrupt the exit hooks half-way through writing the
+            # server's list of users, which left it empty and the server running.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             sys.exit(128 + signum)
 
         signal.signal(signal.SIGTERM, handle)

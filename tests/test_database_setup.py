@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import psutil
@@ -182,3 +183,26 @@ def test_embedded_server_stops_on_sigterm_even_after_a_killed_process(tmp_path: 
     child.send_signal(signal.SIGTERM)
     child.communicate(timeout=60)
     assert_stopped(instance, server_pid)
+
+
+@pytest.mark.own_database
+def test_embedded_server_stops_after_its_last_user_is_killed_outright(tmp_path: Path):
+    """SIGKILL runs no exit hook (nor does a reloader's child it kills): the watchdog
+    stops the server within seconds (crm/embedded_watch.py)."""
+    instance = tmp_path / "instance"
+    child = start_child(instance, "wait")
+    server_pid = int(child.stdout.readline())
+    assert psutil.pid_exists(server_pid)
+    watchdog = int((instance / "pgdata" / ".crm_watchdog.pid").read_text())
+    assert psutil.Process(watchdog).cmdline()[-3:-1] == [
+        "crm.embedded_watch",
+        str(instance / "pgdata"),
+    ]
+    assert os.getsid(watchdog) != os.getsid(child.pid)  # out of the app's session
+    child.kill()
+    child.communicate(timeout=30)
+    deadline = time.monotonic() + 20
+    while (instance / "pgdata" / "postmaster.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert_stopped(instance, server_pid)
+    psutil.Process(watchdog).wait(timeout=10)  # and the watchdog is gone too

