@@ -65,7 +65,8 @@ def funnel_figure(funnel: Funnel, measure: str, currency: str) -> dict[str, Any]
         "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
         "font": {"family": "system-ui, sans-serif"},
         "xaxis": {"domain": [0, FUNNEL_WIDTH], "anchor": "y"},
-        "yaxis": {"domain": [0, 1], "anchor": "x"},
+        # automargin: room for the stage names, which a 10 px margin cut to "w", "ed".
+        "yaxis": {"domain": [0, 1], "anchor": "x", "automargin": True},
         "xaxis2": {"domain": [FUNNEL_WIDTH + 0.08, 1], "anchor": "y2"},
         "yaxis2": {"domain": [0, 1], "anchor": "x2"},
         "annotations": [
