@@ -100,7 +100,7 @@ def test_a_valid_file_imports_every_row_with_owners_and_audit(browser: Browser, 
     assert "2 added, 0 updated, 0 duplicates skipped" in listing
     made = customers_named("Ada Lovelace", "Grace Hopper")
     assert made["Ada Lovelace"].owner_id == rep.id  # by email
-    assert made["Grace Hopper"].owner_id == manager.id  # empty owner: the importer
+    assert made["Grace Hopper"].owner_id is None  # an empty owner cell: nobody
     assert made["Grace Hopper"].industry == "Finance" and made["Ada Lovelace"].city == "London"
     audited = db.session.scalars(
         select(AuditLog.user_id).where(
@@ -110,6 +110,24 @@ def test_a_valid_file_imports_every_row_with_owners_and_audit(browser: Browser, 
     ).all()
     assert audited == [manager.id, manager.id]
     assert db.session.get(CsvUpload, number) is None  # the upload is gone once imported
+
+
+@pytest.mark.parametrize(
+    ("role", "content", "mapping", "owner"),
+    [
+        (MANAGER, "Name\nNo Column Co\n", ["name"], "importer"),  # no Owner column: you
+        (MANAGER, "Name,Owner\nEmpty Cell Co,\n", ["name", "owner"], None),  # empty: nobody
+        (REP, "Name,Owner\nEmpty Cell Co,\n", ["name", "owner"], "importer"),  # reps own theirs
+    ],
+)
+def test_who_owns_a_row_without_an_owner(browser: Browser, users, role, content, mapping, owner):
+    importer = users[role]
+    browser.login_as(importer)
+    number = upload_id(upload(browser, "customers", content))
+    assert submit(browser, "customers", number, mapping).status_code == 302
+    name = content.split("\n")[1].split(",")[0]
+    made = customers_named(name)[name]
+    assert made.owner_id == (importer.id if owner == "importer" else None)
 
 
 def test_a_file_with_errors_imports_nothing_and_reports_each(browser: Browser, users):

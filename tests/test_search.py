@@ -207,23 +207,28 @@ def test_a_phone_search_uses_the_digits_index(admin: Browser, records, db_connec
     assert "idx_customers_phone_digits" in plan, plan
 
 
+def ubiquitous(conn: Connection, rep: int) -> None:
+    """12,000 customers of "Ubiquitous Ltd", every 4,000th the rep's; analysed."""
+    conn.execute(text("SET LOCAL session_replication_role = replica"))  # no audit
+    conn.execute(
+        text(
+            "INSERT INTO customers (name, company, owner_id) "
+            "SELECT 'Common Person ' || g, 'Ubiquitous Ltd', CASE WHEN g % 4000 = 0 THEN :rep END "
+            "FROM generate_series(1, 12000) g"
+        ),
+        {"rep": rep},
+    )
+    conn.execute(text("SET LOCAL session_replication_role = DEFAULT"))
+    conn.execute(text("ANALYZE customers"))
+
+
 def test_a_word_too_common_to_count_still_finds_every_one_of_a_reps_rows(
     browser: Browser, make_browser, users, db_connection: Connection
 ):
     """Past 10,000 likely matches an admin's count is "more than 1,000" without
     counting; a rep's few rows among them are all found and counted exactly."""
     rep = users[REP]
-    db_connection.execute(text("SET LOCAL session_replication_role = replica"))  # no audit
-    db_connection.execute(
-        text(
-            "INSERT INTO customers (name, company, owner_id) "
-            "SELECT 'Common Person ' || g, 'Ubiquitous Ltd', CASE WHEN g % 4000 = 0 THEN :rep END "
-            "FROM generate_series(1, 12000) g"
-        ),
-        {"rep": rep.id},
-    )
-    db_connection.execute(text("SET LOCAL session_replication_role = DEFAULT"))
-    db_connection.execute(text("ANALYZE customers"))
+    ubiquitous(db_connection, rep.id)
     browser.login_as(users[ADMIN])
     page = search_page(browser, "ubiquitous")
     assert counts(page)["customers"] == "more than 1,000"
@@ -243,18 +248,8 @@ def test_a_common_prefix_is_sampled_through_its_common_words(
     commonest whole words from the index's statistics (migration 0018), which GIN can
     sample; a rep's search keeps the prefix itself and finds each of their rows."""
     rep = users[REP]
-    db_connection.execute(text("SET LOCAL session_replication_role = replica"))  # no audit
-    db_connection.execute(
-        text(
-            "INSERT INTO customers (name, company, owner_id) "
-            "SELECT 'Common Person ' || g, 'Ubiquitous Ltd', CASE WHEN g % 4000 = 0 THEN :rep END "
-            "FROM generate_series(1, 12000) g"
-        ),
-        {"rep": rep.id},
-    )
     factories.customer(name="Ubiquity Rare", owner_id=rep.id)
-    db_connection.execute(text("SET LOCAL session_replication_role = DEFAULT"))
-    db_connection.execute(text("ANALYZE customers"))
+    ubiquitous(db_connection, rep.id)
     browser.login_as(users[ADMIN])
     with statements(db_connection) as sql:
         page = search_page(browser, "ubiq")

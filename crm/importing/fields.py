@@ -112,7 +112,7 @@ OWNER = Field(
     "Owner (email)",
     email,
     aliases=("owner email", "owner", "assigned to", "sales rep"),
-    hint="an active user's email; empty: you",
+    hint="an active user's email; an empty cell: no owner (a rep: you); no column: you",
 )
 
 CUSTOMER_FIELDS = (

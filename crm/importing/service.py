@@ -112,7 +112,12 @@ def validate(
 
 
 def _resolve_owners(session: Session, rows: list[_Row], user: User, outcome: Outcome) -> None:
-    """Owner (email) -> owner_id; empty means the person importing. Reps own what they add."""
+    """Owner (email) -> owner_id. Reps own what they add.
+
+    No Owner column: the person importing owns the rows. An Owner column with an
+    empty cell: nobody, as an export writes a row without an owner (a rep: still
+    the rep), so a file exported imports back unchanged.
+    """
     emails = {row.values["owner"].lower() for row in rows if row.values.get("owner")}
     known = dict(
         session.execute(
@@ -121,15 +126,17 @@ def _resolve_owners(session: Session, rows: list[_Row], user: User, outcome: Out
             )
         ).all()
     )
+    everyone = policy.sees_all_rows(user)
     for row in rows:
+        mapped = "owner" in row.values
         wanted = row.values.pop("owner", None)
-        row.values["owner_id"] = user.id
+        row.values["owner_id"] = None if mapped and everyone else user.id
         if wanted is None:
             continue
         owner_id = known.get(wanted.lower())
         if owner_id is None:
             message = f"No active user has the email {wanted!r}."
-        elif owner_id != user.id and not policy.sees_all_rows(user):
+        elif owner_id != user.id and not everyone:
             message = "You can import only rows you own: leave Owner empty or use your email."
         else:
             row.values["owner_id"] = owner_id
