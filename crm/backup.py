@@ -137,11 +137,14 @@ def steps_in(url: URL, archive: Path) -> int:
 
 def tables_in(url: URL) -> int:
     """How many tables a backup dumps (one step each)."""
-    with psycopg.connect(libpq_dsn(url)) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
-            "'information_schema')"
-        ).fetchone()
+    try:
+        with psycopg.connect(libpq_dsn(url)) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
+                "'information_schema')"
+            ).fetchone()
+    except psycopg.Error as exc:
+        raise BackupError(f"cannot read the database to back it up ({exc})".strip()) from None
     return int(row[0]) if row else 0
 
 

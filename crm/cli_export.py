@@ -7,6 +7,7 @@ progress. It runs as the server's operator: every row, no row rule.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -74,7 +75,12 @@ def export_command(list_name: str, output: Path) -> None:
                 written += 1
                 if written % 1000 == 0:
                     bar.update(1000)
-        partial.rename(output)
+        try:
+            os.link(partial, output)  # unlike a rename, never replaces a file made meanwhile
+        except FileExistsError:
+            raise click.ClickException(
+                f"{output} appeared while exporting; nothing written"
+            ) from None
     finally:
         partial.unlink(missing_ok=True)
     click.echo(f"Wrote {written:,} rows to {output}.")

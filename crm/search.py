@@ -21,6 +21,7 @@ are one "see all" click away, in the list view).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 from markupsafe import Markup, escape
 from sqlalchemy import ColumnElement, cast, func, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -47,6 +49,8 @@ SKIP_ABOVE = 10 * CAP
 FUZZY_LIMIT = 2 * CAP
 # A common prefix is sampled through at most this many of its commonest completions.
 COMPLETIONS = 20
+# Seconds an index's commonest words are kept per worker (they move only on ANALYZE).
+WORDS_FOR = 600
 # ts_headline marks matches with these; the text is escaped, then they become <mark>.
 _START, _STOP = "\x02", "\x03"
 HEADLINE_OPTIONS = f"StartSel={_START}, StopSel={_STOP}, MaxWords=25, MinWords=8, MaxFragments=2"
@@ -258,16 +262,50 @@ def common_completions(session: Session, kind: Kind, term: Term) -> list[str]:
     """
     if not term.prefix:
         return []
-    prefix = term.text
-    lexemes = session.scalars(
-        text(
-            "SELECT lexeme FROM crm_common_lexemes(CAST(:index AS regclass), "
-            "(tsvector_to_array(to_tsvector('english', :prefix)))[1], :how_many)"
-        ),
-        {"index": kind.index, "prefix": prefix, "how_many": COMPLETIONS},
+    stem = session.scalar(
+        text("SELECT (tsvector_to_array(to_tsvector('english', :prefix)))[1]"),
+        {"prefix": term.text},
     )
+    if not stem:
+        return []  # a stop word
+    found = [(w, f) for w, f in _index_words(session, kind.index) if w.startswith(stem)]
+    found.sort(key=lambda pair: -pair[1])
     # Quoted as tsquery literals: a lexeme may hold a hyphen, a quote or a backslash.
-    return ["'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in lexemes]
+    return ["'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w, _f in found[:COMPLETIONS]]
+
+
+# (database, index) -> (when read, its commonest words and their frequencies), per worker.
+_WORDS: dict[tuple[str, str], tuple[float, list[tuple[str, float]]]] = {}
+
+
+def forget_index_words() -> None:
+    """Read the indexes' commonest words afresh next time (after ANALYZE, in tests)."""
+    _WORDS.clear()
+
+
+def _index_words(session: Session, index: str) -> list[tuple[str, float]]:
+    """The index's commonest words, read at most every WORDS_FOR seconds.
+
+    They change only when ANALYZE runs, and reading them costs about 8 ms. A
+    database that cannot give them (statistics not gathered yet, an older
+    schema) gives none: the search then reads the prefix in full, as before.
+    """
+    now = time.monotonic()
+    key = (str(session.connection().engine.url.database), index)
+    cached = _WORDS.get(key)
+    if cached is not None and now - cached[0] < WORDS_FOR:
+        return cached[1]
+    try:
+        with session.begin_nested():  # a refusal must not end the page's transaction
+            rows = session.execute(
+                text("SELECT lexeme, frequency FROM crm_common_lexemes(CAST(:index AS regclass))"),
+                {"index": index},
+            ).all()
+    except DBAPIError:
+        rows = []
+    words = [(lexeme, frequency) for lexeme, frequency in rows]
+    _WORDS[key] = (now, words)
+    return words
 
 
 def _first_ids(session: Session, parts: list[Any], limit: int) -> list[int]:

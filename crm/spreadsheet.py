@@ -26,12 +26,11 @@ def needs_guard(value: str) -> bool:
     taking one apostrophe off on import always gives back what was stored
     ("'=x" is written "''=x" and read back "'=x").
     """
-    if value.startswith(FORMULA_STARTS):
+    rest = value.lstrip(GUARD)  # any number of guards: what follows them decides
+    if rest.startswith(FORMULA_STARTS):
         return True
-    if value.startswith(SIGNS):
-        return not PLAIN_NUMBER.fullmatch(value)
-    if value.startswith(GUARD):
-        return needs_guard(value[1:])
+    if rest.startswith(SIGNS):
+        return not PLAIN_NUMBER.fullmatch(rest)
     return False
 
 

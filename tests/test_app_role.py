@@ -97,12 +97,17 @@ def test_the_app_role_cannot_touch_the_audit_trail(as_app_role: Connection):
     assert deleted == 1
 
 
-def test_the_app_role_reads_a_prefixs_common_words(as_app_role: Connection):
+def test_the_app_role_reads_a_search_indexs_common_words(as_app_role: Connection):
     """Global search's common words come from the search index's statistics, which
-    PostgreSQL shows only to the owner; crm_common_lexemes (migration 0018) reads them
-    for the app's role."""
+    PostgreSQL shows only to the index's owner (pg_statistic only to a superuser);
+    crm_common_lexemes (migration 0018) reads them for the app's role. Here, as in
+    production, the function and the tables belong to a role that is not a superuser."""
     conn = as_app_role
     conn.execute(text("RESET ROLE"))
+    owner = f"{ROLE}_owner"
+    conn.execute(text(f"CREATE ROLE {owner}"))
+    conn.execute(text(f"ALTER TABLE customers OWNER TO {owner}"))
+    conn.execute(text(f"ALTER FUNCTION crm_common_lexemes(regclass) OWNER TO {owner}"))
     conn.execute(
         text(
             "INSERT INTO customers (name) "
@@ -115,7 +120,9 @@ def test_the_app_role_reads_a_prefixs_common_words(as_app_role: Connection):
         conn.scalar(text("SELECT count(*) FROM pg_stats WHERE tablename = 'idx_customers_search'"))
         == 0
     )
-    words = conn.scalars(
-        text("SELECT lexeme FROM crm_common_lexemes('idx_customers_search', 'smi', 5)")
-    ).all()
-    assert words == ["smithson"]
+    words = dict(
+        conn.execute(
+            text("SELECT lexeme, frequency FROM crm_common_lexemes('idx_customers_search')")
+        ).all()
+    )
+    assert words["smithson"] > 0.9 and words["ann"] > 0.9

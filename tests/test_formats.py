@@ -10,9 +10,10 @@ from flask import Flask
 
 from crm import create_app, formats
 from crm.database import StartupError
+from crm.extensions import db
 from crm.models import UserRole
 from tests import factories
-from tests.conftest import Browser
+from tests.conftest import Browser, form_fields
 
 
 @pytest.mark.parametrize(
@@ -66,3 +67,25 @@ def test_lists_details_and_history_use_the_same_formats(browser: Browser, users)
     assert created[:13] in history  # the insert's audit row, to the minute, same zone
     board = browser.get("/admin/pipeline/board?currency=GBP").get_data(as_text=True)
     assert "221,818 GBP" in board
+
+
+def test_a_date_and_time_field_speaks_the_display_zone(
+    app: Flask, browser: Browser, users, monkeypatch
+):
+    """The edit form shows a stored (UTC) time in DISPLAY_TIMEZONE, as the pages do, and
+    reads what is typed there back to UTC; saved unchanged, nothing moves."""
+    monkeypatch.setitem(app.config, "DISPLAY_TIMEZONE", "Europe/Berlin")
+    task = factories.task(title="Zoned", due_date=datetime(2026, 12, 1, 9, 0, 0, 123456))
+    browser.login_as(users[UserRole.ADMIN])
+    url = f"/admin/tasks/edit/?id={task.id}"
+    form = form_fields(browser.get(url).get_data(as_text=True))
+    assert form["due_date"] == "2026-12-01T10:00:00"  # 09:00 UTC is 10:00 in Berlin
+    form.pop("csrf_token", None)
+    assert browser.post(url, form).status_code == 302
+    db.session.refresh(task)
+    assert task.due_date == datetime(2026, 12, 1, 9, 0, 0, 123456)  # untouched, to the µs
+    form["due_date"] = "2026-12-01T15:30"
+    form["version"] = str(task.version)
+    assert browser.post(url, form).status_code == 302
+    db.session.refresh(task)
+    assert task.due_date == datetime(2026, 12, 1, 14, 30)  # typed in Berlin, stored in UTC

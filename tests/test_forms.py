@@ -76,6 +76,8 @@ def test_editing_a_customer_does_not_clash_with_itself(admin: Browser, users):
         ({"amount": "10000000000000"}, "The amount is too large"),
         ({"amount": "ten"}, "Not a valid decimal value"),
         ({"amount": "12500.005"}, "At most two decimal places."),
+        ({"amount": "NaN"}, "Enter an amount such as 1500.00."),
+        ({"amount": "-Infinity"}, "Enter an amount such as 1500.00."),
         ({"expected_close_date": "31/12/2026"}, "Enter a date as YYYY-MM-DD"),
         ({"expected_close_date": "2026-02-30"}, "Enter a date as YYYY-MM-DD"),
         ({"currency": "US"}, "three-letter currency code"),

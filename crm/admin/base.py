@@ -111,17 +111,35 @@ class StrictDateField(DateField):
 
 
 class StrictDateTimeField(DateTimeLocalField):
-    """A date and time in ISO layout (what the browser's input sends), or a clear message."""
+    """A date and time in ISO layout (what the browser's input sends), or a clear message.
+
+    Shown and read in DISPLAY_TIMEZONE, as every page shows times; stored in UTC.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("format", DATETIME_FORMATS)
         super().__init__(*args, **kwargs)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        return formats.local(self.data).strftime(self.format[0]) if self.data else ""
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         try:
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError(DATETIME_MESSAGE) from None
+        if self.data is not None:
+            self.data = formats.to_utc(self.data)
+
+    def populate_obj(self, obj: Any, name: str) -> None:
+        # The form shows seconds: saved unchanged, a stored time keeps its microseconds
+        # (and the audit trail records no change that nobody made).
+        current = getattr(obj, name, None)
+        if isinstance(current, datetime) and current.replace(microsecond=0) == self.data:
+            return
+        super().populate_obj(obj, name)
 
 
 class EnumValueConverter(AdminModelConverter):

@@ -29,6 +29,8 @@ def positive_amount(_form: Form, field: Field) -> None:
     value: Decimal | None = field.data
     if value is None:
         return
+    if not value.is_finite():  # "NaN", "Infinity": Decimal takes them, numeric does not
+        raise ValidationError("Enter an amount such as 1500.00.")
     if value <= 0:
         raise ValidationError("The amount must be more than zero (or left empty).")
     if value >= Decimal("1e13"):
