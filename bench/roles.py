@@ -106,7 +106,8 @@ def pages(conn: psycopg.Connection, person: Role) -> dict[str, str | None]:
     """Label → path for ``person`` (None: no record of that kind is theirs)."""
     customer, lead = person.ids["customer"], person.ids["lead"]
     surname = conn.execute(
-        "SELECT split_part(name, ' ', 2) FROM customers ORDER BY id DESC LIMIT 1"
+        "SELECT split_part(name, ' ', 2) FROM customers WHERE company <> 'Small Book Co' "
+        "ORDER BY id DESC LIMIT 1"
     ).fetchone()[0]
     rare, email = conn.execute(
         "SELECT company, email FROM customers WHERE company LIKE '%-%' ORDER BY id LIMIT 1"

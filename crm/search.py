@@ -183,8 +183,9 @@ def search_kind(session: Session, user: User, kind: Kind, query: Query) -> Group
     branches = policy.row_branches(user, model)
     parts = [select(model.id).where(condition, branch) for branch in branches]
     everyone = policy.sees_all_rows(user)
-    pool = _sampled_pool(session, kind, query, branches) if everyone else []
-    if pool or estimate(session, select(model.id).where(condition)) > SKIP_ABOVE:
+    estimated = estimate(session, select(model.id).where(condition))
+    pool = _sampled_pool(session, kind, query, branches, estimated) if everyone else []
+    if pool or estimated > SKIP_ABOVE:
         # A common word: counting even 1,001 matches reads 1,001 scattered rows per
         # kind, and for a rep, joins them with their rows; the first RANK_POOL to
         # rank is all the page needs. More matches than that: "more than 1,000"
@@ -220,7 +221,9 @@ def search_kind(session: Session, user: User, kind: Kind, query: Query) -> Group
     return Group(kind, hits, found, counted_to)
 
 
-def _sampled_pool(session: Session, kind: Kind, query: Query, branches: list[Any]) -> list[int]:
+def _sampled_pool(
+    session: Session, kind: Kind, query: Query, branches: list[Any], estimated: int
+) -> list[int]:
     """For someone who reads every row, a common one-word search's pool, sampled.
 
     "renewal" as a prefix gathers every lexeme starting with "renew" into one
@@ -238,9 +241,13 @@ def _sampled_pool(session: Session, kind: Kind, query: Query, branches: list[Any
     if len(query.groups) != 1 or len(query.groups[0]) != 1:
         return []
     model = kind.model
+    term = query.groups[0][0]
     sample = matches(kind, query.exact())
-    if estimate(session, select(model.id).where(sample)) <= SKIP_ABOVE:
-        words = common_completions(session, kind, query.groups[0][0])
+    if not term.prefix:
+        if estimated <= SKIP_ABOVE:  # a whole word: ``estimated`` is its own estimate
+            return []
+    elif estimate(session, select(model.id).where(sample)) <= SKIP_ABOVE:
+        words = common_completions(session, kind, term)
         if not words:
             return []
         sample = literal_column(kind.document).op("@@")(cast(" | ".join(words), TSQUERY))

@@ -126,6 +126,8 @@ def test_another_rep_sees_none_of_it(browser: Browser, users, world):
     page = home(browser)
     assert "Send the contract" not in page and "Call back today" not in page
     assert "No open leads." in page
+    empty = page.split('id="home-by-stage"')[1].split("</div>")[0]
+    assert 'href="/admin/leads/new/"' in empty and 'href="/admin/leads/import/"' in empty
 
 
 def test_support_sees_recent_audit_activity(browser: Browser, users, world):
