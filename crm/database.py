@@ -21,8 +21,6 @@ from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from crm import embedded_watch
-
 DRIVER = "postgresql+psycopg"
 URL_EXAMPLE = "postgresql://USER:PASSWORD@HOST:5432/DBNAME"
 
@@ -113,6 +111,8 @@ def embedded_server_url(instance_path: str | Path) -> URL:
         ) from None
     _exit_cleanly_on_sigterm()
     # A process killed before its exit hooks ran would leave the server running.
+    from crm import embedded_watch  # here: `python -m crm.embedded_watch` imports crm first
+
     embedded_watch.ensure_running(server.pgdata, server.system_user)
     if server.pgdata not in _pruning_at_exit:
         # Registered after the package's own hook, so it runs first: a reloader

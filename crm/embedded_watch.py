@@ -35,19 +35,19 @@ def ensure_running(pgdata: Path, system_user: str | None) -> None:
     with contextlib.suppress(OSError, ValueError):
         if psutil.pid_exists(int(pidfile.read_text())):
             return
-    watcher = subprocess.Popen(
+    root = str(Path(__file__).resolve().parent.parent)
+    devnull = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+    # posix_spawn, not Popen: nothing in this process waits for the watchdog (it
+    # outlives it), and a Popen left unwaited warns at exit. setsid: its own session,
+    # out of the app's process group and its signals.
+    pid = os.posix_spawn(
+        sys.executable,
         [sys.executable, "-m", "crm.embedded_watch", str(pgdata), system_user or ""],
-        start_new_session=True,  # out of the app's process group and its signals
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=Path(__file__).resolve().parent.parent,
+        {**os.environ, "PYTHONPATH": root},
+        file_actions=devnull,
+        setsid=True,
     )
-    pidfile.write_text(str(watcher.pid))
-    _started.append(watcher)  # it outlives this process's interest in it: keep, never wait
-
-
-_started: list[subprocess.Popen[bytes]] = []
+    pidfile.write_text(str(pid))
 
 
 def _users(pgdata: Path) -> list[int]:
