@@ -269,16 +269,29 @@ def common_completions(session: Session, kind: Kind, term: Term) -> list[str]:
     """
     if not term.prefix:
         return []
-    stem = session.scalar(
-        text("SELECT (tsvector_to_array(to_tsvector('english', :prefix)))[1]"),
-        {"prefix": term.text},
-    )
+    stem = _stem(session, term.text)
     if not stem:
         return []  # a stop word
     found = [(w, f) for w, f in _index_words(session, kind.index) if w.startswith(stem)]
     found.sort(key=lambda pair: -pair[1])
     # Quoted as tsquery literals: a lexeme may hold a hyphen, a quote or a backslash.
     return ["'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w, _f in found[:COMPLETIONS]]
+
+
+# A typed word -> its English stem (fixed for a word; asked once, not once per kind).
+_STEMS: dict[str, str | None] = {}
+
+
+def _stem(session: Session, word: str) -> str | None:
+    """The word as the tsquery stems it ("renewal" -> "renew"); None for a stop word."""
+    if word not in _STEMS:
+        if len(_STEMS) > 10_000:
+            _STEMS.clear()
+        _STEMS[word] = session.scalar(
+            text("SELECT (tsvector_to_array(to_tsvector('english', :word)))[1]"),
+            {"word": word},
+        )
+    return _STEMS[word]
 
 
 # (database, index) -> (when read, its commonest words and their frequencies), per worker.

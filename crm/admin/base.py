@@ -415,12 +415,7 @@ class PolicyModelView(ExportMixin, FastUrls, ModelView):
         theirs or assigned to them), each part on its own index, then merged.
         """
         page = min(max(page or 0, 0), MAX_PAGE)  # ?page=-1 or a 30-digit page: the nearest
-        base = super().get_query()
-        joins: dict[Any, Any] = {}
-        if self._search_supported and search:
-            base, _none, joins, _ = self._apply_search(base, None, joins, {}, search)
-        if filters and self._filters:
-            base, _none, joins, _ = self._apply_filters(base, None, joins, {}, filters)
+        base, joins = self.matching(search, filters)
         branches = policy.row_branches(current_user, self.model)
         query = base.filter(policy.row_filter(current_user, self.model))
         parts = [base.filter(branch) for branch in branches] if len(branches) > 1 else [query]
@@ -448,6 +443,16 @@ class PolicyModelView(ExportMixin, FastUrls, ModelView):
             found = counting.Count(page * size + len(rows))
         g.list_count = found
         return found.value, rows
+
+    def matching(self, search: str | None, filters: Any) -> tuple[Any, dict[Any, Any]]:
+        """The list's rows as searched and filtered, before any row rule; and their joins."""
+        query = super().get_query()
+        joins: dict[Any, Any] = {}
+        if self._search_supported and search:
+            query, _none, joins, _ = self._apply_search(query, None, joins, {}, search)
+        if filters and self._filters:
+            query, _none, joins, _ = self._apply_filters(query, None, joins, {}, filters)
+        return query, joins
 
     def _sorted(self, query: Any, joins: dict[Any, Any], sort_column: Any, desc: bool) -> Any:
         """The list's order, then the id: one order for every page, ties included.

@@ -57,12 +57,7 @@ class ExportMixin:
         self, user: User | None, sort_column: Any, sort_desc: bool, search: Any, filters: Any
     ) -> Any:
         """Every row of the list ``user`` may read (None: every row), in the list's order."""
-        query = super().get_query()  # the plain query: no rule yet
-        joins: dict[Any, Any] = {}
-        if self._search_supported and search:
-            query, _none, joins, _ = self._apply_search(query, None, joins, {}, search)
-        if filters and self._filters:
-            query, _none, joins, _ = self._apply_filters(query, None, joins, {}, filters)
+        query, joins = self.matching(search, filters)  # crm/admin/base.py, as the list
         if user is not None:
             query = query.filter(policy.row_filter(user, self.model))
         query = self._sorted(query, joins, sort_column, sort_desc)
