@@ -144,3 +144,9 @@ def test_a_pg_dump_older_than_the_server_is_refused(ops_app: Flask, tmp_path: Pa
     assert result.exit_code == 1
     assert "version 9, older than the server (PostgreSQL" in result.output
     assert not (tmp_path / "x.dump").exists()
+
+
+def test_a_backup_of_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path):
+    down = URL.create("postgresql+psycopg", username="nobody", host="127.0.0.1", port=1)
+    with pytest.raises(backup.BackupError, match="cannot read the database to back it up"):
+        backup.tables_in(down)
