@@ -76,7 +76,9 @@ def roles(conn: psycopg.Connection) -> list[Role]:
         Role("rep-small", "rep, small book", SMALL_REP, "user123"),
     ]
     if big:
-        people.append(Role("rep-big", "rep, big book", big[0], "demo-password"))
+        # The README's rep login has a demo book too, with its own password.
+        password = "user123" if big[0] == "user@crm.com" else "demo-password"
+        people.append(Role("rep-big", "rep, big book", big[0], password))
     for person in people:
         uid, role = conn.execute(
             "SELECT id, role::text FROM users WHERE email = %s", (person.email,)

@@ -7,8 +7,8 @@ the index. Per kind:
 - the planner's estimate of the matches (EXPLAIN, not run) decides whether to
   count: a word expected in more than SKIP_ABOVE rows is not counted ("more
   than 1,000"), only its first RANK_POOL matches are read (for someone who
-  reads every row, sampled from the word, or from a prefix's commonest whole
-  words: ``_sampled_pool``);
+  reads every row sampled, for a rep in full, from the word or from a prefix's
+  commonest whole words: ``_word_pool``);
 - otherwise the matching rows the person may read, at most CAP + 1, read part
   by part of the row rule (crm/policy.py row_branches): exact up to CAP;
 - the pool ranked with ``ts_rank``, the best RESULTS_PER_KIND kept, and their
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import ColumnElement, cast, func, literal_column, or_, select, text
-from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy import ColumnElement, Integer, any_, cast, func, literal_column, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
@@ -184,7 +184,7 @@ def search_kind(session: Session, user: User, kind: Kind, query: Query) -> Group
     parts = [select(model.id).where(condition, branch) for branch in branches]
     everyone = policy.sees_all_rows(user)
     estimated = estimate(session, select(model.id).where(condition))
-    pool = _sampled_pool(session, kind, query, branches, estimated) if everyone else []
+    pool = _word_pool(session, kind, query, branches, estimated, sample=everyone)
     if pool or estimated > SKIP_ABOVE:
         # A common word: counting even 1,001 matches reads 1,001 scattered rows per
         # kind, and for a rep, joins them with their rows; the first RANK_POOL to
@@ -204,7 +204,10 @@ def search_kind(session: Session, user: User, kind: Kind, query: Query) -> Group
     rank = func.ts_rank(literal_column(kind.document), tsquery).label("rank")
     best = (
         select(model.id, rank)
-        .where(model.id.in_(pool), policy.row_filter(user, model))  # again: a moment passed
+        # One array parameter, not 100: the statement's text stays the same (psycopg
+        # parses and caches it once) whatever the ids.
+        .where(model.id == any_(cast(pool, ARRAY(Integer))))
+        .where(policy.row_filter(user, model))  # again: a moment passed
         .order_by(rank.desc(), model.id.desc())
         .limit(RESULTS_PER_KIND)
         .subquery("best")
@@ -221,47 +224,62 @@ def search_kind(session: Session, user: User, kind: Kind, query: Query) -> Group
     return Group(kind, hits, found, counted_to)
 
 
-def _sampled_pool(
-    session: Session, kind: Kind, query: Query, branches: list[Any], estimated: int
+def _word_pool(
+    session: Session,
+    kind: Kind,
+    query: Query,
+    branches: list[Any],
+    estimated: int,
+    *,
+    sample: bool,
 ) -> list[int]:
-    """For someone who reads every row, a common one-word search's pool, sampled.
+    """A common one-word search's pool, read through whole words, not the prefix.
 
     "renewal" as a prefix gathers every lexeme starting with "renew" into one
-    bitmap (250,000 interactions, 30 ms), "smi" every Smith and Smiley (85,774
-    leads, 50 ms), and no sampling shortens that. The word itself when it is
+    bitmap (250,000 interactions, 30 ms; within a big book's rows, 45 ms), "smi"
+    every Smith and Smiley (85,774 leads, 50 ms). The word itself when it is
     common, or else the prefix's commonest completions ("smith", "smile"), as
-    whole words, can stop at a sample of about FUZZY_LIMIT matches: nothing shown
-    changes for someone who reads every row (the count says "more than", the
-    pool is smaller still). Never for a rep: a sample of everyone's rows misses
-    theirs. Only one word: GIN samples each word on its own, so two sampled words
-    would meet in far fewer rows than are there. Empty when not sampled, or when
-    the sample has no more than RANK_POOL rows (statistics behind the data: the
-    search is then read in full).
+    whole words, are far cheaper to read, and every row they match matches the
+    search. Nothing shown changes (the count says "more than", the pool is
+    smaller still).
+
+    For someone who reads every row (``sample``), the read stops at a sample of
+    about FUZZY_LIMIT matches. A rep's rows are never sampled (a sample of
+    everyone's rows misses theirs): their share of the word is read in full
+    through the index that carries their rule column (migration 0019), 11 ms for
+    a big book's leads. Only one word: GIN samples each word on its own, so two
+    sampled words would meet in far fewer rows than are there. Empty when not
+    used, or when the words give no more than RANK_POOL rows (the search is then
+    read in full, prefix and all).
     """
     if len(query.groups) != 1 or len(query.groups[0]) != 1:
         return []
     model = kind.model
     term = query.groups[0][0]
-    sample = matches(kind, query.exact())
+    words = matches(kind, query.exact())
     if not term.prefix:
         if estimated <= SKIP_ABOVE:  # a whole word: ``estimated`` is its own estimate
             return []
-    elif estimate(session, select(model.id).where(sample)) <= SKIP_ABOVE:
-        words = common_completions(session, kind, term)
-        if not words:
-            return []
-        sample = literal_column(kind.document).op("@@")(cast(" | ".join(words), TSQUERY))
-        if estimate(session, select(model.id).where(sample)) <= SKIP_ABOVE:
-            return []
-    session.execute(text(f"SET LOCAL gin_fuzzy_search_limit = {FUZZY_LIMIT}"))
-    parts = [select(model.id).where(sample, branch) for branch in branches]
+    else:
+        stats = _index_words(session, kind.index)
+        stem = _stem(session, term.text)
+        if not stem or stats.expected([stem]) <= SKIP_ABOVE:
+            completions = common_completions(session, kind, term)
+            if stats.expected(completions) <= SKIP_ABOVE:
+                return []
+            quoted = " | ".join(_tsquery_literal(word) for word in completions)
+            words = literal_column(kind.document).op("@@")(cast(quoted, TSQUERY))
+    if sample:
+        session.execute(text(f"SET LOCAL gin_fuzzy_search_limit = {FUZZY_LIMIT}"))
+    parts = [select(model.id).where(words, branch) for branch in branches]
     pool = _first_ids(session, parts, RANK_POOL + 1)
-    session.execute(text("SET LOCAL gin_fuzzy_search_limit = 0"))
+    if sample:
+        session.execute(text("SET LOCAL gin_fuzzy_search_limit = 0"))
     return pool if len(pool) > RANK_POOL else []
 
 
 def common_completions(session: Session, kind: Kind, term: Term) -> list[str]:
-    """A prefix term's commonest completions in the kind's index, as tsquery lexemes.
+    """A prefix term's commonest completions in the kind's index, commonest first.
 
     From the planner's statistics of the index (migration 0018), so only words
     common enough to be counted there; the prefix is stemmed first, as the
@@ -272,10 +290,13 @@ def common_completions(session: Session, kind: Kind, term: Term) -> list[str]:
     stem = _stem(session, term.text)
     if not stem:
         return []  # a stop word
-    found = [(w, f) for w, f in _index_words(session, kind.index) if w.startswith(stem)]
-    found.sort(key=lambda pair: -pair[1])
-    # Quoted as tsquery literals: a lexeme may hold a hyphen, a quote or a backslash.
-    return ["'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w, _f in found[:COMPLETIONS]]
+    found = [word for word in _index_words(session, kind.index).frequency if word.startswith(stem)]
+    return found[:COMPLETIONS]  # the statistics list them commonest first
+
+
+def _tsquery_literal(lexeme: str) -> str:
+    """A lexeme quoted for a tsquery: it may hold a hyphen, a quote or a backslash."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 # A typed word -> its English stem (fixed for a word; asked once, not once per kind).
@@ -294,8 +315,27 @@ def _stem(session: Session, word: str) -> str | None:
     return _STEMS[word]
 
 
-# (database, index) -> (when read, its commonest words and their frequencies), per worker.
-_WORDS: dict[tuple[str, str], tuple[float, list[tuple[str, float]]]] = {}
+@dataclass(frozen=True)
+class IndexWords:
+    """A full-text index's commonest words, as its last ANALYZE counted them."""
+
+    rows: float  # the table's rows then
+    frequency: dict[str, float]  # word -> the share of rows holding it, commonest first
+
+    def expected(self, words: list[str]) -> float:
+        """Rows expected to hold any of ``words``, as the planner reckons it.
+
+        A word missing from the statistics is rarer than every word they list: 0.
+        Reckoned here rather than asked of the planner (an EXPLAIN per guess).
+        """
+        missing = 1.0
+        for word in words:
+            missing *= 1.0 - self.frequency.get(word, 0.0)
+        return self.rows * (1.0 - missing)
+
+
+# (database, index) -> (when read, its commonest words), per worker.
+_WORDS: dict[tuple[str, str], tuple[float, IndexWords]] = {}
 
 
 def forget_index_words() -> None:
@@ -303,7 +343,7 @@ def forget_index_words() -> None:
     _WORDS.clear()
 
 
-def _index_words(session: Session, index: str) -> list[tuple[str, float]]:
+def _index_words(session: Session, index: str) -> IndexWords:
     """The index's commonest words, read at most every WORDS_FOR seconds.
 
     They change only when ANALYZE runs, and reading them costs about 8 ms. A
@@ -318,12 +358,19 @@ def _index_words(session: Session, index: str) -> list[tuple[str, float]]:
     try:
         with session.begin_nested():  # a refusal must not end the page's transaction
             rows = session.execute(
-                text("SELECT lexeme, frequency FROM crm_common_lexemes(CAST(:index AS regclass))"),
+                text(
+                    "SELECT w.lexeme, w.frequency, t.reltuples "
+                    "FROM crm_common_lexemes(CAST(:index AS regclass)) w, pg_index i "
+                    "JOIN pg_class t ON t.oid = i.indrelid "
+                    "WHERE i.indexrelid = CAST(:index AS regclass) "
+                    "ORDER BY w.frequency DESC"
+                ),
                 {"index": index},
             ).all()
     except DBAPIError:
         rows = []
-    words = [(lexeme, frequency) for lexeme, frequency in rows]
+    table_rows = max(rows[0].reltuples, 0.0) if rows else 0.0
+    words = IndexWords(table_rows, {row.lexeme: row.frequency for row in rows})
     _WORDS[key] = (now, words)
     return words
 
@@ -337,18 +384,24 @@ def _first_ids(session: Session, parts: list[Any], limit: int) -> list[int]:
     """
     found: dict[int, None] = {}
     for part in parts:
-        # A rule on a column of the row (owner_id = me) is read as two bitmaps ANDed:
-        # the word's and the rep's rows'. Walking the rep's rows through their index
-        # and testing each instead tests all 43,000 of a big book's leads when the
-        # word is one they never use (570 ms). A rule through a subquery ("on
-        # customers I own") keeps its join.
-        scans = "on" if _through_subquery(part) else "off"
-        session.execute(text(f"SET LOCAL enable_indexscan = {scans}"))
+        # search() turned plain index scans off; a rule through a subquery ("on
+        # customers I own") keeps its join, which wants them.
+        joined = _through_subquery(part)
+        if joined:
+            _plan_with(session, indexscan=True)
         found.update(dict.fromkeys(session.scalars(part.limit(limit))))
+        if joined:
+            _plan_with(session, indexscan=False)
         if len(found) >= limit:
             break
-    session.execute(text("SET LOCAL enable_indexscan = on"))
     return list(found)[:limit]
+
+
+def _plan_with(session: Session, *, indexscan: bool, seqscan: bool = False) -> None:
+    """Turn the planner's plain index scans and sequential scans on or off, till commit."""
+    flags = {"enable_indexscan": indexscan, "enable_seqscan": seqscan}
+    on_off = [func.set_config(name, "on" if on else "off", True) for name, on in flags.items()]
+    session.execute(select(*on_off))  # one statement: SET LOCAL takes one setting
 
 
 def _through_subquery(part: Any) -> bool:
@@ -366,5 +419,11 @@ def search(session: Session, user: User, query: Query) -> list[Group]:
     # Every match is found through a full-text index. A common word looks cheap to
     # find by reading the table and testing rows until enough match, but each test
     # rebuilds a row's tsvector: 80 ms for 1,001 interactions, 5 through the index.
-    session.execute(text("SET LOCAL enable_seqscan = off"))
-    return [search_kind(session, user, kind, query) for kind in KINDS]
+    # And a rule on a column of the row (owner_id = me) is read in the same index as
+    # the words (migration 0019), or as two bitmaps ANDed; walking the rep's rows
+    # through their btree and testing each instead tests all 43,000 of a big book's
+    # leads when the word is one they never use (570 ms).
+    _plan_with(session, indexscan=False)
+    groups = [search_kind(session, user, kind, query) for kind in KINDS]
+    _plan_with(session, indexscan=True, seqscan=True)
+    return groups

@@ -10,10 +10,12 @@ while PostgreSQL walked 3 million interactions in date order to find none.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import pytest
 from sqlalchemy import Connection, text
 
+from crm import search
 from crm.extensions import db
 from crm.models import User, UserRole
 from crm.passwords import hash_password
@@ -167,31 +169,90 @@ def test_a_reps_list_search_reads_their_rows_and_the_words_in_one_index(
 ):
     """Migration 0017: the trigram index holds the rule's column, so "owner_id = me AND
     title ILIKE '%word%'" is one index condition, not two bitmaps (at scale 1, 43,480 of
-    a rep's leads and 250,000 with the word) ANDed.
-
-    Here a book is 1,000 rows, which the planner rightly filters through the rule's
-    own btree; with those out of the way (in this test's transaction only), the
-    trigram index must serve both conditions at once."""
-    rule_btrees = db_connection.scalars(
-        text(
-            "SELECT c.relname FROM pg_index i "
-            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
-            "JOIN pg_am am ON am.oid = c.relam "
-            "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] "
-            "WHERE t.relname = ANY(:tables) AND am.amname = 'btree' "
-            "AND a.attname IN ('owner_id', 'user_id', 'assigned_to')"
-        ),
-        {"tables": list(BIG_TABLES)},
-    ).all()
-    assert "idx_leads_owner_created_at" in rule_btrees
-    db_connection.execute(text(f"DROP INDEX {', '.join(rule_btrees)}"))
+    a rep's leads and 250,000 with the word) ANDed."""
+    drop_rule_indexes(db_connection, but=SEARCHES.values())
     big = make_browser()
     big.login_as(book["big"])
     for page, index in SEARCHES.items():
         with statements(db_connection) as sql:
             assert big.get(page).status_code == 200
         read = "\n".join(plans(db_connection, sql))
-        both = (
-            rf"Bitmap Index Scan on {index} .*\n\s+Index Cond: \(\((owner_id|user_id|assigned_to) ="
-        )
-        assert re.search(both, read), (page, read)
+        assert re.search(both_in(index), read), (page, read)
+
+
+def drop_rule_indexes(conn: Connection, but: Iterable[str]) -> None:
+    """Drop the indexes that lead with a rule column, ``but`` those, in this test's
+    transaction only.
+
+    On a 1,000-row book the planner rightly filters the book through them; without
+    them, it must show that the index kept serves the rule and the words together."""
+    rule_indexes = conn.scalars(
+        text(
+            "SELECT c.relname FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+            "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] "
+            "WHERE t.relname = ANY(:tables) AND c.relname <> ALL(:kept) "
+            "AND a.attname IN ('owner_id', 'user_id', 'assigned_to')"
+        ),
+        {"tables": list(BIG_TABLES), "kept": list(but)},
+    ).all()
+    assert "idx_leads_owner_created_at" in rule_indexes
+    conn.execute(text(f"DROP INDEX {', '.join(rule_indexes)}"))
+
+
+def both_in(index: str) -> str:
+    """A plan line reading ``index`` with a rule column in its condition."""
+    return rf"Bitmap Index Scan on {index} .*\n\s+Index Cond: \(\((owner_id|user_id|assigned_to) ="
+
+
+# Migration 0019: global search's full-text indexes with the rule's columns.
+GLOBAL_SEARCH = {
+    "customers": "idx_customers_owner_search",
+    "leads": "idx_leads_owner_search",
+    "tasks": "idx_tasks_people_search",
+    "interactions": "idx_interactions_user_search",
+}
+
+
+def test_a_reps_global_search_reads_their_rows_and_the_words_in_one_index(
+    make_browser, book, db_connection: Connection
+):
+    """Each kind's matches are read through the full-text index that carries the rule's
+    column: one index condition, not the word's rows (250,000 interactions with
+    "renewal" at scale 1) ANDed with the rep's (64,000)."""
+    drop_rule_indexes(db_connection, but=GLOBAL_SEARCH.values())
+    big = make_browser()
+    big.login_as(book["big"])
+    with statements(db_connection) as sql:
+        page = big.get("/admin/search/?q=customer OR lead OR call")
+    assert page.status_code == 200
+    read = plans(db_connection, sql)
+    for table, index in GLOBAL_SEARCH.items():
+        assert any(re.search(both_in(index), plan) for plan in read), table
+    for plan in read:
+        for table in BIG_TABLES:
+            assert f"Seq Scan on {table}" not in plan, plan
+
+
+def test_a_reps_common_prefix_is_read_through_its_whole_words_in_their_rows(
+    make_browser, book, db_connection: Connection
+):
+    """ "lea" starts "lead", in every one of the 150,000 leads: the rep's pool is read
+    as the whole word within their rows (no "lea:*", which gathers every word that
+    starts so), in full, not sampled: 101 of their 3,000, so "more than 100"."""
+    search.forget_index_words()  # the book was just analysed
+    big = make_browser()
+    big.login_as(book["big"])
+    with statements(db_connection) as sql:
+        page = big.get("/admin/search/?q=lea").get_data(as_text=True)
+    assert "more than 100" in page
+    read = [(s, p) for s, p in sql if s.startswith("SELECT leads.id \nFROM") and "LIMIT" in s]
+    assert [p for _s, p in read] == [
+        {"param_1": "'lead'", "owner_id_1": book["big"].id, "param_2": 101}
+    ]
+    shown = [int(i) for i in re.findall(r'href="/admin/leads/details/\?id=(\d+)', page)]
+    assert len(shown) == 20
+    owners = db_connection.execute(
+        text("SELECT DISTINCT owner_id FROM leads WHERE id = ANY(:ids)"), {"ids": shown}
+    ).scalars()
+    assert list(owners) == [book["big"].id]

@@ -304,12 +304,13 @@ APP_INDEXES = (
         "idx_tasks_user_due_date": ("tasks", "btree (user_id, due_date, id)"),
         "idx_tasks_assigned_due_date": ("tasks", "btree (assigned_to, due_date, id)"),
         "idx_interactions_user_date": ("interactions", "btree (user_id, interaction_date, id)"),
+        # Migration 0019: global search within a rep's rows (the rule columns first).
+        "idx_customers_owner_search": ("customers", f"gin (owner_id, {TSV_CUSTOMER})"),
+        "idx_leads_owner_search": ("leads", f"gin (owner_id, {TSV_TITLE})"),
+        "idx_tasks_people_search": ("tasks", f"gin (user_id, assigned_to, {TSV_TITLE})"),
+        "idx_interactions_user_search": ("interactions", f"gin (user_id, {TSV_INTERACTION})"),
         # Migration 0011: global search.
-        "idx_interactions_search": (
-            "interactions",
-            "gin (to_tsvector('english'::regconfig, (((COALESCE(subject, ''::character "
-            "varying))::text || ' '::text) || COALESCE(description, ''::text))))",
-        ),
+        "idx_interactions_search": ("interactions", f"gin ({TSV_INTERACTION})"),
         "idx_customers_phone_digits": (
             "customers",
             "btree (reverse(regexp_replace((phone)::text, '[^0-9]'::text, ''::text, "

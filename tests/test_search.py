@@ -177,17 +177,20 @@ def test_the_navbar_has_the_search_box_on_every_page(admin: Browser):
         assert 'action="/admin/search/"' in page and 'name="q"' in page
 
 
+# Each kind's full-text index, and migration 0019's copy led by the reps' rule column:
+# a multicolumn GIN index serves a condition on the document alone just as well, and
+# on tiny tables the planner may pick either.
 @pytest.mark.parametrize(
-    ("table", "index"),
+    ("table", "indexes"),
     [
-        ("customers", "idx_customers_search"),
-        ("leads", "idx_leads_search"),
-        ("tasks", "idx_tasks_search"),
-        ("interactions", "idx_interactions_search"),
+        ("customers", ("idx_customers_search", "idx_customers_owner_search")),
+        ("leads", ("idx_leads_search", "idx_leads_owner_search")),
+        ("tasks", ("idx_tasks_search", "idx_tasks_people_search")),
+        ("interactions", ("idx_interactions_search", "idx_interactions_user_search")),
     ],
 )
 def test_each_kind_is_served_by_its_gin_index(
-    admin: Browser, records, db_connection: Connection, table: str, index: str
+    admin: Browser, records, db_connection: Connection, table: str, indexes: tuple[str, str]
 ):
     db_connection.execute(text("SET enable_seqscan = off"))  # tiny tables: make the choice visible
     with statements(db_connection) as sql:
@@ -196,7 +199,7 @@ def test_each_kind_is_served_by_its_gin_index(
         (s, p) for s, p in sql if "LIMIT" in s and f"FROM {table} " in s and "ts_rank" not in s
     )
     plan = "\n".join(db_connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars())
-    assert f"Bitmap Index Scan on {index}" in plan, plan
+    assert re.search(rf"Bitmap Index Scan on ({'|'.join(indexes)}) ", plan), plan
 
 
 def test_a_phone_search_uses_the_digits_index(admin: Browser, records, db_connection):

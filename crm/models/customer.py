@@ -84,6 +84,13 @@ class Customer(db.Model):
             postgresql_where=text("status = 'active'"),
         ),
         Index("idx_customers_search", text(SEARCH_DOCUMENT), postgresql_using="gin"),
+        # Migration 0019: the same, with the rep's rule column (a rep's global search).
+        Index(
+            "idx_customers_owner_search",
+            "owner_id",
+            text(SEARCH_DOCUMENT),
+            postgresql_using="gin",
+        ),
         # Migration 0011: a customer found by phone number, whatever its punctuation.
         Index(
             "idx_customers_phone_digits",

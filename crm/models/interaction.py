@@ -35,6 +35,13 @@ class Interaction(db.Model):
         ),
         Index("idx_interactions_customer_id", "customer_id"),
         Index("idx_interactions_search", text(SEARCH_DOCUMENT), postgresql_using="gin"),
+        # Migration 0019: the same, with the rep's rule column (a rep's global search).
+        Index(
+            "idx_interactions_user_search",
+            "user_id",
+            text(SEARCH_DOCUMENT),
+            postgresql_using="gin",
+        ),
         Index("idx_interactions_user_id", "user_id"),
         Index("idx_interactions_interaction_date", "interaction_date"),
         # Migration 0009: deep list pages by the default order (index-only).

@@ -102,6 +102,13 @@ class Lead(db.Model):
             text(TITLE_DESCRIPTION_DOCUMENT),
             postgresql_using="gin",
         ),
+        # Migration 0019: the same, with the rep's rule column (a rep's global search).
+        Index(
+            "idx_leads_owner_search",
+            "owner_id",
+            text(TITLE_DESCRIPTION_DOCUMENT),
+            postgresql_using="gin",
+        ),
         # Migrations 0007 and 0017: trigrams for ILIKE searches, with the rep's rule column.
         Index(
             "idx_leads_owner_trgm",

@@ -53,6 +53,14 @@ class Task(db.Model):
             text(TITLE_DESCRIPTION_DOCUMENT),
             postgresql_using="gin",
         ),
+        # Migration 0019: the same, with the rep's rule columns (a rep's global search).
+        Index(
+            "idx_tasks_people_search",
+            "user_id",
+            "assigned_to",
+            text(TITLE_DESCRIPTION_DOCUMENT),
+            postgresql_using="gin",
+        ),
         # Migrations 0007 and 0017: trigrams for ILIKE searches, with the rep's rule columns.
         Index(
             "idx_tasks_people_trgm",
