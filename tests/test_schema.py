@@ -203,6 +203,10 @@ TSV_CUSTOMER = (
     "(COALESCE(company, ''::character varying))::text) || ' '::text) || "
     "(COALESCE(email, ''::character varying))::text))"
 )
+TSV_INTERACTION = (
+    "to_tsvector('english'::regconfig, (((COALESCE(subject, ''::character varying))::text "
+    "|| ' '::text) || COALESCE(description, ''::text)))"
+)
 # name: (table, "USING ...") as the spec's CREATE INDEX statements define them.
 SPEC_INDEXES = {
     "idx_users_email": ("users", "btree (email)"),
@@ -321,6 +325,12 @@ APP_INDEXES = (
             "leads",
             "btree (created_at) INCLUDE (stage_id, owner_id, currency, source, amount, "
             "probability)",
+        ),
+        # Migration 0020: the open tasks, oldest due first (the home page).
+        "idx_tasks_open_due_date": (
+            "tasks",
+            "btree (due_date, id) WHERE (status = ANY (ARRAY['pending'::task_status, "
+            "'in_progress'::task_status]))",
         ),
         # Migration 0013: the retention purge.
         "idx_leads_closed_at": ("leads", "btree (closed_at) WHERE (closed_at IS NOT NULL)"),

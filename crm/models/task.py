@@ -48,6 +48,13 @@ class Task(db.Model):
             "due_date",
             postgresql_where=text("status = 'pending'"),
         ),
+        # Migration 0020: the open tasks by due date (the home page's overdue list).
+        Index(
+            "idx_tasks_open_due_date",
+            "due_date",
+            "id",
+            postgresql_where=text("status IN ('pending', 'in_progress')"),
+        ),
         Index(
             "idx_tasks_search",
             text(TITLE_DESCRIPTION_DOCUMENT),
