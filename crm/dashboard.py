@@ -1,7 +1,7 @@
 """What the home page shows, by role (a service: session in, numbers out).
 
 Every query is bounded at scale: sums come from the aggregates the database
-keeps (``pipeline_stats``, ``forecast_stats``), lists are the first few rows
+keeps (``pipeline_totals``, ``forecast_stats``), lists are the first few rows
 through an index, and counts are capped.
 """
 
@@ -26,7 +26,7 @@ from crm.models import (
     User,
     UserRole,
     forecast_stats,
-    pipeline_stats,
+    pipeline_totals,
 )
 from crm.models.lead import CLOSED_LOST, CLOSED_STAGE_NAMES, CLOSED_WON
 
@@ -82,7 +82,7 @@ def forecast(
 
 def win_rate(session: Session, owner_id: int | None) -> float | None:
     """Won / (won + lost) by number of leads, every currency."""
-    stats = pipeline_stats.c
+    stats = pipeline_totals.c
     query = (
         select(LeadStage.name, func.sum(stats.leads))
         .join(LeadStage, LeadStage.id == stats.stage_id)
@@ -98,7 +98,7 @@ def win_rate(session: Session, owner_id: int | None) -> float | None:
 
 def open_leads_by_stage(session: Session, owner_id: int) -> list[tuple[str, int]]:
     """(stage, number of leads) of one owner's open leads, in stage order."""
-    stats = pipeline_stats.c
+    stats = pipeline_totals.c
     rows = session.execute(
         select(LeadStage.name, func.sum(stats.leads))
         .join(LeadStage, LeadStage.id == stats.stage_id)

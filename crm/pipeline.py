@@ -1,8 +1,9 @@
 """The sales pipeline: per-stage counts and sums, the funnel built from them (a service).
 
-Without date filters the numbers come from ``pipeline_stats``, which the
-database keeps exact (migration 0012); with a created or expected-close range
-the leads themselves are grouped. Amounts are only ever summed within one
+Without date filters the numbers come from ``pipeline_totals``, which the
+database keeps exact (migrations 0012 and 0021); whole months of a creation
+range from ``pipeline_stats``; partial months and an expected-close range from
+the leads themselves. Amounts are only ever summed within one
 currency. Pure functions turn the rows into a funnel: the active stages in
 ``order_index`` order with Closed Lost set beside them, how many leads reached
 each stage (are in it or any later one), stage-to-stage conversion and the win
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from crm import policy
 from crm.ids import row_id
-from crm.models import Customer, Lead, LeadStage, User, pipeline_stats
+from crm.models import Customer, Lead, LeadStage, User, pipeline_stats, pipeline_totals
 from crm.models.lead import CLOSED_LOST, CLOSED_WON
 
 MEASURES = {"count": "Leads", "amount": "Amount", "weighted": "Weighted amount"}
@@ -216,13 +217,15 @@ def _from_leads(session: Session, conditions: list[Any]) -> dict[int | None, Tot
 def _from_stats(
     session: Session, filters: Filters, months: tuple[date | None, date | None]
 ) -> dict[int | None, Totals]:
-    stats = pipeline_stats.c
+    first, stop = months
+    # No creation-date bounds: the month-less totals, a fraction of the rows (0021).
+    dated = first is not None or stop is not None
+    stats = (pipeline_stats if dated else pipeline_totals).c
     conditions = [stats.currency == filters.currency]
     if filters.owner_id is not None:
         conditions.append(stats.owner_id == filters.owner_id)
     if filters.source:
         conditions.append(stats.source == filters.source)
-    first, stop = months
     if first is not None:
         conditions.append(stats.created_month >= first)
     if stop is not None:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.own_database
 
 TABLES = (
     "users", "customers", "lead_stages", "leads", "tasks", "interactions", "audit_logs",
-    "pipeline_stats", "forecast_stats", "alembic_version",
+    "pipeline_stats", "pipeline_totals", "forecast_stats", "alembic_version",
 )  # fmt: skip
 
 

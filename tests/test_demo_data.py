@@ -189,3 +189,5 @@ def test_the_pipeline_aggregates_match_the_loaded_leads(seeded: FlaskCliRunner):
         plain = db.session.execute(text("SELECT count(*), sum(amount) FROM leads")).one()
         forecast = db.session.execute(text("SELECT sum(leads) FROM forecast_stats")).scalar()
         assert (int(kept[0]), kept[1]) == (plain[0], plain[1]) and int(forecast) == plain[0]
+        totals = db.session.execute(text("SELECT sum(leads), sum(amount) FROM pipeline_totals"))
+        assert tuple(totals.one()) == (plain[0], plain[1])

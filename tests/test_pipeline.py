@@ -129,9 +129,22 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
         "SELECT owner_id, stage_id, currency, close_month, leads, amount, weighted "
         "FROM forecast_stats WHERE leads <> 0 ORDER BY 1, 2, 3, 4"
     )
+    totals = (
+        "SELECT owner_id, stage_id, currency, source, count(*), COALESCE(sum(amount), 0), "
+        "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    )
+    kept_totals = (
+        "SELECT owner_id, stage_id, currency, source, leads, amount, weighted "
+        "FROM pipeline_totals WHERE leads <> 0 ORDER BY 1, 2, 3, 4"
+    )
     for statement in statements:
         db_connection.execute(text(statement))
         assert db_connection.execute(text(kept)).all() == db_connection.execute(text(plain)).all()
+        assert (
+            db_connection.execute(text(kept_totals)).all()
+            == db_connection.execute(text(totals)).all()
+        )
         assert (
             db_connection.execute(text(forecast)).all()
             == db_connection.execute(text(monthly)).all()

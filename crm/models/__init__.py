@@ -5,7 +5,7 @@ from crm.models.customer import CUSTOMER_STATUSES, INDUSTRIES, Customer
 from crm.models.enums import InteractionType, LeadStatus, TaskStatus, UserRole
 from crm.models.interaction import Interaction
 from crm.models.lead import CLOSED_STAGE_NAMES, Lead, LeadStage
-from crm.models.pipeline import forecast_stats, pipeline_stats
+from crm.models.pipeline import forecast_stats, pipeline_stats, pipeline_totals
 from crm.models.task import Task
 from crm.models.upload import CsvUpload
 from crm.models.user import User
@@ -28,4 +28,5 @@ __all__ = [
     "UserRole",
     "forecast_stats",
     "pipeline_stats",
+    "pipeline_totals",
 ]

@@ -1,9 +1,11 @@
 """The pipeline aggregates: lead counts and sums, kept exact by the database.
 
 ``pipeline_stats`` per owner, stage, currency, source and creation month (the
-funnel); ``forecast_stats`` per owner, stage, currency and expected-close month
-(the home page's forecast). Statement-level triggers on ``leads`` keep both
-(migration 0012); the app only reads them. Plain tables, not ORM classes: they
+funnel filtered by creation date); ``pipeline_totals`` the same without the month
+(every other funnel, the board, the home page); ``forecast_stats`` per owner,
+stage, currency and expected-close month (the home page's forecast).
+Statement-level triggers on ``leads`` keep all three (migrations 0012 and 0021);
+the app only reads them. Plain tables, not ORM classes: they
 have no primary key (their unique keys have nullable columns, NULLS NOT DISTINCT).
 """
 
@@ -35,3 +37,5 @@ pipeline_stats = _aggregate(
     "pipeline_stats", Column("source", String(100)), Column("created_month", Date)
 )
 forecast_stats = _aggregate("forecast_stats", Column("close_month", Date))
+# Migration 0021: pipeline_stats without the month, for pages with no creation-date filter.
+pipeline_totals = _aggregate("pipeline_totals", Column("source", String(100)))
