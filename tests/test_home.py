@@ -155,36 +155,57 @@ def test_an_empty_forecast_says_what_to_do_instead_of_drawing_nothing(browser: B
 
 
 def test_overdue_tasks_start_at_the_first_open_one_whatever_the_history(
-    browser: Browser, users, db_connection: Connection
+    make_browser, users, db_connection: Connection
 ):
     """Years of closed tasks sort before today's overdue ones, and most open tasks fall
     due later: the overdue list reads the open tasks' own index from its start
     (migration 0020), not every task in due-date order (at scale 1, 486,000 closed
-    tasks walked: 940 ms) nor every open task, sorted."""
+    tasks walked: 940 ms) nor every open task, sorted. A rep's count of their overdue
+    tasks reads only theirs, not everyone's overdue tasks filtered."""
+    rep, other, admin = users[REP].id, users[MANAGER].id, users[ADMIN].id
     db_connection.execute(text("SET LOCAL session_replication_role = replica"))  # no audit
-    db_connection.execute(
-        text(
-            "INSERT INTO tasks (title, status, due_date, user_id) "
-            "SELECT CASE WHEN g <= 30000 THEN 'Done ' ELSE 'Later ' END || g, "
-            "       CASE WHEN g > 30000 THEN 'pending' WHEN g % 2 = 0 THEN 'completed' "
-            "            ELSE 'cancelled' END::task_status, "
-            "       now()::timestamp + make_interval(days => CASE WHEN g <= 30000 THEN -30 "
-            "                                                     ELSE 30 END, mins => g), :rep "
-            "FROM generate_series(1, 33000) g"
-        ),
-        {"rep": users[REP].id},
-    )
+    for title, status, days, owner, rows in (
+        ("Done", "CASE WHEN g % 2 = 0 THEN 'completed' ELSE 'cancelled' END", -30, admin, 30000),
+        ("Later", "'pending'", 30, rep, 3000),
+        ("Theirs", "'in_progress'", -1, other, 3000),  # overdue, but not the rep's
+    ):
+        db_connection.execute(
+            text(
+                "INSERT INTO tasks (title, status, due_date, user_id) "
+                f"SELECT '{title} ' || g, {status}::task_status, "
+                f"now()::timestamp + make_interval(days => {days}, secs => g) , :owner "
+                f"FROM generate_series(1, {rows}) g"
+            ),
+            {"owner": owner},
+        )
     db_connection.execute(text("SET LOCAL session_replication_role = DEFAULT"))
     factories.task(
-        title="Late call", status=TaskStatus.PENDING, user_id=users[REP].id,
+        title="Late call", status=TaskStatus.PENDING, user_id=rep,
         due_date=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=2),
     )  # fmt: skip
     db_connection.execute(text("ANALYZE tasks"))
-    browser.login_as(users[ADMIN])
-    with statements(db_connection) as sql:
-        page = home(browser)
+
+    def plans(user) -> tuple[str, str, str]:
+        """The page, and the plans of its overdue list and of its count."""
+        browser = make_browser()
+        browser.login_as(user)
+        with statements(db_connection) as sql:
+            page = home(browser)
+        overdue = [
+            (s, p) for s, p in sql if "tasks.due_date <" in s and "tasks.due_date >=" not in s
+        ]
+        listed, counted = (
+            "\n".join(db_connection.exec_driver_sql(f"EXPLAIN {s}", p).scalars())
+            for s, p in overdue
+        )
+        return page, listed, counted
+
+    page, listed, _counted = plans(users[ADMIN])
     assert "Late call" in page and "Done 1<" not in page
-    listed = next((s, p) for s, p in sql if s.startswith("SELECT tasks.id") and "due_date <" in s)
-    plan = "\n".join(db_connection.exec_driver_sql(f"EXPLAIN {listed[0]}", listed[1]).scalars())
-    assert "using idx_tasks_open_due_date on tasks" in plan, plan
-    assert "Sort" not in plan and "Seq Scan on tasks" not in plan, plan
+    assert "using idx_tasks_open_due_date on tasks" in listed, listed
+    assert "Sort" not in listed and "Seq Scan on tasks" not in listed, listed
+
+    page, _listed, counted = plans(users[REP])
+    assert "Late call" in page and "Theirs 1<" not in page
+    assert "on idx_tasks_open_user_due_date" in counted, counted
+    assert "on idx_tasks_open_assigned_due_date" in counted, counted

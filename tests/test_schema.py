@@ -326,12 +326,16 @@ APP_INDEXES = (
             "btree (created_at) INCLUDE (stage_id, owner_id, currency, source, amount, "
             "probability)",
         ),
-        # Migration 0020: the open tasks, oldest due first (the home page).
-        "idx_tasks_open_due_date": (
-            "tasks",
-            "btree (due_date, id) WHERE (status = ANY (ARRAY['pending'::task_status, "
-            "'in_progress'::task_status]))",
-        ),
+        # Migration 0020: the open tasks, oldest due first (the home page), all and per
+        # part of a rep's rule.
+        **{
+            f"idx_tasks_open{name}_due_date": (
+                "tasks",
+                f"btree ({columns}due_date, id) WHERE (status = ANY "
+                "(ARRAY['pending'::task_status, 'in_progress'::task_status]))",
+            )
+            for name, columns in (("", ""), ("_user", "user_id, "), ("_assigned", "assigned_to, "))
+        },
         # Migration 0013: the retention purge.
         "idx_leads_closed_at": ("leads", "btree (closed_at) WHERE (closed_at IS NOT NULL)"),
         "idx_tasks_completed_at": (

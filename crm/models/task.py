@@ -12,6 +12,8 @@ from crm.extensions import db
 from crm.models.columns import TITLE_DESCRIPTION_DOCUMENT, CreatedAt, RowVersion, UpdatedAt
 from crm.models.enums import TASK_STATUS, TaskStatus
 
+OPEN_TASKS = "status IN ('pending', 'in_progress')"
+
 if TYPE_CHECKING:
     from crm.models.customer import Customer
     from crm.models.lead import Lead
@@ -48,12 +50,15 @@ class Task(db.Model):
             "due_date",
             postgresql_where=text("status = 'pending'"),
         ),
-        # Migration 0020: the open tasks by due date (the home page's overdue list).
-        Index(
-            "idx_tasks_open_due_date",
-            "due_date",
-            "id",
-            postgresql_where=text("status IN ('pending', 'in_progress')"),
+        # Migration 0020: the open tasks by due date (the home page's overdue list), all
+        # and per part of a rep's rule.
+        *(
+            Index(name, *columns, "due_date", "id", postgresql_where=text(OPEN_TASKS))
+            for name, columns in (
+                ("idx_tasks_open_due_date", ()),
+                ("idx_tasks_open_user_due_date", ("user_id",)),
+                ("idx_tasks_open_assigned_due_date", ("assigned_to",)),
+            )
         ),
         Index(
             "idx_tasks_search",
