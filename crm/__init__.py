@@ -38,7 +38,7 @@ def create_app(
     app.config.update(overrides or {})
     check_required_settings(app.config)
 
-    from crm import admin, audit, auth, cli, formats, outage, request_log, security, web
+    from crm import admin, audit, auth, cli, edge, formats, outage, request_log, security, web
 
     formats.init_app(app)  # a bad display setting stops the start before the database
     _configure_database(app)
@@ -54,6 +54,7 @@ def create_app(
     )
     _trust_proxies(app)
     request_log.init_app(app)
+    edge.init_app(app)  # before any view reads the request
     outage.init_app(app)
     security.init_app(app)
     audit.init_app(app)

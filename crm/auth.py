@@ -19,7 +19,6 @@ from flask import (
     url_for,
 )
 from flask_login import LoginManager, current_user, login_user, logout_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select, update
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
@@ -27,6 +26,7 @@ from wtforms.validators import InputRequired, Length
 
 from crm import audit, passwords
 from crm.extensions import db
+from crm.forms import NUL_MESSAGE, Form
 from crm.lockout import LockoutPolicy, is_locked, record_failure, record_success
 from crm.models import User
 from crm.security import limiter
@@ -43,7 +43,7 @@ SIGN_IN_FAILED = (
 )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     """Email and password; ``next`` carries where the person was going."""
 
     email = StringField("Email", validators=[InputRequired(), Length(max=255)])
@@ -128,7 +128,10 @@ def login() -> Response | tuple[str, int]:
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
     if not form.validate_on_submit():
-        missing = "Enter your email and password." if request.method == "POST" else None
+        errors = [e for field in (form.email, form.password) for e in field.errors]
+        missing = None
+        if request.method == "POST":  # a NUL character says so (crm/forms.py); else a gap
+            missing = NUL_MESSAGE if NUL_MESSAGE in errors else "Enter your email and password."
         return render_login(missing, 400 if missing else 200)
     if len(form.password.data.encode("utf-8")) > passwords.MAX_BYTES:
         return render_login(

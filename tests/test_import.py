@@ -292,6 +292,8 @@ def test_a_rep_cannot_update_someone_elses_duplicate(browser: Browser, users):
         (b"PK\x03\x04\x14\x00\x06\x00", "This is an Excel workbook or another zip file, not a CSV"),
         (b"%PDF-1.7\n", "This is a PDF document, not a CSV file."),
         (b"n\x00a\x00m\x00e\x00", "This is not a text file (or it is UTF-16)."),
+        # Past the first 4 KB too: a NUL reached PostgreSQL and failed the import (500).
+        (b"name,city\n" + b"Ada,Paris\n" * 500 + b"Nul\x00,Oslo\n", "Line 502 holds a NUL"),
         ("name,city\nJos\xe9,M\xe1laga\n".encode("latin-1"), "The file is not UTF-8 text (line 2"),
         (b'name,city\n"unclosed,Oslo\nnext,row\n', "is not valid CSV"),
         (b"name,\nA,B\n", "The first line must name every column"),

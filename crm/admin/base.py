@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from datetime import date, datetime
 from math import isqrt
 from typing import Any, ClassVar
@@ -18,11 +19,10 @@ from flask_admin.model import typefmt
 from flask_admin.model.fields import AjaxSelectField
 from flask_admin.model.form import converts
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import func, select, union
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.operators import desc_op, in_op
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -36,6 +36,7 @@ from crm.admin.export import ExportMixin
 from crm.admin.related import Related, sections
 from crm.admin.urls import FastUrls, view_url
 from crm.extensions import db
+from crm.forms import Form
 from crm.ids import row_id
 from crm.models import AuditLog, User
 from crm.policy import Action, Resource
@@ -85,6 +86,8 @@ MAX_PAGE = 1_000_000
 BULK_ACTIONS = {"delete": Action.DELETE}
 # Bulk actions that hand rows to someone else: not for sales reps.
 REASSIGNING = {"reassign"}
+
+log = logging.getLogger(__name__)
 
 
 class PolicyAjaxLoader(QueryAjaxModelLoader):
@@ -183,7 +186,7 @@ class PolicyModelView(ExportMixin, FastUrls, ModelView):
     """
 
     resource: ClassVar[Resource]
-    form_base_class = FlaskForm  # Flask-WTF's CSRF token, checked app-wide by CSRFProtect
+    form_base_class = Form  # Flask-WTF's CSRF token, checked app-wide by CSRFProtect
     model_form_converter = EnumValueConverter
     # Enums show their stored value ("manager"), not the Python name ("MANAGER").
     column_type_formatters = {
@@ -583,6 +586,16 @@ class PolicyModelView(ExportMixin, FastUrls, ModelView):
             if detail is None:
                 detail = "The database refused the change (it conflicts with other records)."
             flash(f"Not saved: {detail}", "error")
+            return True
+        if isinstance(exc, DBAPIError):
+            # Flask-Admin would flash str(exc): the driver's message and the SQL. The
+            # kind of refusal goes to the log (never the values); the page gets a sentence.
+            log.warning("database refused a save: %s", type(exc.orig).__name__)
+            flash(
+                "Not saved: a value does not fit its field (too long, too large or in the "
+                "wrong form). Check what you typed and save again.",
+                "error",
+            )
             return True
         return super().handle_view_exception(exc)
 

@@ -8,7 +8,6 @@ from typing import Any
 from flask import abort, flash, jsonify, redirect, request
 from flask_admin import BaseView, expose
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField
 from wtforms.validators import Optional, ValidationError
 
@@ -17,6 +16,7 @@ from crm.admin.filters import owners
 from crm.admin.sales import CURRENCIES, SOURCES
 from crm.admin.urls import view_url
 from crm.extensions import db
+from crm.forms import Form
 from crm.ids import row_id
 from crm.models import LeadStage
 from crm.policy import Action, Resource
@@ -25,7 +25,7 @@ DATE_HINT = "Use a date like 2026-01-31."
 
 
 def _not_before(start: str) -> Any:
-    def check(form: FlaskForm, field: DateField) -> None:
+    def check(form: Form, field: DateField) -> None:
         begin = form[start].data
         if field.data and begin and field.data < begin:
             raise ValidationError("The end of a range cannot come before its start.")
@@ -33,7 +33,7 @@ def _not_before(start: str) -> Any:
     return check
 
 
-class PipelineForm(FlaskForm):
+class PipelineForm(Form):
     """The funnel's filters (a GET form: it changes nothing, so no CSRF token)."""
 
     class Meta:  # noqa: D106 - WTForms' options

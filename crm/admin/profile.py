@@ -7,22 +7,22 @@ from typing import Any
 from flask import flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, ValidationError
 
 from crm import passwords, policy
 from crm.auth import start_session
 from crm.extensions import db
+from crm.forms import Form
 from crm.models import User
 from crm.policy import Action, Resource
 
 
-class NameForm(FlaskForm):
+class NameForm(Form):
     name = StringField("Name", validators=[InputRequired(), Length(max=255)])
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(Form):
     current = PasswordField("Current password", validators=[InputRequired()])
     new = PasswordField(
         "New password",

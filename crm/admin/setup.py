@@ -11,6 +11,7 @@ from wtforms import Form, PasswordField
 from wtforms.validators import EqualTo, Length, Optional, ValidationError
 
 from crm import passwords
+from crm.admin import filters
 from crm.admin.base import PolicyModelView
 from crm.extensions import db
 from crm.models import Lead, LeadStage, User
@@ -89,7 +90,12 @@ class UserView(PolicyModelView):
     column_list = ("name", "email", "role", "is_active", "last_login", "created_at")
     column_labels = {"is_active": "Active", "last_login": "Last sign-in"}
     column_searchable_list = ("name", "email")
-    column_filters = ("role", "is_active", "last_login", "created_at")
+    column_filters = (
+        filters.enum(User.role, "Role"),  # an unknown role: a message, not a failed cast
+        "is_active",
+        "last_login",
+        "created_at",
+    )
     column_default_sort = ("created_at", True)
     column_sortable_list = ("name", "email", "role", "last_login", "created_at")
     column_details_list = (

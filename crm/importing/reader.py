@@ -48,6 +48,12 @@ def decode(data: bytes, limit: int) -> str:
         raise FileProblem(
             "This is not a text file (or it is UTF-16). Save it as CSV (UTF-8) and upload again."
         )
+    if b"\x00" in data:  # PostgreSQL's text cannot hold it: refused before any row is read
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise FileProblem(
+            f"Line {line} holds a NUL character (a zero byte), which no field can store. "
+            "Remove it (or save the sheet as CSV UTF-8 again) and upload again."
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
