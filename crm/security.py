@@ -7,6 +7,7 @@ import secrets
 from flask import Flask, Response, current_app, g, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 csrf = CSRFProtect()
@@ -48,7 +49,19 @@ def _set_headers(response: Response) -> Response:
     seconds = current_app.config.get("HSTS_SECONDS")
     if seconds:
         headers.setdefault("Strict-Transport-Security", f"max-age={seconds}; includeSubDomains")
+    if _private():
+        # A shared cache or the back button must never show one person's page or
+        # export to the next person at that browser.
+        response.cache_control.no_store = True
     return response
+
+
+def _private() -> bool:
+    """Whether the response is a signed-in person's own (every page and export, not assets)."""
+    endpoint = request.endpoint or ""
+    if endpoint == "plotly_js" or endpoint == "static" or endpoint.endswith(".static"):
+        return False
+    return bool(current_user and current_user.is_authenticated)
 
 
 def _csrf_failed(error: CSRFError) -> tuple[str, int]:

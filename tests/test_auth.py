@@ -290,6 +290,20 @@ def test_security_headers_and_csp_nonce(browser: Browser, users):
     assert browser.get("/admin/").headers["Content-Security-Policy"] != csp  # a new nonce
 
 
+def test_signed_in_pages_and_exports_are_never_cached_but_assets_are(browser: Browser, users):
+    """A shared cache or the back button must not show one person's data to the next."""
+    from crm.web import PLOTLY_JS_URL
+
+    browser.login_as(users[REP])
+    for url in ("/admin/", "/admin/customers/", "/admin/customers/export/csv/",
+                "/admin/search/?q=acme", "/admin/profile/"):  # fmt: skip
+        response = browser.get(url)
+        assert response.status_code == 200, url
+        assert response.cache_control.no_store, (url, response.headers.get("Cache-Control"))
+    asset = browser.get(PLOTLY_JS_URL)
+    assert asset.cache_control.public and not asset.cache_control.no_store
+
+
 def test_production_cookies_are_secure_and_hsts_is_sent(app: Flask, server_url):
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     prod = create_app(
