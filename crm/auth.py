@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import time
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -25,6 +24,7 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
 from crm import audit, passwords
+from crm.edge import local_path
 from crm.extensions import db
 from crm.forms import NUL_MESSAGE, Form
 from crm.lockout import LockoutPolicy, is_locked, record_failure, record_success
@@ -57,12 +57,7 @@ def safe_next(target: str | None) -> str:
     Refuses scheme-relative (``//evil.com``), backslash, absolute and
     ``javascript:`` targets, and anything with control characters.
     """
-    if not target or any(ord(ch) < 32 or ch == "\\" for ch in target):
-        return HOME
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return HOME
-    return target
+    return local_path(target) or HOME
 
 
 def utcnow() -> datetime:

@@ -90,6 +90,19 @@ def test_the_keyboard_selector_moves_a_card_too(browser: Browser, users, board):
     assert db.session.get(Lead, board["mine"]).stage_id == board["stage:Qualified"]
 
 
+def test_after_a_move_the_board_goes_back_to_the_referrers_path_never_its_host(
+    browser: Browser, users, board
+):
+    browser.login_as(users[REP])
+    response = browser.post(
+        "/admin/pipeline/move",
+        {"lead": board["mine"], "stage": board["stage:Qualified"]},
+        headers={"Referer": "https://evil.example/admin/pipeline/board?owner=1"},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/pipeline/board?owner=1"
+
+
 def test_a_rep_cannot_move_someone_elses_lead(browser: Browser, users, board):
     browser.login_as(users[REP])
     response = browser.post(

@@ -168,3 +168,40 @@ def test_a_database_refusal_is_a_sentence_without_internals(admin: Browser, monk
     assert 'value="Long Phone"' in page
     assert db.session.scalar(select(func.count()).select_from(Customer)) == before
     assert not re.search(r"value too long|character varying", page)
+
+
+def test_a_return_address_off_this_site_is_never_followed(admin: Browser):
+    """Flask-Admin follows ``url=`` after a save when its host matches the Host header,
+    which the client sends (a spoofed one: "http://evil.example/" with ``Host:
+    evil.example``); only a path on this site is kept, so an absolute address is
+    dropped even when its host is this one."""
+    customer = factories.customer(name="Return Trip", company="Hops")
+
+    def save(url: str):
+        edit = f"/admin/customers/edit/?id={customer.id}"
+        form = form_fields(admin.get(edit).get_data(as_text=True))
+        form = {name: value for name, value in form.items() if not name.startswith("_")}
+        return admin.post(f"{edit}&url={url}", {**form, "city": "Oslo"})  # plain "Save"
+
+    response = save("http://localhost/admin/leads/")  # the test client's own host
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/customers/"
+    assert save("/admin/leads/?page=2").headers["Location"] == "/admin/leads/?page=2"
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "https://evil.example/", "//evil.example"])
+def test_a_bulk_confirmation_never_links_off_this_site(admin: Browser, url: str):
+    customer = factories.customer(name="Bulk Trip", company="Hops")
+    page = clean(
+        admin.post(
+            "/admin/customers/action/", {"action": "delete", "rowid": customer.id, "url": url}
+        )
+    )
+    assert "Bulk Trip" in page  # the confirmation page
+    assert "evil.example" not in page and "javascript:alert" not in page
+
+
+def test_only_the_trusted_hosts_are_answered(app: Flask, admin: Browser, monkeypatch):
+    monkeypatch.setitem(app.config, "TRUSTED_HOSTS", ["crm.example.com"])
+    assert admin.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
+    assert admin.get("/healthz", headers={"Host": "crm.example.com"}).status_code == 200

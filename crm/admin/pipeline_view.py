@@ -15,6 +15,7 @@ from crm import charts, pipeline, policy
 from crm.admin.filters import owners
 from crm.admin.sales import CURRENCIES, SOURCES
 from crm.admin.urls import view_url
+from crm.edge import path_of
 from crm.extensions import db
 from crm.forms import Form
 from crm.ids import row_id
@@ -169,14 +170,14 @@ class PipelineView(BaseView):
             if wants_json:
                 return jsonify(ok=False, message=message), 400
             flash(message, "error")
-            return redirect(request.referrer or view_url("pipeline.board"))
+            return redirect(path_of(request.referrer) or view_url("pipeline.board"))
         lead.stage_id = stage.id
         db.session.commit()  # the audit trigger records the stage change, and who made it
         message = f"“{lead.title}” moved to {stage.name}."
         if wants_json:
             return jsonify(ok=True, message=message)
         flash(message, "success")
-        return redirect(request.referrer or view_url("pipeline.board"))
+        return redirect(path_of(request.referrer) or view_url("pipeline.board"))
 
     @staticmethod
     def _filters(form: PipelineForm, everyone: bool) -> pipeline.Filters:
