@@ -188,6 +188,43 @@ def test_rep_sees_tasks_assigned_to_them_and_interactions_on_their_customers(
     assert rep_browser.get(f"/admin/interactions/details/?id={logged.id}").status_code == 200
 
 
+@pytest.mark.parametrize("sent", ["mine", ""])
+def test_a_rep_edits_rows_they_are_assigned_but_never_who_owns_or_logged_them(
+    rep_browser: Browser, reps, books, sent: str
+):
+    """A task someone else owns and assigned to the rep, an interaction someone else
+    logged on the rep's customer: the rep may change their content, not their owner
+    (taking them over, or leaving them with none)."""
+    mine, theirs = reps
+    owner = str(mine.id) if sent == "mine" else ""
+    task = factories.task(title="Assigned to me", user_id=theirs.id, assigned_to=mine.id)
+    edit = f"/admin/tasks/edit/?id={task.id}"
+    form = rep_browser.get(edit).get_data(as_text=True)
+    assert 'name="user"' not in form  # no owner to choose
+    response = rep_browser.post(
+        edit,
+        {"title": "Assigned, renamed", "status": "pending", "user": owner,
+         "assignee": str(mine.id), "version": str(task.version)},
+    )  # fmt: skip
+    assert response.status_code == 302, response.get_data(as_text=True)
+    db.session.refresh(task)
+    assert (task.title, task.user_id) == ("Assigned, renamed", theirs.id)
+
+    logged = factories.interaction(
+        type="call", subject="Their call", user_id=theirs.id, customer_id=books[0].customer.id
+    )
+    edit = f"/admin/interactions/edit/?id={logged.id}"
+    assert 'name="user"' not in rep_browser.get(edit).get_data(as_text=True)
+    response = rep_browser.post(
+        edit,
+        {"type": "call", "subject": "Their call, noted", "user": owner,
+         "customer": str(books[0].customer.id), "version": str(logged.version)},
+    )  # fmt: skip
+    assert response.status_code == 302, response.get_data(as_text=True)
+    db.session.refresh(logged)
+    assert (logged.subject, logged.user_id) == ("Their call, noted", theirs.id)
+
+
 @pytest.mark.parametrize("role", [UserRole.ADMIN, UserRole.MANAGER, UserRole.SUPPORT])
 def test_other_roles_read_every_row(browser: Browser, users, books, role):
     browser.login_as(users[role])

@@ -104,19 +104,21 @@ LEAD_LOOKUP = {"fields": ("title",), "page_size": 10}
 class OwnedView(PolicyModelView):
     """A view whose rows have an owner-like column a sales rep may not choose.
 
-    ``owner_field``: the relationship a rep's rows are tied to; for reps it is
-    removed from the form and set to the rep. Others get it pre-filled with
+    ``owner_field``: the relationship a rep's rows are tied to (the owner, or who
+    logged an interaction). A rep never sees it in a form: a row they create is
+    theirs; a row they edit keeps whoever it had (a task assigned to them, an
+    interaction someone else logged on their customer), so a rep can neither take
+    a row over nor leave it without an owner. Others get it pre-filled with
     themselves on new records.
     """
 
     owner_field = "owner"
-    owner_fixed_on_edit = True
 
     def _fix_owner(self, form: Form, is_new: bool) -> Form:
         if policy.sees_all_rows(current_user):
             if is_new and hasattr(form, self.owner_field) and not form[self.owner_field].data:
                 form[self.owner_field].data = current_user._get_current_object()
-        elif hasattr(form, self.owner_field) and (is_new or self.owner_fixed_on_edit):
+        elif hasattr(form, self.owner_field):
             delattr(form, self.owner_field)
         return form
 
@@ -127,7 +129,7 @@ class OwnedView(PolicyModelView):
         return self._fix_owner(super().edit_form(obj), is_new=False)
 
     def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
-        if not policy.sees_all_rows(current_user) and (is_created or self.owner_fixed_on_edit):
+        if is_created and not policy.sees_all_rows(current_user):
             setattr(model, self.owner_field, current_user._get_current_object())
         super().on_model_change(form, model, is_created)
 
@@ -325,9 +327,7 @@ class LeadView(ImportMixin, OwnedView):
 
 class TaskView(OwnedView):
     resource = Resource.TASKS
-    owner_field = "user"
-    # A rep may edit tasks assigned to them without taking them over.
-    owner_fixed_on_edit = False
+    owner_field = "user"  # a rep edits tasks assigned to them without taking them over
     column_list = (
         "title",
         "status",
@@ -395,7 +395,6 @@ class TaskView(OwnedView):
 class InteractionView(OwnedView):
     resource = Resource.INTERACTIONS
     owner_field = "user"
-    owner_fixed_on_edit = False
     column_list = (
         "interaction_date",
         "type",
