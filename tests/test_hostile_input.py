@@ -205,3 +205,17 @@ def test_only_the_trusted_hosts_are_answered(app: Flask, admin: Browser, monkeyp
     monkeypatch.setitem(app.config, "TRUSTED_HOSTS", ["crm.example.com"])
     assert admin.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
     assert admin.get("/healthz", headers={"Host": "crm.example.com"}).status_code == 200
+
+
+@pytest.mark.parametrize("kind", LISTS)
+@pytest.mark.parametrize("page", ["-1", "-99999999999", "99999999999999999999", "x"])
+def test_any_page_number_is_a_page_not_an_error(admin: Browser, kind: str, page: str):
+    body = clean(admin.get(f"/admin/{kind}/?page={page}"))
+    assert "<table" in body  # the list itself, first or last page
+
+
+def test_a_nul_in_the_profile_name_is_refused_beside_it(admin: Browser, users):
+    page = clean(admin.post("/admin/profile/", {"profile-name": "Ada\x00 Admin"}))
+    assert NUL_MESSAGE in page
+    db.session.refresh(users[ADMIN])
+    assert "\x00" not in users[ADMIN].name
