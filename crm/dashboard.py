@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, or_, select
+from sqlalchemy import and_, exists, func, not_, or_, select, text
 from sqlalchemy.orm import Session, joinedload
 
 from crm import policy
@@ -22,18 +22,22 @@ from crm.models import (
     Lead,
     LeadStage,
     Task,
-    TaskStatus,
     User,
     UserRole,
     forecast_stats,
     pipeline_totals,
 )
 from crm.models.lead import CLOSED_LOST, CLOSED_STAGE_NAMES, CLOSED_WON
+from crm.models.task import OPEN_TASKS
 
 LISTED = 10  # rows in each list on the home page
 CAP = 1_000  # counts beyond this say "more than"
 STALE_DAYS = 30
-OPEN_TASK = (TaskStatus.PENDING, TaskStatus.IN_PROGRESS)
+# Open tasks, written as migration 0020's partial indexes' own predicate, in the SQL
+# text: as bound parameters, a prepared statement's generic plan (psycopg prepares a
+# statement after five runs) cannot prove the predicate, and walks every task in
+# due-date order instead (2.2 s at scale 1).
+OPEN_TASK = text(f"tasks.{OPEN_TASKS}")
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ def stale_deals(session: Session, user: User, now: datetime) -> list[Lead]:
 
 def overdue_tasks(session: Session, user: User, now: datetime) -> tuple[list[Task], int]:
     """The longest-overdue open tasks the user may read, and how many (capped)."""
-    overdue = and_(Task.due_date < now, Task.status.in_(OPEN_TASK), policy.row_filter(user, Task))
+    overdue = and_(Task.due_date < now, OPEN_TASK, policy.row_filter(user, Task))
     return _listed_and_counted(session, overdue, Task.due_date.asc())
 
 
@@ -142,7 +146,7 @@ def tasks_due_today(session: Session, user: User, now: datetime) -> tuple[list[T
     due = and_(
         Task.due_date >= start,
         Task.due_date < start + timedelta(days=1),
-        Task.status.in_(OPEN_TASK),
+        OPEN_TASK,
         policy.row_filter(user, Task),
     )
     return _listed_and_counted(session, due, Task.due_date.asc())

@@ -174,7 +174,30 @@ def highlight(snippet: str | None) -> Markup:
     return Markup(text.replace(_START, "<mark>").replace(_STOP, "</mark>"))
 
 
-def search_kind(session: Session, user: User, kind: Kind, query: Query) -> Group:
+class _Planner:
+    """One search's plain-index-scan setting, changed only when it must be.
+
+    A rule on a column of the row (owner_id = me) is read in the same index as the
+    words (migration 0019), or as two bitmaps ANDed; walking the rep's rows
+    through their btree and testing each instead tests all 43,000 of a big book's
+    leads when the word is one they never use (570 ms). So the matches are read
+    with plain index scans off, but a rule through a subquery ("on customers I
+    own") and the ranking keep them (and the index-only scans that need them).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.index_scans = True
+
+    def use_index_scans(self, on: bool) -> None:
+        """Plain index scans on or off for the rest of the transaction."""
+        if on != self.index_scans:
+            setting = func.set_config("enable_indexscan", "on" if on else "off", True)
+            self.session.execute(select(setting))  # SET LOCAL, as a function
+            self.index_scans = on
+
+
+def search_kind(session: Session, user: User, kind: Kind, query: Query, planner: _Planner) -> Group:
     """The best hits of one kind that ``user`` may read, and how many matched."""
     model = kind.model
     condition = matches(kind, query)
@@ -184,22 +207,23 @@ def search_kind(session: Session, user: User, kind: Kind, query: Query) -> Group
     parts = [select(model.id).where(condition, branch) for branch in branches]
     everyone = policy.sees_all_rows(user)
     estimated = estimate(session, select(model.id).where(condition))
-    pool = _word_pool(session, kind, query, branches, estimated, sample=everyone)
+    pool = _word_pool(session, kind, query, branches, estimated, planner, sample=everyone)
     if pool or estimated > SKIP_ABOVE:
         # A common word: counting even 1,001 matches reads 1,001 scattered rows per
         # kind, and for a rep, joins them with their rows; the first RANK_POOL to
         # rank is all the page needs. More matches than that: "more than 1,000"
         # when every row is readable (the estimate stands for them), else "more
         # than 100" (a rep's share of a common word can be anything).
-        pool = pool or _first_ids(session, parts, RANK_POOL + 1)
+        pool = pool or _first_ids(session, parts, RANK_POOL + 1, planner)
         counted_to = CAP if everyone else RANK_POOL
         found = counted_to + 1 if len(pool) > RANK_POOL else len(pool)
         pool = pool[:RANK_POOL]
     else:
-        candidates = _first_ids(session, parts, CAP + 1)
+        candidates = _first_ids(session, parts, CAP + 1, planner)
         counted_to, found, pool = CAP, len(candidates), candidates[:RANK_POOL]
     if not pool:
         return Group(kind, [], 0)
+    planner.use_index_scans(True)
     tsquery = query.tsquery()
     rank = func.ts_rank(literal_column(kind.document), tsquery).label("rank")
     best = (
@@ -230,6 +254,7 @@ def _word_pool(
     query: Query,
     branches: list[Any],
     estimated: int,
+    planner: _Planner,
     *,
     sample: bool,
 ) -> list[int]:
@@ -247,10 +272,12 @@ def _word_pool(
     about FUZZY_LIMIT matches. A rep's rows are never sampled (a sample of
     everyone's rows misses theirs): their share of the word is read in full
     through the index that carries their rule column (migration 0019), 11 ms for
-    a big book's leads. Only one word: GIN samples each word on its own, so two
-    sampled words would meet in far fewer rows than are there. Empty when not
-    used, or when the words give no more than RANK_POOL rows (the search is then
-    read in full, prefix and all).
+    a big book's leads; a part of their rule through a subquery ("interactions on
+    customers I own") is left to the full read, so it is never read twice.
+    Only one word: GIN samples each word on its own, so two sampled words would
+    meet in far fewer rows than are there. Empty when not used, or when the words
+    give no more than RANK_POOL rows (the search is then read in full, prefix and
+    all).
     """
     if len(query.groups) != 1 or len(query.groups[0]) != 1:
         return []
@@ -272,7 +299,9 @@ def _word_pool(
     if sample:
         session.execute(text(f"SET LOCAL gin_fuzzy_search_limit = {FUZZY_LIMIT}"))
     parts = [select(model.id).where(words, branch) for branch in branches]
-    pool = _first_ids(session, parts, RANK_POOL + 1)
+    if not sample:
+        parts = [part for part in parts if not _through_subquery(part)]
+    pool = _first_ids(session, parts, RANK_POOL + 1, planner)
     if sample:
         session.execute(text("SET LOCAL gin_fuzzy_search_limit = 0"))
     return pool if len(pool) > RANK_POOL else []
@@ -375,7 +404,7 @@ def _index_words(session: Session, index: str) -> IndexWords:
     return words
 
 
-def _first_ids(session: Session, parts: list[Any], limit: int) -> list[int]:
+def _first_ids(session: Session, parts: list[Any], limit: int, planner: _Planner) -> list[int]:
     """Up to ``limit`` ids matching any of ``parts``, each read only that far.
 
     Part by part, cheapest first (crm/policy.py), stopping once ``limit`` are in:
@@ -384,24 +413,11 @@ def _first_ids(session: Session, parts: list[Any], limit: int) -> list[int]:
     """
     found: dict[int, None] = {}
     for part in parts:
-        # search() turned plain index scans off; a rule through a subquery ("on
-        # customers I own") keeps its join, which wants them.
-        joined = _through_subquery(part)
-        if joined:
-            _plan_with(session, indexscan=True)
+        planner.use_index_scans(_through_subquery(part))  # see _Planner
         found.update(dict.fromkeys(session.scalars(part.limit(limit))))
-        if joined:
-            _plan_with(session, indexscan=False)
         if len(found) >= limit:
             break
     return list(found)[:limit]
-
-
-def _plan_with(session: Session, *, indexscan: bool, seqscan: bool = False) -> None:
-    """Turn the planner's plain index scans and sequential scans on or off, till commit."""
-    flags = {"enable_indexscan": indexscan, "enable_seqscan": seqscan}
-    on_off = [func.set_config(name, "on" if on else "off", True) for name, on in flags.items()]
-    session.execute(select(*on_off))  # one statement: SET LOCAL takes one setting
 
 
 def _through_subquery(part: Any) -> bool:
@@ -419,11 +435,11 @@ def search(session: Session, user: User, query: Query) -> list[Group]:
     # Every match is found through a full-text index. A common word looks cheap to
     # find by reading the table and testing rows until enough match, but each test
     # rebuilds a row's tsvector: 80 ms for 1,001 interactions, 5 through the index.
-    # And a rule on a column of the row (owner_id = me) is read in the same index as
-    # the words (migration 0019), or as two bitmaps ANDed; walking the rep's rows
-    # through their btree and testing each instead tests all 43,000 of a big book's
-    # leads when the word is one they never use (570 ms).
-    _plan_with(session, indexscan=False)
-    groups = [search_kind(session, user, kind, query) for kind in KINDS]
-    _plan_with(session, indexscan=True, seqscan=True)
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    planner = _Planner(session)
+    groups = [search_kind(session, user, kind, query, planner) for kind in KINDS]
+    # The rest of the request plans as usual. (After an error there is nothing to
+    # restore: the transaction ends, and SET LOCAL with it.)
+    planner.use_index_scans(True)
+    session.execute(text("SET LOCAL enable_seqscan = on"))
     return groups

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, Response, current_app, g, render_template, request
+from flask import Flask, Response, current_app, g, render_template, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 csrf = CSRFProtect()
@@ -57,11 +56,16 @@ def _set_headers(response: Response) -> Response:
 
 
 def _private() -> bool:
-    """Whether the response is a signed-in person's own (every page and export, not assets)."""
+    """Whether the response is a signed-in person's own (every page and export, not assets).
+
+    Read from the session cookie, never by loading the user: that would query the
+    database after the response was made, and during an outage turn the 503 into
+    a failure of its own (crm/outage.py).
+    """
     endpoint = request.endpoint or ""
     if endpoint == "plotly_js" or endpoint == "static" or endpoint.endswith(".static"):
         return False
-    return bool(current_user and current_user.is_authenticated)
+    return session.get("_user_id") is not None
 
 
 def _csrf_failed(error: CSRFError) -> tuple[str, int]:

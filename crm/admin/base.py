@@ -22,7 +22,13 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import func, select, union
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.operators import desc_op, in_op
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -587,15 +593,26 @@ class PolicyModelView(ExportMixin, FastUrls, ModelView):
                 detail = "The database refused the change (it conflicts with other records)."
             flash(f"Not saved: {detail}", "error")
             return True
-        if isinstance(exc, DBAPIError):
+        if isinstance(exc, DataError):
             # Flask-Admin would flash str(exc): the driver's message and the SQL. The
-            # kind of refusal goes to the log (never the values); the page gets a sentence.
-            log.warning("database refused a save: %s", type(exc.orig).__name__)
+            # kind of refusal goes to the log (not its text: it quotes the values).
+            log.warning("database refused a value: %s", type(exc.orig).__name__)
             flash(
                 "Not saved: a value does not fit its field (too long, too large or in the "
                 "wrong form). Check what you typed and save again.",
                 "error",
             )
+            return True
+        if isinstance(exc, DBAPIError):
+            # Not the person's input: a missing grant, a trigger's refusal. The operator
+            # needs the database's own words (they hold no values); the page, a sentence.
+            diag = getattr(exc.orig, "diag", None)
+            log.error(
+                "database refused a save: %s: %s",
+                type(exc.orig).__name__,
+                getattr(diag, "message_primary", None),
+            )
+            flash("Not saved: the database refused the change. Nothing was changed.", "error")
             return True
         return super().handle_view_exception(exc)
 

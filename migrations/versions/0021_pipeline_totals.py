@@ -9,8 +9,10 @@ read it whenever no creation date is asked for.
 
 The same statement-level triggers keep it exact (one more upsert per statement
 on ``leads``, grouped as before), and ``crm_rebuild_pipeline_stats()`` rebuilds
-it with the others. The app's role needs the same grants on it as on
-``pipeline_stats`` (README "Production: database roles").
+it with the others. The triggers run as whoever changes a lead, so the app's
+own role (README "Production: database roles") needs the grants it has on
+``pipeline_stats`` on this table too, or every change to a lead would fail: this
+migration copies them.
 
 Revision ID: 0021_pipeline_totals
 Revises: 0020_open_tasks_due_date
@@ -116,6 +118,21 @@ def upgrade() -> None:
     op.execute(
         f"CREATE UNIQUE INDEX uk_pipeline_totals ON pipeline_totals "
         f"({KEYS['pipeline_totals']}) NULLS NOT DISTINCT"
+    )
+    # Whoever may write pipeline_stats (the app's role) may write this too.
+    op.execute(
+        """
+        DO $$
+        DECLARE g record;
+        BEGIN
+            FOR g IN SELECT grantee, privilege_type FROM information_schema.role_table_grants
+                     WHERE table_schema = current_schema() AND table_name = 'pipeline_stats'
+                       AND grantee <> current_user
+            LOOP
+                EXECUTE format('GRANT %s ON pipeline_totals TO %I', g.privilege_type, g.grantee);
+            END LOOP;
+        END $$;
+        """
     )
     for statement in _functions(list(KEYS)):
         op.execute(statement)
