@@ -29,6 +29,8 @@ import bcrypt
 import psycopg
 
 from bench.pages import ROOT, WARM_UP, build, database_url, free_port, serve
+from crm.cli import DEMO_PASSWORD
+from crm.seed import SEED_USERS
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Role:
 
 
 SMALL_REP = "small.rep@bench.example"
+SMALL_REP_PASSWORD = "user123"  # as the README's rep login
 
 
 def small_rep(conn: psycopg.Connection) -> None:
@@ -53,7 +56,7 @@ def small_rep(conn: psycopg.Connection) -> None:
     uid = conn.execute(
         "INSERT INTO users (email, password_hash, name, role) "
         "VALUES (%s, %s, 'Small Book', 'user') RETURNING id",
-        (SMALL_REP, bcrypt.hashpw(b"user123", bcrypt.gensalt(12)).decode()),
+        (SMALL_REP, bcrypt.hashpw(SMALL_REP_PASSWORD.encode(), bcrypt.gensalt(12)).decode()),
     ).fetchone()[0]
     conn.execute(
         "INSERT INTO customers (name, company, owner_id) VALUES ('Only One', 'Small Book Co', %s)",
@@ -69,15 +72,19 @@ def roles(conn: psycopg.Connection) -> list[Role]:
         "SELECT u.email FROM users u JOIN customers c ON c.owner_id = u.id "
         "WHERE u.role = 'user' GROUP BY u.email ORDER BY count(*) DESC, u.email LIMIT 1"
     ).fetchone()
+    seeded = {user.email: user.demo_password for user in SEED_USERS}
     people = [
-        Role("admin", "admin", "admin@crm.com", "admin123"),
-        Role("manager", "manager", "manager@crm.com", "manager123"),
-        Role("support", "support", "support@crm.com", "support123"),
-        Role("rep-small", "rep, small book", SMALL_REP, "user123"),
+        Role(key, key, email, seeded[email])
+        for key, email in (
+            ("admin", "admin@crm.com"),
+            ("manager", "manager@crm.com"),
+            ("support", "support@crm.com"),
+        )
     ]
+    people.append(Role("rep-small", "rep, small book", SMALL_REP, SMALL_REP_PASSWORD))
     if big:
         # The README's rep login has a demo book too, with its own password.
-        password = "user123" if big[0] == "user@crm.com" else "demo-password"
+        password = seeded.get(big[0], DEMO_PASSWORD)
         people.append(Role("rep-big", "rep, big book", big[0], password))
     for person in people:
         uid, role = conn.execute(

@@ -283,14 +283,16 @@ def _word_pool(
         return []
     model = kind.model
     term = query.groups[0][0]
-    words = matches(kind, query.exact())
     if not term.prefix:
         if estimated <= SKIP_ABOVE:  # a whole word: ``estimated`` is its own estimate
             return []
+        words = matches(kind, query.exact())
     else:
         stats = _index_words(session, kind.index)
         stem = _stem(session, term.text)
-        if not stem or stats.expected([stem]) <= SKIP_ABOVE:
+        if stem and stats.expected([stem]) > SKIP_ABOVE:
+            words = matches(kind, query.exact())
+        else:
             completions = common_completions(session, kind, term)
             if stats.expected(completions) <= SKIP_ABOVE:
                 return []
