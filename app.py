@@ -1,7 +1,7 @@
 """Entry point: ``flask run`` and ``flask db ...`` find ``app`` here."""
 
 from crm import create_app
-from crm.database import StartupError
+from crm.db.server import StartupError
 
 try:
     app = create_app()

@@ -32,7 +32,7 @@ class Config:
     DATABASE_CONNECT_TIMEOUT = int(_env("DATABASE_CONNECT_TIMEOUT") or 5)
     # Whether the app refuses to start when PostgreSQL does not answer (one clear line).
     # Production serves instead: pages answer 503 until the database is back, and a
-    # worker restarted during an outage must not bring gunicorn down (crm/outage.py).
+    # worker restarted during an outage must not bring gunicorn down (crm/db/outage.py).
     DATABASE_REQUIRED_AT_START = True
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True}
     SQLALCHEMY_RECORD_QUERIES = False
@@ -73,7 +73,7 @@ class Config:
     IMPORT_MAX_MB = int(_env("IMPORT_MAX_MB") or 50)
     MAX_CONTENT_LENGTH = (IMPORT_MAX_MB + 1) * 1024 * 1024
 
-    # How pages show money and times (crm/formats.py): a Babel locale and an IANA zone.
+    # How pages show money and times (crm/web/formats.py): a Babel locale and an IANA zone.
     DISPLAY_LOCALE = _env("DISPLAY_LOCALE") or "en_US"
     DISPLAY_TIMEZONE = _env("DISPLAY_TIMEZONE") or "UTC"
 
@@ -84,7 +84,7 @@ class Config:
     BIND = _env("BIND") or "0.0.0.0:8000"
     WEB_CONCURRENCY = int(_env("WEB_CONCURRENCY") or 0)
 
-    # One JSON line per request on stderr (crm/request_log.py); "0" turns it off.
+    # One JSON line per request on stderr (crm/web/request_log.py); "0" turns it off.
     REQUEST_LOG = (_env("REQUEST_LOG") or "1") != "0"
 
     # Strict-Transport-Security max-age; 0 sends no header (plain HTTP in development).

@@ -13,7 +13,7 @@ import flask
 
 from config import Config, get_config
 from crm import check_required_settings
-from crm.database import StartupError
+from crm.db.server import StartupError
 
 # Refuse here, in gunicorn's master process: a worker whose app cannot start is
 # otherwise restarted for ever.
@@ -34,7 +34,7 @@ keepalive = 5
 # Recycle workers now and then (staggered), so a slow leak cannot grow for ever.
 max_requests = 2000
 max_requests_jitter = 200
-# The app writes one structured line per request (crm/request_log.py).
+# The app writes one structured line per request (crm/web/request_log.py).
 accesslog = None
 errorlog = "-"
 loglevel = "info"

@@ -216,7 +216,7 @@ def restart_command(url: str) -> list[str]:
     """``pg_ctl restart -m fast`` for the embedded server (its socket is its data dir)."""
     from sqlalchemy.engine import make_url
 
-    from crm.backup import _bundled
+    from crm.maintenance.backup import _bundled
 
     host = make_url(url).query.get("host")
     if not isinstance(host, str) or not (Path(host) / "PG_VERSION").is_file():

@@ -34,7 +34,7 @@ WARM_UP = 5
 def database_url(scale: float) -> str:
     """The bench database's URL, creating the database if needed."""
     from config import Config
-    from crm import database
+    from crm.db import server as database
 
     name = "crm_bench_" + f"{scale:g}".replace(".", "_")
     if Config.DATABASE_URL:

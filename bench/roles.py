@@ -29,8 +29,8 @@ import bcrypt
 import psycopg
 
 from bench.pages import ROOT, WARM_UP, build, database_url, free_port, serve
-from crm.cli import DEMO_PASSWORD
-from crm.seed import SEED_USERS
+from crm.maintenance.demo_data import DEMO_PASSWORD
+from crm.maintenance.seed import SEED_USERS
 
 
 @dataclass

@@ -10,8 +10,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config, get_config
-from crm import database
-from crm.database import StartupError
+from crm.db import server as database
+from crm.db.server import StartupError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,11 @@ def create_app(
     app.config.update(overrides or {})
     check_required_settings(app.config)
 
-    from crm import admin, audit, auth, cli, edge, formats, outage, request_log, security, web
+    from crm import admin, cli
+    from crm.audit import context as audit_context
+    from crm.db import outage
+    from crm.security import auth, protections
+    from crm.web import edge, formats, pages, request_log
 
     formats.init_app(app)  # a bad display setting stops the start before the database
     _configure_database(app)
@@ -56,11 +60,11 @@ def create_app(
     request_log.init_app(app)
     edge.init_app(app)  # before any view reads the request
     outage.init_app(app)
-    security.init_app(app)
-    audit.init_app(app)
+    protections.init_app(app)
+    audit_context.init_app(app)
     auth.init_app(app)
     admin.init_app(app)
-    web.init_app(app)
+    pages.init_app(app)
     cli.init_app(app)
     return app
 

@@ -26,11 +26,11 @@ from werkzeug.test import TestResponse
 
 from config import TestingConfig
 from crm import PROJECT_ROOT, create_app
-from crm import database as dbsetup
+from crm.db import server as dbsetup
 from crm.extensions import db
 from crm.models import User, UserRole
-from crm.passwords import hash_password
-from crm.security import limiter
+from crm.security.passwords import hash_password
+from crm.security.protections import limiter
 from tests import factories
 
 TEST_DB_PREFIX = "crm_test_"

@@ -10,8 +10,8 @@ from datetime import date
 import pytest
 from sqlalchemy import Connection, text
 
-from crm import retention
 from crm.extensions import db
+from crm.maintenance import retention
 from crm.models import UserRole
 from tests import factories
 from tests.conftest import Browser

@@ -13,10 +13,10 @@ from sqlalchemy import select, text
 
 from config import ProductionConfig
 from crm import PROJECT_ROOT, create_app
-from crm.auth import SIGN_IN_FAILED, utcnow
 from crm.extensions import db
 from crm.models import User, UserRole
-from crm.security import limiter
+from crm.security.auth import SIGN_IN_FAILED, utcnow
+from crm.security.protections import limiter
 from tests import factories
 from tests.conftest import PASSWORDS, Browser, csrf_token_from
 
@@ -292,7 +292,7 @@ def test_security_headers_and_csp_nonce(browser: Browser, users):
 
 def test_signed_in_pages_and_exports_are_never_cached_but_assets_are(browser: Browser, users):
     """A shared cache or the back button must not show one person's data to the next."""
-    from crm.web import PLOTLY_JS_URL
+    from crm.web.pages import PLOTLY_JS_URL
 
     browser.login_as(users[REP])
     for url in ("/admin/", "/admin/customers/", "/admin/customers/export/csv/",
@@ -351,7 +351,9 @@ def test_admin_changes_without_csrf_token_are_refused(browser: Browser, users, u
 
 
 LIMITER_PROBE = (
-    "from app import app\nfrom crm.security import limiter\nprint(type(limiter.storage).__name__)"
+    "from app import app\n"
+    "from crm.security.protections import limiter\n"
+    "print(type(limiter.storage).__name__)"
 )
 
 

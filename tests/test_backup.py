@@ -11,8 +11,8 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from crm import backup
 from crm.extensions import db
+from crm.maintenance import backup
 from tests.conftest import app_on_new_database
 
 pytestmark = pytest.mark.own_database

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crm.ids import MAX_ID, row_id
 from crm.models import UserRole
+from crm.web.ids import MAX_ID, row_id
 from tests.conftest import Browser
 
 HUGE = "99999999999"

@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 
 from crm.extensions import db
 from crm.models import Customer, LeadStage, User, UserRole
-from crm.passwords import check_password
+from crm.security.passwords import check_password
 
 
 def snapshot() -> dict[str, list[tuple]]:

@@ -16,7 +16,7 @@ import pytest
 
 from config import ProductionConfig, TestingConfig
 from crm import PROJECT_ROOT, create_app
-from crm.database import DatabaseSetupError, StartupError, check_connection, parse_database_url
+from crm.db.server import DatabaseSetupError, StartupError, check_connection, parse_database_url
 
 
 @pytest.mark.parametrize(
@@ -188,14 +188,14 @@ def test_embedded_server_stops_on_sigterm_even_after_a_killed_process(tmp_path: 
 @pytest.mark.own_database
 def test_embedded_server_stops_after_its_last_user_is_killed_outright(tmp_path: Path):
     """SIGKILL runs no exit hook (nor does a reloader's child it kills): the watchdog
-    stops the server within seconds (crm/embedded_watch.py)."""
+    stops the server within seconds (crm/db/watch.py)."""
     instance = tmp_path / "instance"
     child = start_child(instance, "wait")
     server_pid = int(child.stdout.readline())
     assert psutil.pid_exists(server_pid)
     watchdog = int((instance / "pgdata" / ".crm_watchdog.pid").read_text())
     assert psutil.Process(watchdog).cmdline()[-3:-1] == [
-        "crm.embedded_watch",
+        "crm.db.watch",
         str(instance / "pgdata"),
     ]
     assert os.getsid(watchdog) != os.getsid(child.pid)  # out of the app's session

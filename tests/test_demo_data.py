@@ -7,8 +7,8 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import text
 
-from crm import demo_data
 from crm.extensions import db
+from crm.maintenance import demo_data
 from tests import introspect
 
 SCALE = "0.0005"  # 500 customers, 1,000 leads, 500 tasks, 1,500 interactions, 2,500 audit rows

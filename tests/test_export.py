@@ -11,8 +11,8 @@ from flask import Flask
 from sqlalchemy import Connection, delete, select, text
 
 from crm.extensions import db
+from crm.importing.spreadsheet import csv_safe, needs_guard, unguarded
 from crm.models import Customer, Lead, UserRole
-from crm.spreadsheet import csv_safe, needs_guard, unguarded
 from tests import factories
 from tests.conftest import Browser
 from tests.test_import import selected, submit, upload, upload_id

@@ -1,4 +1,4 @@
-"""One format for money, dates and times on every page (crm/formats.py)."""
+"""One format for money, dates and times on every page (crm/web/formats.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from decimal import Decimal
 import pytest
 from flask import Flask
 
-from crm import create_app, formats
-from crm.database import StartupError
+from crm import create_app
+from crm.db.server import StartupError
 from crm.extensions import db
 from crm.models import UserRole
+from crm.web import formats
 from tests import factories
 from tests.conftest import Browser, form_fields
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Connection, text
 
 from crm.models import InteractionType, TaskStatus, UserRole
-from crm.passwords import hash_password
+from crm.security.passwords import hash_password
 from tests import factories
 from tests.conftest import Browser, statements
 

@@ -14,10 +14,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from crm.edge import NUL_LEFT_OUT
 from crm.extensions import db
-from crm.forms import NUL_MESSAGE
 from crm.models import Customer, UserRole
+from crm.web.edge import NUL_LEFT_OUT
+from crm.web.forms import NUL_MESSAGE
 from tests import factories
 from tests.conftest import Browser, form_fields
 
@@ -156,7 +156,7 @@ def test_signing_in_with_a_nul_says_so(browser: Browser, users):
 def test_a_database_refusal_is_a_sentence_without_internals(admin: Browser, monkeypatch):
     """Whatever the database refuses past the forms' checks (here: a value made too long
     for its column after validation), the page says so plainly and keeps the form."""
-    from crm.admin import sales
+    from crm.admin.views import sales
 
     def overlong(self, form, model, is_created):  # after the form's own checks
         model.phone = "9" * 500

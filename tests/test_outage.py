@@ -16,11 +16,12 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from config import ProductionConfig, TestingConfig
-from crm import create_app, outage
-from crm.database import DatabaseSetupError
+from crm import create_app
+from crm.db import outage
+from crm.db.server import DatabaseSetupError
 from crm.extensions import db
 from crm.models import Customer, UserRole
-from crm.passwords import hash_password
+from crm.security.passwords import hash_password
 from tests import factories
 from tests.conftest import PASSWORDS, Browser, FreshContextClient, app_on_new_database
 from tests.db_proxy import DatabaseProxy

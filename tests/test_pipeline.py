@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Connection, text
 
-from crm import pipeline
 from crm.extensions import db
 from crm.models import LeadStage, UserRole
+from crm.sales import pipeline
 from tests import factories
 from tests.conftest import Browser
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Connection, text
 
 from crm.extensions import db
-from crm.seed import SEED_STAGES
+from crm.maintenance.seed import SEED_STAGES
 
 OWNERS = 50
 

@@ -1,6 +1,6 @@
 """A sales rep's lists read their rows through indexes, however big or small their book.
 
-The row rules (crm/policy.py) stay as they are; what these tests pin down is the
+The row rules (crm/security/policy.py) stay as they are; what these tests pin down is the
 shape of the statements a rep's list pages send: every statement, run through
 EXPLAIN on a table big enough for the planner to care, uses an index and never
 scans a whole big table. A rep who owns almost nothing used to wait 3 to 8 s
@@ -15,10 +15,10 @@ from collections.abc import Iterable
 import pytest
 from sqlalchemy import Connection, text
 
-from crm import search
 from crm.extensions import db
 from crm.models import User, UserRole
-from crm.passwords import hash_password
+from crm.search import service as search
+from crm.security.passwords import hash_password
 from tests import factories
 from tests.conftest import PASSWORDS, Browser, statements
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from crm.extensions import db
-from crm.retention import cutoff
+from crm.maintenance.retention import cutoff
 from tests.conftest import app_on_new_database
 
 pytestmark = pytest.mark.own_database

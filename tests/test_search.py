@@ -7,8 +7,8 @@ import re
 import pytest
 from sqlalchemy import Connection, text
 
-from crm import search
 from crm.models import InteractionType, UserRole
+from crm.search import service as search
 from tests import factories
 from tests.conftest import Browser, statements
 

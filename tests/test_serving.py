@@ -18,8 +18,8 @@ import pytest
 from flask import Flask
 
 from config import Config
-from crm import request_log
 from crm.models import UserRole
+from crm.web import request_log
 from tests.conftest import Browser
 
 ROOT = Path(__file__).resolve().parent.parent

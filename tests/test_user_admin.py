@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.extensions import db
 from crm.models import User, UserRole
-from crm.passwords import check_password
+from crm.security.passwords import check_password
 from tests import factories
 from tests.conftest import PASSWORDS, Browser
 

@@ -6,16 +6,16 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from crm.admin.audit_view import AuditLogView
-from crm.admin.home import HomeView
-from crm.admin.pipeline_view import PipelineView
-from crm.admin.profile import ProfileView
-from crm.admin.sales import CustomerView, InteractionView, LeadView, TaskView
-from crm.admin.search_view import SearchView
-from crm.admin.setup import LeadStageView, UserView
 from crm.admin.template_patches import PatchedTemplateLoader
 from crm.admin.urls import admin_static_url
-from crm.security import csp_nonce
+from crm.admin.views.audit import AuditLogView
+from crm.admin.views.home import HomeView
+from crm.admin.views.pipeline import PipelineView
+from crm.admin.views.profile import ProfileView
+from crm.admin.views.sales import CustomerView, InteractionView, LeadView, TaskView
+from crm.admin.views.search import SearchView
+from crm.admin.views.setup import LeadStageView, UserView
+from crm.security.protections import csp_nonce
 
 
 def init_app(app: Flask) -> Admin:

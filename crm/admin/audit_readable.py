@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from ua_parser import parse
 
+from crm.audit.revert import AUDITED
 from crm.models import AuditLog, Customer, Lead, LeadStage, Task, User
-from crm.revert import AUDITED
 
 # Referenced tables whose rows are named on history pages, and how.
 NAMED: dict[str, tuple[type, Any]] = {

@@ -36,17 +36,18 @@ from wtforms import HiddenField
 from wtforms.fields import DateField, DateTimeLocalField
 from wtforms.widgets import DateInput
 
-from crm import formats, policy
 from crm.admin import bulk, counting, rows
 from crm.admin.export import ExportMixin
 from crm.admin.related import Related, sections
 from crm.admin.urls import FastUrls, view_url
+from crm.audit.revert import AUDITED
 from crm.extensions import db
-from crm.forms import Form
-from crm.ids import row_id
 from crm.models import AuditLog, User
-from crm.policy import Action, Resource
-from crm.revert import AUDITED
+from crm.security import policy
+from crm.security.policy import Action, Resource
+from crm.web import formats
+from crm.web.forms import Form
+from crm.web.ids import row_id
 
 # Flask-Admin view methods and what each does to the resource.
 VIEW_ACTIONS = {
@@ -58,7 +59,7 @@ VIEW_ACTIONS = {
     "ajax_update": Action.UPDATE,
     "delete_view": Action.DELETE,
     "export": Action.EXPORT,
-    # crm/admin/imports.py: importing creates rows (updating needs UPDATE too).
+    # crm/admin/views/imports.py: importing creates rows (updating needs UPDATE too).
     "import_upload": Action.CREATE,
     "import_map": Action.CREATE,
     "import_template": Action.CREATE,
@@ -198,7 +199,7 @@ class PolicyModelView(ExportMixin, FastUrls, ModelView):
     column_type_formatters = {
         **typefmt.BASE_FORMATTERS,
         enum.Enum: lambda _view, value, _name=None: value.value,
-        # One format on every page (crm/formats.py); datetime before date, its parent.
+        # One format on every page (crm/web/formats.py); datetime before date, its parent.
         datetime: lambda _view, value, _name=None: formats.when(value),
         date: lambda _view, value, _name=None: formats.day(value),
     }
@@ -584,7 +585,7 @@ class PolicyModelView(ExportMixin, FastUrls, ModelView):
     def handle_view_exception(self, exc: Exception) -> bool:
         """A database refusal becomes a plain message above the kept form, never a 500."""
         if isinstance(exc, OperationalError | InterfaceError):
-            raise exc  # the database is away: crm/outage.py's 503, not a flashed driver error
+            raise exc  # the database is away: crm/db/outage.py's 503, not a flashed driver error
         if isinstance(exc, IntegrityError):
             diag = getattr(exc.orig, "diag", None)
             constraint = getattr(diag, "constraint_name", None) or ""

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Query, Session
 
-from crm import planner
+from crm.db import planner
 
 CAP = 1_000
 # A search the planner expects to match more rows than this is not counted (see count).
@@ -99,7 +99,7 @@ def count(
     """The count a list page shows for the rows matching any of ``parts``.
 
     ``parts``: the list's query (filtered and searched), or one query per part of
-    an OR row rule (crm/policy.py's row_branches), each capped on its own index
+    an OR row rule (crm/security/policy.py's row_branches), each capped on its own index
     and the capped ids unioned. Up to CAP matches, the count is exact and carries
     the ids, so the page sorts those few rows instead of walking an index for them.
 
@@ -119,7 +119,7 @@ def count(
         if estimate > SKIP_ABOVE:
             return Count(estimate, Kind.ESTIMATE)
     found: set[int] = set()
-    for part in parts:  # cheapest first (crm/policy.py); stop once past the cap
+    for part in parts:  # cheapest first (crm/security/policy.py); stop once past the cap
         found.update(session.scalars(select(_capped(part, model, fenced).c.id)))
         if len(found) > CAP:
             break

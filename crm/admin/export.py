@@ -8,7 +8,7 @@ the first byte. Past EXPORT_MAX_ROWS (a setting) the page says how to narrow the
 list or export everything from the command line (``flask crm export``) instead of
 holding a web worker for minutes.
 
-Every cell goes through the formula guard (crm/spreadsheet.py), whatever column
+Every cell goes through the formula guard (crm/importing/spreadsheet.py), whatever column
 it comes from: a customer named "=HYPERLINK(…)" is text in the owner, customer
 and user columns too.
 """
@@ -29,10 +29,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.utils import secure_filename
 
-from crm import policy
 from crm.extensions import db
+from crm.importing.spreadsheet import csv_safe
 from crm.models import User
-from crm.spreadsheet import csv_safe
+from crm.security import policy
 
 EXPORT_BATCH = 1_000
 

@@ -9,12 +9,12 @@ from flask_admin.contrib.sqla import filters as f
 from flask_login import current_user
 from sqlalchemy import select
 
-from crm import policy
 from crm.extensions import db
-from crm.ids import row_id
 from crm.models import LeadStage, User, UserRole
-from crm.search import KINDS, matches
-from crm.search_query import parse
+from crm.search.query import parse
+from crm.search.service import KINDS, matches
+from crm.security import policy
+from crm.web.ids import row_id
 
 OWNER_ROLES = (UserRole.USER, UserRole.MANAGER, UserRole.ADMIN)
 

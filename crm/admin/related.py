@@ -11,8 +11,8 @@ from flask_login import current_user
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import selectinload
 
-from crm import policy
 from crm.extensions import db
+from crm.security import policy
 
 SHOWN = 10
 

@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import column, func, select, update, values
 from sqlalchemy.orm import Session
 
-from crm import policy
-from crm.audit import set_context
+from crm.audit.context import set_context
 from crm.importing.fields import FIELDS
 from crm.importing.reader import Table
+from crm.importing.spreadsheet import unguarded
 from crm.models import Customer, Lead, LeadStage, User
-from crm.spreadsheet import unguarded
+from crm.security import policy
 
 MODELS = {"customers": Customer, "leads": Lead}
 CHUNK = 5_000  # values per reference query

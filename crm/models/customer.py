@@ -75,7 +75,7 @@ class Customer(db.Model):
         Index("idx_customers_created_at_id", "created_at", "id"),
         Index("idx_customers_company", "company"),
         Index("idx_customers_owner_status", "owner_id", "status"),
-        # Migration 0016: a rep's customers newest first (crm/policy.py row_branches).
+        # Migration 0016: a rep's customers newest first (crm/security/policy.py row_branches).
         Index("idx_customers_owner_created_at", "owner_id", "created_at", "id"),
         Index(
             "idx_customers_active",

@@ -1,7 +1,7 @@
 """Sign-in security on users: lockout counters, a session token, a last-admin guard.
 
 - failed_login_count, lockout_count, locked_until: 10 consecutive failures lock
-  an account for 15 minutes, doubling with each repeat (crm/lockout.py).
+  an account for 15 minutes, doubling with each repeat (crm/security/lockout.py).
 - session_token: stored in every session cookie and compared on each request.
   A trigger replaces it whenever the password changes or the user is
   deactivated, so all of that user's sessions end, whichever path (the app, a

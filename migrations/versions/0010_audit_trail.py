@@ -8,7 +8,7 @@
   ``password_hash`` and ``session_token`` (secrets) and the sign-in bookkeeping
   (sign-ins are audit rows of their own, written by the app).
 - Who and where come from the transaction-local settings ``crm.user_id``,
-  ``crm.ip`` and ``crm.user_agent`` that the app sets (crm/audit.py); psql
+  ``crm.ip`` and ``crm.user_agent`` that the app sets (crm/audit/context.py); psql
   sessions and scripts that set nothing are recorded with no user.
 - TRUNCATE of an audited table raises: it would remove rows without a trace.
 - ``audit_logs`` is append-only: UPDATE, DELETE and TRUNCATE raise. Two

@@ -3,7 +3,7 @@
 - ``idx_interactions_search``: GIN over
   ``to_tsvector('english', COALESCE(subject, '') || ' ' || COALESCE(description, ''))``,
   the same shape as the spec's indexes on customers, leads and tasks, so global
-  search (crm/search.py) covers all four kinds of record through an index.
+  search (crm/search/service.py) covers all four kinds of record through an index.
 - ``idx_customers_phone_digits``: a btree over the phone's digits, reversed, so
   a search for the number's last digits ("555 010 0100", "+1 555 010 0100") is a
   prefix match the index serves (``text_pattern_ops``), whatever the punctuation.

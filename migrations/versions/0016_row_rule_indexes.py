@@ -1,7 +1,7 @@
 """Indexes for each part of the sales reps' row rules, in the lists' order.
 
 A sales rep reads customers and leads they own, tasks they own or are assigned,
-and interactions they logged or on customers they own (crm/policy.py). With
+and interactions they logged or on customers they own (crm/security/policy.py). With
 only single-column indexes, a rep's list page (newest first, 20 rows) had two
 bad plans to choose from: every row of theirs sorted (a big book), or the whole
 table walked in date order and tested row by row (a small book: 3 million

@@ -9,7 +9,7 @@ condition on any subset of its columns equally well, so each one *replaces*
 0007's trigram index of the same table (the admin's search, on the text alone,
 is served as before) and the disk used barely grows.
 
-The rule columns (crm/policy.py): customers' and leads' ``owner_id``; tasks'
+The rule columns (crm/security/policy.py): customers' and leads' ``owner_id``; tasks'
 ``user_id`` and ``assigned_to`` (either makes the task the rep's); interactions'
 ``user_id`` (the other part, "on customers they own", is served through the
 customer, migration 0016). ``btree_gin`` gives plain integers a GIN operator

@@ -5,7 +5,7 @@ used two indexes: the word's (250,000 leads) and the rep's rows (43,000 leads
 for the biggest demo book), each read into a bitmap, then ANDed: 78 ms for the
 leads alone, 112 ms for the interactions, 270 ms for the page. A GIN index over
 both intersects the two inside one scan (as migration 0017 does for the lists'
-trigrams): 30 and 45 ms, or 11 ms when crm/search.py reads the whole word before
+trigrams): 30 and 45 ms, or 11 ms when crm/search/service.py reads the whole word before
 its prefix.
 
 These sit beside the spec's full-text indexes (``idx_customers_search``,
@@ -13,7 +13,7 @@ These sit beside the spec's full-text indexes (``idx_customers_search``,
 which stay as the spec defines them; about 260 MB more at scale 1, built in
 about a minute.
 
-The rule columns (crm/policy.py): customers' and leads' ``owner_id``; tasks'
+The rule columns (crm/security/policy.py): customers' and leads' ``owner_id``; tasks'
 ``user_id`` and ``assigned_to``; interactions' ``user_id`` (the other part, "on
 customers they own", is read through the customer).
 

@@ -1,0 +1,199 @@
+"""CSV import pages on the customer and lead lists: upload, map, validate, import.
+
+``/admin/<kind>/import/`` takes the file; ``/admin/<kind>/import/<id>`` shows the
+first rows with a column mapping and, on submit, validates every row and either
+imports them all in one transaction or lists every problem (and offers them as
+a CSV file). The file waits in ``csv_uploads`` between the steps.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from typing import Any
+
+from flask import Response, abort, current_app, flash, redirect, request
+from flask_admin import expose
+from flask_login import current_user
+from sqlalchemy import delete, func
+from sqlalchemy.exc import DBAPIError
+
+from crm.admin.urls import view_url
+from crm.extensions import db
+from crm.importing import reader, service
+from crm.importing.fields import FIELDS, guess_mapping
+from crm.importing.spreadsheet import csv_safe
+from crm.models import CsvUpload
+from crm.security.policy import Action
+from crm.web.ids import row_id
+
+PREVIEW_ROWS = 10
+SHOWN_PROBLEMS = 200  # on the page; the CSV report has them all
+UPLOAD_HOURS = 24  # unimported uploads older than this are removed
+
+
+def limit_bytes() -> int:
+    """The largest file an import takes (IMPORT_MAX_MB)."""
+    return current_app.config["IMPORT_MAX_MB"] * 1024 * 1024
+
+
+class ImportMixin:
+    """Adds the import pages to a PolicyModelView whose ``import_kind`` names FIELDS' key."""
+
+    import_kind: str
+
+    @property
+    def can_import(self) -> bool:
+        return self.allows(Action.CREATE)  # type: ignore[attr-defined]
+
+    def _upload(self, upload_id: int) -> CsvUpload:
+        """The caller's own upload, for this kind of record; anyone else's is 404."""
+        upload = db.session.get(CsvUpload, upload_id) if row_id(upload_id) is not None else None
+        if upload is None or upload.user_id != current_user.id or upload.kind != self.import_kind:
+            abort(404)
+        return upload
+
+    @expose("/import/", methods=("GET", "POST"))
+    def import_upload(self) -> Any:
+        """Step 1: choose a file (or download a template)."""
+        error = None
+        if request.method == "POST":
+            chosen = request.files.get("file")
+            if chosen is None or not chosen.filename:
+                error = "Choose a CSV file to upload."
+            else:
+                try:
+                    table_text = reader.decode(chosen.read(limit_bytes() + 1), limit_bytes())
+                    reader.parse(table_text)
+                except reader.FileProblem as exc:
+                    error = f"{chosen.filename}: {exc}"
+                else:
+                    return redirect(self._store(chosen.filename, table_text))
+        return self.render(  # type: ignore[attr-defined]
+            "admin/import_upload.html",
+            fields=FIELDS[self.import_kind],
+            error=error,
+            limit_mb=limit_bytes() // 1048576,
+        )
+
+    def _store(self, filename: str, content: str) -> str:
+        stale = func.localtimestamp() - timedelta(hours=UPLOAD_HOURS)
+        db.session.execute(delete(CsvUpload).where(CsvUpload.created_at < stale))
+        upload = CsvUpload(
+            user_id=current_user.id,
+            kind=self.import_kind,
+            filename=filename[:255],
+            content=content,
+        )
+        db.session.add(upload)
+        db.session.commit()
+        return view_url(f"{self.endpoint}.import_map", upload_id=upload.id)  # type: ignore[attr-defined]
+
+    @expose("/import/template.csv")
+    def import_template(self) -> Any:
+        """A header row with every column the import reads."""
+        header = ",".join(field.label for field in FIELDS[self.import_kind])
+        return Response(
+            header + "\r\n",
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename={self.import_kind}.csv"},
+        )
+
+    @expose("/import/<int:upload_id>", methods=("GET", "POST"))
+    def import_map(self, upload_id: int) -> Any:
+        """Step 2: map the columns, then validate everything and import, or list problems."""
+        upload = self._upload(upload_id)
+        table = reader.parse(upload.content)
+        settings = upload.settings or {}
+        mapping = {int(k): v for k, v in settings.get("mapping", {}).items()} or guess_mapping(
+            self.import_kind, table.header
+        )
+        update_ = bool(settings.get("update", False))
+        outcome = None
+        if request.method == "POST":
+            mapping, update_ = self._chosen(table)
+            if update_ and not self.allows(Action.UPDATE):  # type: ignore[attr-defined]
+                abort(403)
+            # Kept for the next visit and for the problems report.
+            chosen = {str(index): target for index, target in mapping.items()}
+            upload.settings = {"mapping": chosen, "update": update_}
+            db.session.commit()
+            outcome = service.validate(
+                db.session, self.import_kind, table, mapping, current_user, update_
+            )
+            if not outcome.problems:
+                done = self._import(upload, outcome)
+                if done is not None:
+                    return done
+            db.session.rollback()
+        return self.render(  # type: ignore[attr-defined]
+            "admin/import_map.html",
+            upload=upload,
+            table=table,
+            preview=table.rows[:PREVIEW_ROWS],
+            fields=FIELDS[self.import_kind],
+            mapping=mapping,
+            update=update_,
+            outcome=outcome,
+            shown_problems=SHOWN_PROBLEMS,
+        )
+
+    def _chosen(self, table: reader.Table) -> tuple[dict[int, str], bool]:
+        """The mapping and duplicate choice from the form; unknown targets are ignored."""
+        names = {field.name for field in FIELDS[self.import_kind]}
+        mapping = {}
+        for index in range(len(table.header)):
+            target = request.form.get(f"column-{index}", "")
+            if target in names:
+                mapping[index] = target
+        return mapping, request.form.get("duplicates") == "update"
+
+    def _import(self, upload: CsvUpload, outcome: service.Outcome) -> Any:
+        """All rows or none; a refusal from the database is shown like a row problem."""
+        try:
+            service.apply(db.session, self.import_kind, outcome)
+            db.session.delete(upload)
+            db.session.commit()
+        except DBAPIError as exc:
+            db.session.rollback()
+            diag = getattr(exc.orig, "diag", None)
+            detail = getattr(diag, "message_primary", None) or "no detail given"
+            outcome.problems.append(
+                service.Problem(
+                    0, "", f"The database refused the import ({detail}); nothing was saved."
+                )
+            )
+            return None
+        flash(
+            f"Imported {upload.filename}: {len(outcome.inserts):,} added, "
+            f"{len(outcome.updates):,} updated, {outcome.skipped:,} duplicates skipped.",
+            "success",
+        )
+        return redirect(view_url(f"{self.endpoint}.index_view"))  # type: ignore[attr-defined]
+
+    @expose("/import/<int:upload_id>/problems.csv")
+    def import_problems(self, upload_id: int) -> Any:
+        """Every problem of the last validation, as a CSV file (line, column, message)."""
+        upload = self._upload(upload_id)
+        settings = upload.settings or {}
+        mapping = {int(k): v for k, v in settings.get("mapping", {}).items()}
+        outcome = service.validate(
+            db.session,
+            self.import_kind,
+            reader.parse(upload.content),
+            mapping,
+            current_user,
+            bool(settings.get("update")),
+        )
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(("line", "column", "problem"))
+        for problem in outcome.problems:
+            writer.writerow((problem.line, csv_safe(problem.column), csv_safe(problem.message)))
+        db.session.rollback()
+        return Response(
+            buffer.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename=problems-{upload.id}.csv"},
+        )

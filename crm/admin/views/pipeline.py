@@ -1,0 +1,228 @@
+"""/admin/pipeline/: the funnel (Plotly) with its filters, and the same numbers as a table."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from flask import abort, flash, jsonify, redirect, request
+from flask_admin import BaseView, expose
+from flask_login import current_user
+from wtforms import DateField, RadioField, SelectField
+from wtforms.validators import Optional, ValidationError
+
+from crm.admin.filters import owners
+from crm.admin.urls import view_url
+from crm.admin.views.sales import CURRENCIES, SOURCES
+from crm.extensions import db
+from crm.models import LeadStage
+from crm.sales import charts, pipeline
+from crm.security import policy
+from crm.security.policy import Action, Resource
+from crm.web.edge import path_of
+from crm.web.forms import Form
+from crm.web.ids import row_id
+
+DATE_HINT = "Use a date like 2026-01-31."
+
+
+def _not_before(start: str) -> Any:
+    def check(form: Form, field: DateField) -> None:
+        begin = form[start].data
+        if field.data and begin and field.data < begin:
+            raise ValidationError("The end of a range cannot come before its start.")
+
+    return check
+
+
+class PipelineForm(Form):
+    """The funnel's filters (a GET form: it changes nothing, so no CSRF token)."""
+
+    class Meta:  # noqa: D106 - WTForms' options
+        csrf = False
+
+    owner = SelectField("Owner", choices=[], default="")
+    source = SelectField(
+        "Source", choices=[("", "All sources"), *[(s, s) for s in SOURCES]], default=""
+    )
+    currency = SelectField("Currency", choices=[(c, c) for c in CURRENCIES], default="USD")
+    created_from = DateField("Created from", [Optional()])
+    created_to = DateField("to", [Optional(), _not_before("created_from")])
+    close_from = DateField("Expected close from", [Optional()])
+    close_to = DateField("to", [Optional(), _not_before("close_from")])
+    measure = RadioField("Show", choices=list(pipeline.MEASURES.items()), default="count")
+
+
+def filter_args() -> dict[str, str]:
+    """The request's funnel filters, and nothing else it carries, for links between pages.
+
+    Any other argument (``endpoint``, ``_anchor``…) would reach url_for as one of its own.
+    """
+    fields = PipelineForm.__dict__.keys()
+    return {k: v for k, v in request.args.items() if k in fields}
+
+
+class PipelineView(BaseView):
+    """The funnel: managers and admins see every owner, sales reps their own leads."""
+
+    def render(self, template: str, **kwargs: Any) -> Any:
+        """Every pipeline page links to the others with the same filters."""
+        return super().render(template, filter_args=filter_args(), **kwargs)
+
+    def is_accessible(self) -> bool:
+        return policy.allowed(current_user, Resource.PIPELINE, Action.READ)
+
+    def _read_filters(self) -> tuple[PipelineForm, pipeline.Filters | None]:
+        """The filter form from the query string, and its filters when they are valid."""
+        form = PipelineForm(request.args)
+        everyone = policy.sees_all_rows(current_user)
+        if everyone:
+            form.owner.choices = [("", "All owners"), *owners()]
+        else:  # a sales rep's pipeline is their own, whatever the address asks for
+            form.owner.choices = [(str(current_user.id), current_user.name)]
+            form.owner.data = str(current_user.id)
+        valid = form.validate() if request.args else True
+        for name in ("created_from", "created_to", "close_from", "close_to"):
+            if form[name].errors and form[name].raw_data and not form[name].data:
+                form[name].errors = [DATE_HINT]
+        return form, (self._filters(form, everyone) if valid else None)
+
+    @expose("/")
+    def index(self) -> Any:
+        form, filters = self._read_filters()
+        funnel = pipeline.funnel(db.session, filters) if filters else None
+        measure = form.measure.data if form.measure.data in pipeline.MEASURES else "count"
+        figure = charts.funnel_figure(funnel, measure, filters.currency) if funnel else None
+        return self.render(
+            "admin/pipeline.html",
+            form=form,
+            funnel=funnel,
+            filters=filters,
+            measure=measure,
+            figure_json=charts.to_json(figure) if figure else None,
+            stage_urls=self._stage_urls(funnel, filters) if funnel else {},
+        )
+
+    @expose("/board")
+    def board(self) -> Any:
+        """Leads as cards in stage columns (the newest CARDS of each), with totals."""
+        form, filters = self._read_filters()
+        funnel = pipeline.funnel(db.session, filters) if filters else None
+        columns = []
+        if funnel and filters:
+            steps = [*funnel.steps, *([funnel.lost] if funnel.lost else [])]
+            cards = pipeline.board_cards(
+                db.session, current_user, filters, [s.stage_id for s in steps]
+            )
+            columns = [(step, cards.get(step.stage_id, [])) for step in steps]
+        return self.render(
+            "admin/board.html",
+            form=form,
+            filters=filters,
+            columns=columns,
+            stages=[(step.stage_id, step.name) for step, _cards in columns],
+            more_urls={step.stage_id: self._more_url(step.stage_id) for step, _ in columns},
+            cards_per_column=pipeline.CARDS,
+            stage_urls=self._stage_urls(funnel, filters) if funnel else {},
+            may_move=policy.allowed(current_user, Resource.LEADS, Action.UPDATE),
+        )
+
+    @expose("/board/cards")
+    def board_more(self) -> Any:
+        """The next cards of one column, after a card's cursor (the column's "show more")."""
+        _form, filters = self._read_filters()
+        number = row_id(request.args.get("stage", ""))
+        after = pipeline.parse_cursor(request.args.get("after", ""))
+        stage = db.session.get(LeadStage, number) if number is not None else None
+        if filters is None or stage is None or after is None:
+            abort(400)
+        cards = pipeline.column_cards(db.session, current_user, filters, stage.id, after)
+        return self.render(
+            "admin/board_cards.html",
+            cards=cards,
+            stage_id=stage.id,
+            stages=pipeline.board_stages(db.session),
+            more_url=self._more_url(stage.id),
+            cards_per_column=pipeline.CARDS,
+            may_move=policy.allowed(current_user, Resource.LEADS, Action.UPDATE),
+        )
+
+    def _more_url(self, stage_id: int) -> str:
+        """The column's "show more" address, with the board's filters (the cursor is added)."""
+        return view_url("pipeline.board_more", stage=stage_id, **filter_args())
+
+    @expose("/move", methods=["POST"])
+    def move(self) -> Any:
+        """Move a lead to another stage (the board's drag and drop, or its selector)."""
+        wants_json = request.accept_mimetypes.best == "application/json"
+        if not policy.allowed(current_user, Resource.LEADS, Action.UPDATE):
+            abort(403)
+        # The drag and drop sends lead and stage; a card's Move button sends its lead,
+        # and its selector is named after it (one form per column: templates/admin/board_card.html).
+        lead_id = request.form.get("lead", "")
+        stage_id = request.form.get("stage") or request.form.get(f"stage_{lead_id}", "")
+        lead = pipeline.readable_lead(db.session, current_user, lead_id)
+        if lead is None:
+            abort(404)
+        number = row_id(stage_id)
+        stage = db.session.get(LeadStage, number) if number is not None else None
+        if stage is None or not stage.is_active:
+            message = "Pick one of the board's stages."
+            if wants_json:
+                return jsonify(ok=False, message=message), 400
+            flash(message, "error")
+            return redirect(path_of(request.referrer) or view_url("pipeline.board"))
+        lead.stage_id = stage.id
+        db.session.commit()  # the audit trigger records the stage change, and who made it
+        message = f"“{lead.title}” moved to {stage.name}."
+        if wants_json:
+            return jsonify(ok=True, message=message)
+        flash(message, "success")
+        return redirect(path_of(request.referrer) or view_url("pipeline.board"))
+
+    @staticmethod
+    def _filters(form: PipelineForm, everyone: bool) -> pipeline.Filters:
+        owner = form.owner.data if everyone else str(current_user.id)
+        return pipeline.Filters(
+            currency=form.currency.data or "USD",
+            owner_id=int(owner) if owner and owner.isdigit() else None,
+            source=form.source.data or None,
+            created_from=form.created_from.data,
+            created_to=form.created_to.data,
+            close_from=form.close_from.data,
+            close_to=form.close_to.data,
+        )
+
+    def _stage_urls(self, funnel: pipeline.Funnel, filters: pipeline.Filters) -> dict[int, str]:
+        """Per stage, the lead list filtered to that stage and the funnel's filters."""
+        leads = next(v for v in self.admin._views if getattr(v, "endpoint", "") == "leads")
+        names = {flt.name: leads.get_filter_arg(i, flt) for i, flt in enumerate(leads._filters)}
+        common: list[tuple[str, str]] = [(names["Currency"], filters.currency)]
+        if filters.owner_id is not None:
+            common.append((names["Owner"], str(filters.owner_id)))
+        if filters.source:
+            common.append((names["Source"], filters.source))
+        if filters.created_from or filters.created_to:
+            start = datetime.combine(filters.created_from or date(1900, 1, 1), time.min)
+            end = datetime.combine(filters.created_to or date(9999, 12, 31), time.max)
+            common.append(
+                (names["Created"], f"{start:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S}")
+            )
+        if filters.close_from or filters.close_to:
+            start, end = (
+                filters.close_from or date(1900, 1, 1),
+                filters.close_to or date(9999, 12, 31),
+            )
+            common.append((names["Expected close"], f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"))
+        steps = [*funnel.steps, *([funnel.lost] if funnel.lost else [])]
+        urls = {}
+        for step in steps:
+            args = [
+                (f"flt{n}_{name}", value)
+                for n, (name, value) in enumerate([(names["Stage"], str(step.stage_id)), *common])
+            ]
+            urls[step.stage_id] = view_url("leads.index_view", **dict(args))
+        return urls
+
+    def __init__(self) -> None:
+        super().__init__(name="Pipeline", endpoint="pipeline", url="pipeline")

@@ -1,0 +1,1 @@
+"""The audit trail: who and where for each change, and reverting a change."""

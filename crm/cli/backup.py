@@ -1,0 +1,120 @@
+"""``flask crm backup`` and ``flask crm restore`` (crm/maintenance/backup.py does the work)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy.engine import URL, make_url
+
+from crm.db.server import describe
+from crm.extensions import db
+from crm.maintenance import backup
+
+
+def _url() -> URL:
+    return make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def _size(size: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{size} bytes"
+
+
+@contextmanager
+def _steps(label: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar of a backup's or restore's steps (tables, indexes), with the time.
+
+    Not on a terminal (a log, a script), one line per step instead: a bar would
+    print only its label there.
+    """
+    started = time.monotonic()
+    if not sys.stdout.isatty():
+        done = 0
+
+        def line(name: str) -> None:
+            nonlocal done
+            done += 1
+            click.echo(f"  [{done}/{total}] {name} ({time.monotonic() - started:.0f} s)")
+
+        yield line
+        return
+    with click.progressbar(
+        length=max(total, 1),
+        label=label,
+        show_pos=True,
+        item_show_func=lambda item: item and f"{item} ({time.monotonic() - started:.0f} s)",
+    ) as bar:
+
+        def step(name: str) -> None:
+            bar.update(1, name)
+
+        yield step
+
+
+def _new_archive(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    """--output must be a new file: checked before anything starts."""
+    if value is not None and value.exists():
+        raise click.BadParameter(f"{value} exists already; choose another --output")
+    return value
+
+
+@click.command("backup")
+@with_appcontext
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_new_archive,
+    help="Archive to write, a new file (default: backups/crm_backup_<timestamp>.dump).",
+)
+def backup_command(output: Path | None) -> None:
+    """Write a pg_dump custom-format archive of the whole database, with progress."""
+    url = _url()
+    target = output or Path("backups") / backup.default_name()
+    click.echo(f"Backing up {describe(url)} to {target}…")
+    try:
+        with _steps("Tables", backup.tables_in(url)) as step:
+            done = backup.backup(url, target, step)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Backup written: {done.path} ({_size(done.size)}) in {done.seconds:.1f} s.")
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+def restore_command(archive: Path, yes: bool) -> None:
+    """Replace everything in the database with ARCHIVE (from `flask crm backup`), with progress."""
+    url = _url()
+    try:
+        backup.check_archive(url, archive)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not yes:
+        click.confirm(
+            f"This replaces every table in {describe(url)} with the contents of "
+            f"{archive}. Continue?",
+            abort=True,
+        )
+    db.session.remove()
+    db.engine.dispose()  # the app's own connections would hold locks the restore needs
+    click.echo(f"Restoring {describe(url)} from {archive} ({_size(archive.stat().st_size)})…")
+    try:
+        with _steps("Tables and indexes", backup.steps_in(url, archive)) as step:
+            done = backup.restore(url, archive, step)
+    except backup.BackupError as exc:
+        raise click.ClickException(f"{exc}; the database was left as it was") from None
+    click.echo(f"Restored {describe(url)} from {done.path} in {done.seconds:.1f} s.")
+
+
+COMMANDS = (backup_command, restore_command)

@@ -1,0 +1,1 @@
+"""Keeping the data: seed and demo data, backup and restore, retention."""

@@ -1,0 +1,1 @@
+"""Global full-text search: the query language and the service."""

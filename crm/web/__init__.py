@@ -1,0 +1,1 @@
+"""The request's own machinery: edge checks, request log, forms, formats, plain pages."""
