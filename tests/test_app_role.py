@@ -1,4 +1,4 @@
-"""README's two-role setup: the app's role can work the CRM but not touch the audit trail."""
+"""The documented two-role setup: the app's role can work the CRM but not touch the audit trail."""
 
 from __future__ import annotations
 
@@ -12,13 +12,19 @@ from sqlalchemy import Connection, text
 from tests import factories
 from tests.conftest import refused
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+# The README and the pages under docs/ it links to: the grants live in one of them.
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+HEADING = "## Production: database roles"
 ROLE = f"crm_app_test_{os.getpid()}"
 
 
-def readme_grants() -> list[str]:
-    """The GRANT statements of README's "Production: database roles", for ROLE."""
-    section = README.read_text().split("## Production: database roles", 1)[1]
+def documented_grants() -> list[str]:
+    """The GRANT statements of the documentation's "Production: database roles", for ROLE."""
+    texts = [path.read_text() for path in DOCUMENTS]
+    sections = [text.split(HEADING, 1)[1] for text in texts if HEADING in text]
+    assert len(sections) == 1, f"{HEADING!r} should be in exactly one of README.md and docs/"
+    section = sections[0]
     block = section.split("```sql", 1)[1].split("```", 1)[0]
     grants = block.split("-- after", 1)[1].split("\n", 1)[1]
     grants = re.sub(r"--[^\n]*", "", grants).replace("crm_app", ROLE)
@@ -27,12 +33,12 @@ def readme_grants() -> list[str]:
 
 @pytest.fixture
 def as_app_role(db_connection: Connection) -> Connection:
-    """The test's transaction, now acting as a role with only README's grants."""
+    """The test's transaction, now acting as a role with only the documented grants."""
     stage = factories.stage(name="Role Stage").id
     other = factories.stage(name="Role Stage 2").id
     owner = factories.user().id
     db_connection.execute(text(f"CREATE ROLE {ROLE}"))
-    for statement in readme_grants():
+    for statement in documented_grants():
         db_connection.execute(text(statement))
     db_connection.execute(text(f"SET LOCAL ROLE {ROLE}"))
     db_connection.info.update(stage=stage, other=other, owner=owner)

@@ -128,5 +128,5 @@ def too_many(endpoint: str, most: int) -> Markup:
         "This list has more than {most:,} rows, the most one export from the page gives. "
         "Narrow it with a search or a filter, or export every row on the server with "
         "<code>flask crm export {endpoint} --output {endpoint}.csv</code> "
-        "(README, “CSV export”)."
+        "(docs/features.md, “CSV export”)."
     ).format(most=most, endpoint=endpoint)
