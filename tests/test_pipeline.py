@@ -10,6 +10,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Connection, text
 
+from crm.admin.filters import key_of
+from crm.admin.urls import LISTS, list_url
 from crm.extensions import db
 from crm.models import LeadStage, UserRole
 from crm.sales import pipeline
@@ -50,8 +52,10 @@ def world(stages, users) -> dict[str, int]:
     }
 
 
-def test_funnel_numbers_match_the_hand_computed_ones(world, stages):
-    funnel = pipeline.funnel(db.session, pipeline.Filters(currency="USD", owner_id=None))
+def test_funnel_numbers_match_the_hand_computed_ones(world, stages, users):
+    funnel = pipeline.funnel(
+        db.session, users[MANAGER], pipeline.Filters(currency="USD", owner_id=None)
+    )
     rows = {s.name: s for s in funnel.steps}
     assert [s.name for s in funnel.steps] == list(STAGES[:-1])  # Closed Lost is beside
     assert funnel.lost.name == "Closed Lost" and funnel.lost.here.leads == 2
@@ -72,23 +76,33 @@ def test_funnel_numbers_match_the_hand_computed_ones(world, stages):
     assert funnel.win_rate == pytest.approx(1 / 3)
 
 
-def test_currencies_are_never_mixed(world):
-    usd = pipeline.funnel(db.session, pipeline.Filters(currency="USD"))
-    eur = pipeline.funnel(db.session, pipeline.Filters(currency="EUR"))
+def test_currencies_are_never_mixed(world, users):
+    usd = pipeline.funnel(db.session, users[MANAGER], pipeline.Filters(currency="USD"))
+    eur = pipeline.funnel(db.session, users[MANAGER], pipeline.Filters(currency="EUR"))
     assert usd.steps[0].here.amount == Decimal(300)
     assert [s.here.leads for s in eur.steps] == [1, 0, 0, 0, 0, 0]
     assert eur.steps[0].here.amount == Decimal(1000)
 
 
+def test_the_funnel_service_keeps_a_sales_rep_to_their_own_leads(world, users):
+    """The rule is the service's (crm/security/policy.py), whatever the filters ask."""
+    theirs = pipeline.funnel(db.session, users[REP], pipeline.Filters(owner_id=users[ADMIN].id))
+    everyone = pipeline.funnel(db.session, users[MANAGER], pipeline.Filters())
+    assert sum(s.here.leads for s in theirs.steps) == 1  # "rep": their one USD lead
+    assert sum(s.here.leads for s in everyone.steps) > 1
+
+
 def test_filters_change_the_numbers(world, users):
-    by_source = pipeline.funnel(db.session, pipeline.Filters(source="Referral"))
+    by_source = pipeline.funnel(db.session, users[MANAGER], pipeline.Filters(source="Referral"))
     assert by_source.steps[0].here.leads == 1 and by_source.steps[0].reached.leads == 1
-    one_owner = pipeline.funnel(db.session, pipeline.Filters(owner_id=users[REP].id))
+    one_owner = pipeline.funnel(
+        db.session, users[MANAGER], pipeline.Filters(owner_id=users[REP].id)
+    )
     assert [s.here.leads for s in one_owner.steps] == [0, 0, 0, 1, 0, 0]
     future = pipeline.Filters(created_from=date(2999, 1, 1))  # the dated path: leads grouped
-    assert pipeline.funnel(db.session, future).steps[0].reached.leads == 0
+    assert pipeline.funnel(db.session, users[MANAGER], future).steps[0].reached.leads == 0
     today = pipeline.Filters(created_from=date(2000, 1, 1), created_to=date(2999, 1, 1))
-    assert pipeline.funnel(db.session, today).steps[0].reached.leads == 5
+    assert pipeline.funnel(db.session, users[MANAGER], today).steps[0].reached.leads == 5
 
 
 def test_the_aggregates_stay_exact_through_every_kind_of_change(
@@ -196,6 +210,29 @@ def test_clicking_a_stage_opens_the_lead_list_with_the_same_filters(
     assert "source_equals=Website" in link
     listed = browser.get(link).get_data(as_text=True)
     assert re.search(r"List \(1\)", listed)  # new_a only: new_b is a referral, euro is EUR
+
+
+def test_the_stage_links_name_filters_by_key_so_a_new_label_cannot_break_them(
+    app, browser: Browser, users, world, stages
+):
+    """The funnel asks the leads list for its filters by column (crm/admin/urls.py's
+    list_url), not by the labels people read: relabelled, the links follow."""
+    leads = app.extensions[LISTS]["leads"]
+    currency = next(flt for flt in leads._filters if key_of(flt) == "currency")
+    try:
+        currency.name = "Money"
+        leads._refresh_filters_cache()
+        browser.login_as(users[MANAGER])
+        html = page(browser, source="Website")
+        link = re.search(r'<a href="([^"]+)">New</a>', html).group(1).replace("&amp;", "&")
+        assert "money_equals=USD" in link and "currency_equals" not in link
+        listed = browser.get(link).get_data(as_text=True)
+        assert re.search(r"List \(1\)", listed)  # the same one lead as with the old label
+    finally:
+        currency.name = "Currency"
+        leads._refresh_filters_cache()
+    with app.test_request_context(), pytest.raises(KeyError, match="no filter 'colour'"):
+        list_url("leads", {"colour": "red"})
 
 
 @pytest.mark.parametrize(

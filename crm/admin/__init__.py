@@ -7,7 +7,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from crm.admin.template_patches import PatchedTemplateLoader
-from crm.admin.urls import admin_static_url
+from crm.admin.urls import LISTS, admin_static_url
 from crm.admin.views.audit import AuditLogView
 from crm.admin.views.home import HomeView
 from crm.admin.views.pipeline import PipelineView
@@ -29,8 +29,7 @@ def init_app(app: Flask) -> Admin:
         theme=Bootstrap4Theme(base_template="admin/crm_base.html", fluid=True),
         csp_nonce_generator=csp_nonce,
     )
-    admin.add_views(
-        PipelineView(),
+    lists = (
         CustomerView(),
         LeadView(),
         TaskView(),
@@ -38,7 +37,7 @@ def init_app(app: Flask) -> Admin:
         LeadStageView(),
         UserView(),
         AuditLogView(),
-        ProfileView(),
-        SearchView(),
     )
+    admin.add_views(PipelineView(), *lists, ProfileView(), SearchView())
+    app.extensions[LISTS] = {view.endpoint: view for view in lists}
     return admin

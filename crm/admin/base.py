@@ -38,6 +38,7 @@ from wtforms.widgets import DateInput
 
 from crm.admin import bulk, counting, rows
 from crm.admin.export import ExportMixin
+from crm.admin.filters import key_of
 from crm.admin.related import Related, sections
 from crm.admin.urls import FastUrls, view_url
 from crm.audit.revert import AUDITED
@@ -225,6 +226,18 @@ class PolicyModelView(ExportMixin, FastUrls, ModelView):
 
     def __init__(self, model: type, name: str, **kwargs: Any) -> None:
         super().__init__(model, db, name=name, **kwargs)
+
+    def filter_arg(self, key: str) -> str:
+        """The URL argument (``stage_id_equals``…) of this list's filter named ``key``.
+
+        A filter's key is its own ``key`` or its column's name ("currency", "owner_id"),
+        never its label: links built by key (crm/admin/urls.py's list_url) keep working
+        when a label changes. An unknown key is a programming error: KeyError.
+        """
+        for index, flt in enumerate(self._filters or ()):
+            if key_of(flt) == key:
+                return str(self.get_filter_arg(index, flt))
+        raise KeyError(f"the {self.endpoint} list has no filter {key!r}")
 
     # -- optimistic locking (migration 0008) -----------------------------------------
     def scaffold_form(self) -> Any:

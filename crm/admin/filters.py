@@ -10,7 +10,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from crm.extensions import db
-from crm.models import LeadStage, User, UserRole
+from crm.models import User, UserRole
+from crm.sales import stages
 from crm.search.query import parse
 from crm.search.service import KINDS, matches
 from crm.security import policy
@@ -41,19 +42,13 @@ def owners() -> list[tuple[str, str]]:
 
 def active_stages() -> list[tuple[str, str]]:
     """Stages a lead can move to."""
-    query = (
-        select(LeadStage.id, LeadStage.name)
-        .where(LeadStage.is_active.is_(True))
-        .order_by(LeadStage.order_index, LeadStage.id)
-    )
-    return [(str(i), name) for i, name in db.session.execute(query)]
+    return [(str(i), name) for i, name in stages.names(db.session, active_only=True)]
 
 
 def _stages() -> list[tuple[str, str]]:
     if not has_request_context():
-        return []
-    query = select(LeadStage.id, LeadStage.name).order_by(LeadStage.order_index, LeadStage.id)
-    return [(str(i), name) for i, name in db.session.execute(query)]
+        return []  # Flask-Admin also asks once at start-up; options are per request
+    return [(str(i), name) for i, name in stages.names(db.session)]
 
 
 class IdEqualFilter(f.IntEqualFilter):
@@ -120,8 +115,19 @@ def day_range(column: Any, name: str) -> f.DateBetweenFilter:
 
 
 def number_range(column: Any, name: str) -> list[Any]:
-    """Greater-than and smaller-than filters: together, a range."""
-    return [f.FloatGreaterFilter(column, name), f.FloatSmallerFilter(column, name)]
+    """Greater-than and smaller-than filters: together, a range (keys ``amount_min``…)."""
+    above, below = f.FloatGreaterFilter(column, name), f.FloatSmallerFilter(column, name)
+    above.key, below.key = f"{column.key}_min", f"{column.key}_max"
+    return [above, below]
+
+
+def key_of(flt: Any) -> str | None:
+    """A filter's stable name: its own ``key``, else its column's (never its label)."""
+    own = getattr(flt, "key", None)
+    if own:
+        return str(own)
+    column = getattr(flt, "column", None)
+    return getattr(column, "key", None)
 
 
 def parent(column: Any, name: str) -> IdEqualFilter:
@@ -132,8 +138,10 @@ def parent(column: Any, name: str) -> IdEqualFilter:
 class FullTextFilter(f.BaseSQLAFilter):
     """Rows matching a global-search query (the search page's "see all" links here)."""
 
-    def __init__(self, key: str) -> None:
-        self.kind = next(kind for kind in KINDS if kind.key == key)
+    key = "text"
+
+    def __init__(self, kind: str) -> None:
+        self.kind = next(k for k in KINDS if k.key == kind)
         super().__init__(self.kind.model.id, "Text")
 
     def validate(self, value: str) -> bool:
@@ -146,6 +154,6 @@ class FullTextFilter(f.BaseSQLAFilter):
         return "matches"
 
 
-def text(key: str) -> FullTextFilter:
-    """Rows matching a search, through the kind's full-text index (``flt0_text_matches``)."""
-    return FullTextFilter(key)
+def text(kind: str) -> FullTextFilter:
+    """Rows matching a search, through the kind's full-text index (filter key ``text``)."""
+    return FullTextFilter(kind)

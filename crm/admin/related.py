@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import url_for
 from flask_login import current_user
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import selectinload
 
+from crm.admin.urls import list_url, view_url
 from crm.extensions import db
 from crm.security import policy
 
@@ -28,7 +28,6 @@ class Related:
     order: ColumnElement[Any]
     columns: tuple[tuple[str, Callable[[Any], object]], ...]
     load: tuple[Any, ...] = ()
-    filter_arg: str = ""  # the list view's filter for "see all", e.g. flt0_customer_id_equals
 
 
 @dataclass
@@ -57,14 +56,15 @@ def sections(parent_id: int, kinds: tuple[Related, ...]) -> list[Section]:
         found = db.session.scalars(query).all()
         more = None
         if len(found) > SHOWN:
-            more = url_for(f"{kind.endpoint}.index_view", **{kind.filter_arg: parent_id})
+            # See all: the kind's list filtered on the same column (its filter's key).
+            more = list_url(kind.endpoint, {kind.link.key: parent_id})
         out.append(
             Section(
                 title=kind.title,
                 headers=[label for label, _ in kind.columns],
                 rows=[
                     (
-                        url_for(f"{kind.endpoint}.details_view", id=row.id),
+                        view_url(f"{kind.endpoint}.details_view", id=row.id),
                         [show(row) for _, show in kind.columns],
                     )
                     for row in found[:SHOWN]

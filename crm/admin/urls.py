@@ -9,12 +9,16 @@ string is encoded the way Werkzeug would. Static URLs are cached whole.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from flask import request, url_for
+from flask import current_app, request, url_for
 from werkzeug.datastructures import iter_multi_items
 from werkzeug.routing import BuildError
+
+# app.extensions key: list endpoint -> its view (crm/admin/__init__.py fills it).
+LISTS = "crm.lists"
 
 # Werkzeug's URL building leaves these characters unquoted in query strings.
 _SAFE = "!$'()*,/:;?@"
@@ -41,6 +45,26 @@ def view_url(endpoint: str, **kwargs: Any) -> str:
         return url_for(endpoint, **kwargs)
     items = [(k, str(v)) for k, v in iter_multi_items(kwargs) if v is not None]
     return f"{path}?{urlencode(items, safe=_SAFE)}" if items else path
+
+
+class FilteredList(Protocol):
+    """A list view that names its filters' URL arguments by key (crm/admin/base.py)."""
+
+    def filter_arg(self, key: str) -> str: ...
+
+
+def list_url(endpoint: str, filters: Mapping[str, object] | None = None, **kwargs: Any) -> str:
+    """A list page's address with ``filters`` given by key, e.g. ``{"stage_id": 3}``.
+
+    Keys are column names (or a filter's own key, like ``text``), not the labels a
+    person reads: relabelling a filter changes its URL argument, never this call.
+    """
+    view: FilteredList = current_app.extensions[LISTS][endpoint]
+    args = {
+        f"flt{n}_{view.filter_arg(key)}": value
+        for n, (key, value) in enumerate((filters or {}).items())
+    }
+    return view_url(f"{endpoint}.index_view", **args, **kwargs)
 
 
 def static_url(endpoint: str, **kwargs: Any) -> str:

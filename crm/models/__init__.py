@@ -4,7 +4,7 @@ from crm.models.audit import AuditLog
 from crm.models.customer import CUSTOMER_STATUSES, INDUSTRIES, Customer
 from crm.models.enums import InteractionType, LeadStatus, TaskStatus, UserRole
 from crm.models.interaction import Interaction
-from crm.models.lead import CLOSED_STAGE_NAMES, Lead, LeadStage
+from crm.models.lead import CLOSED_STAGE_NAMES, CURRENCIES, LEAD_SOURCES, Lead, LeadStage
 from crm.models.pipeline import forecast_stats, pipeline_stats, pipeline_totals
 from crm.models.task import Task
 from crm.models.upload import CsvUpload
@@ -12,8 +12,10 @@ from crm.models.user import User
 
 __all__ = [
     "CLOSED_STAGE_NAMES",
+    "CURRENCIES",
     "CUSTOMER_STATUSES",
     "INDUSTRIES",
+    "LEAD_SOURCES",
     "AuditLog",
     "CsvUpload",
     "Customer",

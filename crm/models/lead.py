@@ -27,6 +27,14 @@ if TYPE_CHECKING:
     from crm.models.task import Task
     from crm.models.user import User
 
+# What the app offers for a lead's source and currency (the spec's columns are free
+# text, default 'USD'): the lead form, the list filters, the funnel and the home page.
+LEAD_SOURCES = (
+    "Website", "Referral", "Cold call", "Trade show", "Partner", "LinkedIn",
+    "Email campaign", "Webinar",
+)  # fmt: skip
+CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF")
+
 # Stages that end a lead's life; idx_leads_active excludes them (see migrations).
 CLOSED_WON = "Closed Won"
 CLOSED_LOST = "Closed Lost"

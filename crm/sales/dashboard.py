@@ -55,9 +55,10 @@ def _closed_stages() -> Any:
 
 
 def forecast(
-    session: Session, currency: str, owner_id: int | None, today: date, months: int = 12
+    session: Session, user: User, currency: str, today: date, months: int = 12
 ) -> list[Month]:
-    """Open (not closed) pipeline by expected-close month, this month and the next ones."""
+    """Open (not closed) pipeline ``user`` may see by expected-close month, from this one."""
+    owner_id = policy.pipeline_owner(user)
     stats = forecast_stats.c
     start = today.replace(day=1)
     end = (start + timedelta(days=32 * months)).replace(day=1)
@@ -84,8 +85,9 @@ def forecast(
     return result
 
 
-def win_rate(session: Session, owner_id: int | None) -> float | None:
-    """Won / (won + lost) by number of leads, every currency."""
+def win_rate(session: Session, user: User) -> float | None:
+    """Won / (won + lost) by number of the leads ``user`` may see, every currency."""
+    owner_id = policy.pipeline_owner(user)
     stats = pipeline_totals.c
     query = (
         select(LeadStage.name, func.sum(stats.leads))
@@ -100,9 +102,10 @@ def win_rate(session: Session, owner_id: int | None) -> float | None:
     return counts.get(CLOSED_WON, 0) / closed if closed else None
 
 
-def open_leads_by_stage(session: Session, owner_id: int) -> list[tuple[str, int]]:
-    """(stage, number of leads) of one owner's open leads, in stage order."""
+def open_leads_by_stage(session: Session, user: User) -> list[tuple[str, int]]:
+    """(stage, number of leads) of ``user``'s own open leads, in stage order."""
     stats = pipeline_totals.c
+    owner_id = user.id
     rows = session.execute(
         select(LeadStage.name, func.sum(stats.leads))
         .join(LeadStage, LeadStage.id == stats.stage_id)

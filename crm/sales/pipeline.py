@@ -12,7 +12,7 @@ rate, won / (won + lost).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from crm.models import Customer, Lead, LeadStage, User, pipeline_stats, pipeline_totals
+from crm.models import Customer, Lead, User, pipeline_stats, pipeline_totals
 from crm.models.lead import CLOSED_LOST, CLOSED_WON
+from crm.sales.stages import names as stage_names
 from crm.security import policy
 from crm.web.ids import row_id
 
@@ -295,22 +296,19 @@ def build_funnel(stages: list[tuple[int, str]], totals: dict[int | None, Totals]
     return funnel
 
 
-def active_stages(session: Session) -> list[tuple[int, str]]:
-    """(id, name) of the active stages, in ``order_index`` order."""
-    query = (
-        select(LeadStage.id, LeadStage.name)
-        .where(LeadStage.is_active.is_(True))
-        .order_by(LeadStage.order_index, LeadStage.id)
-    )
-    return [(stage_id, name) for stage_id, name in session.execute(query)]
-
-
 def board_stages(session: Session) -> list[tuple[int, str]]:
     """The board's columns, in its order: the funnel's stages, then Closed Lost."""
-    stages = active_stages(session)
-    return [s for s in stages if s[1] != CLOSED_LOST] + [s for s in stages if s[1] == CLOSED_LOST]
+    active = stage_names(session, active_only=True)
+    return [s for s in active if s[1] != CLOSED_LOST] + [s for s in active if s[1] == CLOSED_LOST]
 
 
-def funnel(session: Session, filters: Filters) -> Funnel:
-    """The funnel for ``filters``: two small statements (stages, totals)."""
-    return build_funnel(active_stages(session), stage_totals(session, filters))
+def within_rule(user: User, filters: Filters) -> Filters:
+    """``filters`` as ``user`` may see them: a sales rep's pipeline is their own leads."""
+    owner = policy.pipeline_owner(user)
+    return filters if owner is None else replace(filters, owner_id=owner)
+
+
+def funnel(session: Session, user: User, filters: Filters) -> Funnel:
+    """The funnel ``user`` may see for ``filters``: two small statements (stages, totals)."""
+    totals = stage_totals(session, within_rule(user, filters))
+    return build_funnel(stage_names(session, active_only=True), totals)

@@ -140,6 +140,37 @@ def row_branches(user: User, model: type) -> list[ColumnElement[bool]]:
     return [false()]
 
 
+def pipeline_owner(user: User) -> int | None:
+    """The leads' row rule as an owner, for figures kept per owner (pipeline_totals…).
+
+    None: every owner's leads (admins, managers, support); a sales rep: their own.
+    """
+    return None if sees_all_rows(user) else user.id
+
+
+class Panel(enum.StrEnum):
+    """Parts of the home page."""
+
+    PIPELINE = "pipeline"  # forecast, win rate, stale deals, overdue tasks
+    USER_COUNTS = "user_counts"
+    MY_WORK = "my_work"  # tasks due today and overdue, open leads by stage, win rate
+    AUDIT = "audit"  # recent audit activity
+
+
+# DESIGN.md "Roles": what each role needs first thing in the morning.
+HOME: dict[UserRole, frozenset[Panel]] = {
+    ADMIN: frozenset({Panel.PIPELINE, Panel.USER_COUNTS}),
+    MANAGER: frozenset({Panel.PIPELINE}),
+    REP: frozenset({Panel.MY_WORK}),
+    SUPPORT: frozenset({Panel.AUDIT}),
+}
+
+
+def home_panels(user: User) -> frozenset[Panel]:
+    """The parts of the home page ``user`` sees."""
+    return HOME.get(user.effective_role, frozenset())
+
+
 def row_filter(user: User, model: type) -> ColumnElement[bool]:
     """A WHERE clause limiting ``model`` to the rows ``user`` may read."""
     branches = row_branches(user, model)

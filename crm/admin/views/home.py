@@ -15,11 +15,12 @@ from flask import request
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user
 
-from crm.admin.views.sales import CURRENCIES
 from crm.audit.revert import AUDITED
 from crm.extensions import db
-from crm.models import UserRole
+from crm.models import CURRENCIES
 from crm.sales import charts, dashboard
+from crm.security import policy
+from crm.security.policy import Panel
 
 
 class HomeView(AdminIndexView):
@@ -40,26 +41,27 @@ class HomeView(AdminIndexView):
             )
             currency = "USD"
         context["currency"] = currency
-        session = db.session
-        if role in (UserRole.ADMIN, UserRole.MANAGER):
-            months = dashboard.forecast(session, currency, None, now.date())
+        session, user = db.session, current_user
+        panels = policy.home_panels(user)
+        if Panel.PIPELINE in panels:
+            months = dashboard.forecast(session, user, currency, now.date())
             context.update(
                 months=months,
                 forecast_json=charts.to_json(charts.forecast_figure(months, currency)),
-                win_rate=dashboard.win_rate(session, None),
-                stale=dashboard.stale_deals(session, current_user, now),
-                overdue=dashboard.overdue_tasks(session, current_user, now),
+                win_rate=dashboard.win_rate(session, user),
+                stale=dashboard.stale_deals(session, user, now),
+                overdue=dashboard.overdue_tasks(session, user, now),
             )
-        if role is UserRole.ADMIN:
+        if Panel.USER_COUNTS in panels:
             context["user_counts"] = dashboard.user_counts(session)
-        if role is UserRole.USER:
+        if Panel.MY_WORK in panels:
             context.update(
-                due_today=dashboard.tasks_due_today(session, current_user, now),
-                overdue=dashboard.overdue_tasks(session, current_user, now),
-                by_stage=dashboard.open_leads_by_stage(session, current_user.id),
-                win_rate=dashboard.win_rate(session, current_user.id),
+                due_today=dashboard.tasks_due_today(session, user, now),
+                overdue=dashboard.overdue_tasks(session, user, now),
+                by_stage=dashboard.open_leads_by_stage(session, user),
+                win_rate=dashboard.win_rate(session, user),
             )
-        if role is UserRole.SUPPORT:
+        if Panel.AUDIT in panels:
             context.update(recent=dashboard.recent_audit(session), audited=AUDITED)
         context["stale_days"] = dashboard.STALE_DAYS
         context["cap"] = dashboard.CAP

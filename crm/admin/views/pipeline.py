@@ -12,10 +12,9 @@ from wtforms import DateField, RadioField, SelectField
 from wtforms.validators import Optional, ValidationError
 
 from crm.admin.filters import owners
-from crm.admin.urls import view_url
-from crm.admin.views.sales import CURRENCIES, SOURCES
+from crm.admin.urls import list_url, view_url
 from crm.extensions import db
-from crm.models import LeadStage
+from crm.models import CURRENCIES, LEAD_SOURCES, LeadStage
 from crm.sales import charts, pipeline
 from crm.security import policy
 from crm.security.policy import Action, Resource
@@ -43,7 +42,7 @@ class PipelineForm(Form):
 
     owner = SelectField("Owner", choices=[], default="")
     source = SelectField(
-        "Source", choices=[("", "All sources"), *[(s, s) for s in SOURCES]], default=""
+        "Source", choices=[("", "All sources"), *[(s, s) for s in LEAD_SOURCES]], default=""
     )
     currency = SelectField("Currency", choices=[(c, c) for c in CURRENCIES], default="USD")
     created_from = DateField("Created from", [Optional()])
@@ -85,12 +84,12 @@ class PipelineView(BaseView):
         for name in ("created_from", "created_to", "close_from", "close_to"):
             if form[name].errors and form[name].raw_data and not form[name].data:
                 form[name].errors = [DATE_HINT]
-        return form, (self._filters(form, everyone) if valid else None)
+        return form, (self._filters(form) if valid else None)
 
     @expose("/")
     def index(self) -> Any:
         form, filters = self._read_filters()
-        funnel = pipeline.funnel(db.session, filters) if filters else None
+        funnel = pipeline.funnel(db.session, current_user, filters) if filters else None
         measure = form.measure.data if form.measure.data in pipeline.MEASURES else "count"
         figure = charts.funnel_figure(funnel, measure, filters.currency) if funnel else None
         return self.render(
@@ -107,7 +106,7 @@ class PipelineView(BaseView):
     def board(self) -> Any:
         """Leads as cards in stage columns (the newest CARDS of each), with totals."""
         form, filters = self._read_filters()
-        funnel = pipeline.funnel(db.session, filters) if filters else None
+        funnel = pipeline.funnel(db.session, current_user, filters) if filters else None
         columns = []
         if funnel and filters:
             steps = [*funnel.steps, *([funnel.lost] if funnel.lost else [])]
@@ -181,8 +180,9 @@ class PipelineView(BaseView):
         return redirect(path_of(request.referrer) or view_url("pipeline.board"))
 
     @staticmethod
-    def _filters(form: PipelineForm, everyone: bool) -> pipeline.Filters:
-        owner = form.owner.data if everyone else str(current_user.id)
+    def _filters(form: PipelineForm) -> pipeline.Filters:
+        """The form's filters (the services keep a sales rep to their own leads)."""
+        owner = form.owner.data
         return pipeline.Filters(
             currency=form.currency.data or "USD",
             owner_id=int(owner) if owner and owner.isdigit() else None,
@@ -195,34 +195,24 @@ class PipelineView(BaseView):
 
     def _stage_urls(self, funnel: pipeline.Funnel, filters: pipeline.Filters) -> dict[int, str]:
         """Per stage, the lead list filtered to that stage and the funnel's filters."""
-        leads = next(v for v in self.admin._views if getattr(v, "endpoint", "") == "leads")
-        names = {flt.name: leads.get_filter_arg(i, flt) for i, flt in enumerate(leads._filters)}
-        common: list[tuple[str, str]] = [(names["Currency"], filters.currency)]
+        common: dict[str, object] = {"currency": filters.currency}
         if filters.owner_id is not None:
-            common.append((names["Owner"], str(filters.owner_id)))
+            common["owner_id"] = filters.owner_id
         if filters.source:
-            common.append((names["Source"], filters.source))
+            common["source"] = filters.source
         if filters.created_from or filters.created_to:
             start = datetime.combine(filters.created_from or date(1900, 1, 1), time.min)
             end = datetime.combine(filters.created_to or date(9999, 12, 31), time.max)
-            common.append(
-                (names["Created"], f"{start:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S}")
-            )
+            common["created_at"] = f"{start:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S}"
         if filters.close_from or filters.close_to:
-            start, end = (
-                filters.close_from or date(1900, 1, 1),
-                filters.close_to or date(9999, 12, 31),
-            )
-            common.append((names["Expected close"], f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"))
+            first = filters.close_from or date(1900, 1, 1)
+            last = filters.close_to or date(9999, 12, 31)
+            common["expected_close_date"] = f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
         steps = [*funnel.steps, *([funnel.lost] if funnel.lost else [])]
-        urls = {}
-        for step in steps:
-            args = [
-                (f"flt{n}_{name}", value)
-                for n, (name, value) in enumerate([(names["Stage"], str(step.stage_id)), *common])
-            ]
-            urls[step.stage_id] = view_url("leads.index_view", **dict(args))
-        return urls
+        return {
+            step.stage_id: list_url("leads", {"stage_id": step.stage_id, **common})
+            for step in steps
+        }
 
     def __init__(self) -> None:
         super().__init__(name="Pipeline", endpoint="pipeline", url="pipeline")

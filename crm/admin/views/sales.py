@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 from flask_admin.actions import action
 from flask_login import current_user
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 from wtforms import Form
 from wtforms.validators import DataRequired
 
@@ -20,8 +20,10 @@ from crm.admin.related import Related
 from crm.admin.views.imports import ImportMixin
 from crm.extensions import db
 from crm.models import (
+    CURRENCIES,
     CUSTOMER_STATUSES,
     INDUSTRIES,
+    LEAD_SOURCES,
     Customer,
     Interaction,
     Lead,
@@ -30,6 +32,7 @@ from crm.models import (
     TaskStatus,
     User,
 )
+from crm.sales import stages
 from crm.security import policy
 from crm.security.policy import Resource
 from crm.web import formats
@@ -68,34 +71,28 @@ LEADS = Related(
     "Leads", Lead, "leads", Lead.customer_id, Lead.created_at,
     (("Title", lambda r: r.title), ("Stage", lambda r: r.stage), ("Amount", _money),
      ("Owner", lambda r: r.owner and r.owner.name), ("Created", lambda r: _date(r.created_at))),
-    load=(Lead.stage, Lead.owner), filter_arg="flt0_customer_id_equals",
+    load=(Lead.stage, Lead.owner),
 )  # fmt: skip
 
 
-def _tasks(link: Any, arg: str) -> Related:
+def _tasks(link: Any) -> Related:
     return Related(
         "Tasks", Task, "tasks", link, Task.created_at,
         (("Title", lambda r: r.title), ("Status", lambda r: r.status and r.status.value),
          ("Due", lambda r: _date(r.due_date)), ("Owner", lambda r: r.user and r.user.name)),
-        load=(Task.user,), filter_arg=arg,
+        load=(Task.user,),
     )  # fmt: skip
 
 
-def _interactions(link: Any, arg: str) -> Related:
+def _interactions(link: Any) -> Related:
     return Related(
         "Interactions", Interaction, "interactions", link, Interaction.interaction_date,
         (("Subject", lambda r: r.subject or r.type.value), ("Type", lambda r: r.type.value),
          ("When", lambda r: _date(r.interaction_date)),
          ("Logged by", lambda r: r.user and r.user.name)),
-        load=(Interaction.user,), filter_arg=arg,
+        load=(Interaction.user,),
     )  # fmt: skip
 
-
-SOURCES = (
-    "Website", "Referral", "Cold call", "Trade show", "Partner", "LinkedIn",
-    "Email campaign", "Webinar",
-)  # fmt: skip
-CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF")
 
 USER_LOOKUP = {"fields": ("name", "email"), "page_size": 10}
 CUSTOMER_LOOKUP = {"fields": ("name", "company", "email"), "page_size": 10}
@@ -214,8 +211,8 @@ class CustomerView(ImportMixin, OwnedView):
 
     related = (
         LEADS,
-        _tasks(Task.customer_id, "flt0_customer_id_equals"),
-        _interactions(Interaction.customer_id, "flt0_customer_id_equals"),
+        _tasks(Task.customer_id),
+        _interactions(Interaction.customer_id),
     )
 
     @action("reassign", "Reassign owner")
@@ -245,7 +242,7 @@ class LeadView(ImportMixin, OwnedView):
     column_filters = (
         flt.text("leads"),
         flt.stage(Lead.stage_id),
-        flt.choice(Lead.source, "Source", SOURCES),
+        flt.choice(Lead.source, "Source", LEAD_SOURCES),
         flt.choice(Lead.currency, "Currency", CURRENCIES),
         flt.person(Lead.owner_id, "Owner"),
         *flt.number_range(Lead.amount, "Amount"),
@@ -291,14 +288,12 @@ class LeadView(ImportMixin, OwnedView):
         """A new lead starts in the first stage, as an imported one does."""
         form = super().create_form(obj)
         if hasattr(form, "stage") and form.stage.data is None and request.method == "GET":
-            form.stage.data = db.session.scalar(
-                select(LeadStage).order_by(LeadStage.order_index, LeadStage.id).limit(1)
-            )
+            form.stage.data = stages.first(db.session)
         return form
 
     related = (
-        _tasks(Task.lead_id, "flt0_lead_id_equals"),
-        _interactions(Interaction.lead_id, "flt0_lead_id_equals"),
+        _tasks(Task.lead_id),
+        _interactions(Interaction.lead_id),
     )
 
     @action("reassign", "Reassign owner")

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
-from flask import request, url_for
+from flask import request
 from flask_admin import BaseView, expose
 from flask_login import current_user
 
+from crm.admin.urls import list_url
 from crm.extensions import db
 from crm.search.query import MAX_LENGTH, parse
 from crm.search.service import KINDS, Group, has_words, search
 from crm.security import policy
 from crm.security.policy import Action, Resource
-
-# The list views' full-text filter (crm/admin/filters.py), for "see all".
-TEXT_FILTER_ARG = "flt0_text_matches"
 
 
 class SearchView(BaseView):
@@ -52,11 +49,8 @@ class SearchView(BaseView):
             groups=groups,
             problem=problem,
             kinds=KINDS,
-            see_all=lambda group: (
-                url_for(f"{group.kind.key}.index_view")
-                + "?"
-                + urlencode({TEXT_FILTER_ARG: query.text})
-            ),
+            # Each list's full-text filter (crm/admin/filters.py's FullTextFilter).
+            see_all=lambda group: list_url(group.kind.key, {"text": query.text}),
         )
 
     def __init__(self) -> None:

@@ -14,6 +14,7 @@ from crm.admin import filters
 from crm.admin.base import PolicyModelView
 from crm.extensions import db
 from crm.models import Lead, LeadStage, User
+from crm.sales.stages import stages as stages_in_order
 from crm.security import passwords
 from crm.security.policy import Resource
 
@@ -55,8 +56,7 @@ class LeadStageView(PolicyModelView):
 
     def _move(self, ids: Any, step: int) -> None:
         """Swap each selected stage with its neighbour, then number them 1, 2, 3."""
-        ordered = select(LeadStage).order_by(LeadStage.order_index, LeadStage.id)
-        stages = list(db.session.scalars(ordered))
+        stages = stages_in_order(db.session)
         chosen = {int(i) for i in ids}
         positions = range(len(stages)) if step < 0 else range(len(stages) - 1, -1, -1)
         for pos in positions:
