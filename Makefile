@@ -7,8 +7,11 @@ PORT ?= 5000
 # Werkzeug's debugger runs any Python typed into an error page: only on loopback.
 LOOPBACK := $(filter 127.0.0.1 localhost ::1,$(HOST))
 RUN_FLAGS := $(if $(LOOPBACK),--debug,--debug --no-debugger)
-# The second database the tests run on, when one answers there.
+# The second database the tests run on, when one answers there. Outside CI, `make test`
+# skips that run with a message when none answers; with CI=true (or 1), as .ci/run runs,
+# it fails instead: CI runs the suite on both databases or says why it could not.
 SYSTEM_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+IN_CI := $(filter true TRUE True 1,$(CI))
 
 # Demo data loaded by `make run` (0.002 = 2,000 customers); `make bench` scale.
 DEMO_SCALE ?= 0.002
@@ -36,7 +39,7 @@ run: $(VENV)/.runtime
 	@$(if $(LOOPBACK),,echo "Serving beyond this machine ($(HOST)): the debugger is off. For production use gunicorn (README).")
 	$(BIN)/flask run $(RUN_FLAGS) --host $(HOST) --port $(PORT)
 
-## test: the suite on the embedded PostgreSQL, then again on the system PostgreSQL if one answers
+## test: the suite on the embedded PostgreSQL, then again on the system PostgreSQL if one answers (with CI=true it must)
 test: test-embedded test-system
 
 # The browser tests (tests/e2e) drive the system Chromium through Playwright.
@@ -56,11 +59,15 @@ test-embedded: $(VENV)/.dev chromium
 	env -u DATABASE_URL $(BIN)/python -m pytest
 
 test-system: $(VENV)/.dev chromium
-	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(SYSTEM_PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+	@if why=$$($(BIN)/python -c "import psycopg; psycopg.connect('$(SYSTEM_PG_URL)', connect_timeout=3).close()" 2>&1); then \
 		echo "== tests on the system PostgreSQL at $(SYSTEM_PG_URL) =="; \
 		DATABASE_URL='$(SYSTEM_PG_URL)' $(BIN)/python -m pytest; \
+	elif [ -n "$(IN_CI)" ]; then \
+		echo "== CI=$(CI): no PostgreSQL answers at $(SYSTEM_PG_URL), so the second run (system PostgreSQL) cannot run: failing rather than skipping it. Start PostgreSQL there or set SYSTEM_PG_URL. ==" >&2; \
+		echo "$$why" | sed -n '/^[A-Za-z_.]*Error: /,$$p' >&2; \
+		exit 1; \
 	else \
-		echo "== no PostgreSQL answers at $(SYSTEM_PG_URL); the second run (system PostgreSQL) is skipped =="; \
+		echo "== no PostgreSQL answers at $(SYSTEM_PG_URL); the second run (system PostgreSQL) is skipped (under CI=true this fails) =="; \
 	fi
 
 ## bench: build (or reuse) a scale-$(BENCH_SCALE) database and time every page as every role

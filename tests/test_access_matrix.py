@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from werkzeug.test import TestResponse
 
 from crm.extensions import db
 from crm.models import User, UserRole
@@ -46,7 +47,7 @@ def a_row(endpoint: str, actor: User) -> int:
     if endpoint == "tasks":
         return factories.task(user_id=actor.id).id
     if endpoint == "interactions":
-        return factories.interaction(user_id=actor.id).id
+        return factories.interaction(user_id=actor.id, subject="A call").id
     if endpoint == "lead-stages":
         return factories.stage().id
     if endpoint == "users":
@@ -59,16 +60,34 @@ def a_row(endpoint: str, actor: User) -> int:
     ).scalar_one()
 
 
+# Each endpoint's table, and the column that names its rows (audit rows: their table).
+TABLES = {
+    "customers": ("customers", "name"),
+    "leads": ("leads", "title"),
+    "tasks": ("tasks", "title"),
+    "interactions": ("interactions", "subject"),
+    "lead-stages": ("lead_stages", "name"),
+    "users": ("users", "name"),
+    "audit": ("audit_logs", "table_name"),
+}
+REFUSED = "Your role cannot open this page"
+
+
+def label(n: int) -> str:
+    """The name form_data(endpoint, n) gives a row: no factory names a row like this."""
+    return f"Matrix row {n}"
+
+
 def form_data(endpoint: str, n: int) -> dict[str, Any]:
-    """Valid form input for a new or edited row."""
+    """Valid form input for a new or edited row, named label(n)."""
     return {
-        "customers": {"name": f"Customer {n}", "company": "Matrix Ltd", "status": "active"},
-        "leads": {"title": f"Lead {n}", "currency": "USD", "stage": factories.stage().id},
-        "tasks": {"title": f"Task {n}", "priority": "medium", "status": "pending"},
-        "interactions": {"type": "call", "subject": f"Call {n}"},
-        "lead-stages": {"name": f"Stage {n}", "order_index": "9", "is_active": "y"},
+        "customers": {"name": label(n), "company": "Matrix Ltd", "status": "active"},
+        "leads": {"title": label(n), "currency": "USD", "stage": factories.stage().id},
+        "tasks": {"title": label(n), "priority": "medium", "status": "pending"},
+        "interactions": {"type": "call", "subject": label(n)},
+        "lead-stages": {"name": label(n), "order_index": "9", "is_active": "y"},
         "users": {
-            "name": f"Person {n}",
+            "name": label(n),
             "email": f"person{n}@example.com",
             "role": "user",
             "is_active": "y",
@@ -89,7 +108,23 @@ def version(endpoint: str, row_id: int) -> str:
     )
 
 
-def request(browser: Browser, endpoint: str, method: str, row_id: int) -> int:
+def row_name(endpoint: str, row_id: int) -> str | None:
+    """The row's name as the database has it now; None once the row is gone."""
+    table, column = TABLES[endpoint]
+    found = db.session.execute(
+        text(f"SELECT {column} FROM {table} WHERE id = :id"), {"id": row_id}
+    ).one_or_none()
+    return None if found is None else found[0]
+
+
+def rows_named(endpoint: str, name: str) -> int:
+    table, column = TABLES[endpoint]
+    return db.session.execute(
+        text(f"SELECT count(*) FROM {table} WHERE {column} = :name"), {"name": name}
+    ).scalar_one()
+
+
+def request(browser: Browser, endpoint: str, method: str, row_id: int) -> TestResponse:
     base = f"/admin/{endpoint}/"
     calls = {
         "list": lambda: browser.get(base),
@@ -106,7 +141,7 @@ def request(browser: Browser, endpoint: str, method: str, row_id: int) -> int:
         ),
         "export": lambda: browser.get(f"{base}export/csv/"),
     }
-    return calls[method]().status_code
+    return calls[method]()
 
 
 CASES = [
@@ -119,16 +154,34 @@ CASES = [
 
 @pytest.mark.parametrize(("endpoint", "role", "method"), CASES, ids=lambda v: str(v))
 def test_role_matrix(browser: Browser, users, endpoint: str, role: UserRole, method: str):
+    """Allowed: the page, or the change made in the database. Refused: a 403 that says
+    so, and the database as it was."""
     actor = users[role]
     row_id = a_row(endpoint, actor)
+    before = row_name(endpoint, row_id)
     browser.login_as(actor)
-    status = request(browser, endpoint, method, row_id)
+    response = request(browser, endpoint, method, row_id)
+    body = response.get_data(as_text=True)
     if method not in EXPECTED[endpoint][role]:
-        assert status == 403
-    elif method in ("list", "details", "new", "export"):
-        assert status == 200
+        assert response.status_code == 403, body
+        assert REFUSED in body
+        assert row_name(endpoint, row_id) == before  # not deleted, not edited
+        assert rows_named(endpoint, label(1)) == 0  # not created
+    elif method == "new":
+        assert response.status_code == 200, body
+        assert f'name="{TABLES[endpoint][1]}"' in body  # the form
+    elif method in ("list", "details", "export"):
+        assert response.status_code == 200, body
+        assert before in body  # the row, as the actor may read it
     else:
-        assert status == 302  # saved or deleted, then redirected
+        assert response.status_code == 302, body  # saved or deleted, then redirected
+        if method == "create":
+            assert rows_named(endpoint, label(1)) == 1
+            assert row_name(endpoint, row_id) == before
+        elif method == "edit":
+            assert row_name(endpoint, row_id) == label(2)
+        else:  # delete, bulk
+            assert row_name(endpoint, row_id) is None
 
 
 @pytest.mark.parametrize("endpoint", list(EXPECTED))

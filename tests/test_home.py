@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+import sys
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 import pytest
+from flask import Flask
 from sqlalchemy import Connection, text
 
 from crm.models import InteractionType, TaskStatus, UserRole
@@ -17,24 +19,46 @@ ADMIN, MANAGER, REP, SUPPORT = UserRole.ADMIN, UserRole.MANAGER, UserRole.USER, 
 STAGES = ("New", "Contacted", "Qualified", "Proposal", "Negotiation", "Closed Won", "Closed Lost")
 
 
-def month_start(offset: int) -> date:
-    today = datetime.now(UTC).date().replace(day=1)
+@pytest.fixture
+def now(app: Flask, monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The time the home page reads, pinned at noon UTC today; the world is built from it.
+
+    The view asks ``datetime.now(UTC)`` once per request (the database's timestamps are
+    UTC). Built from the wall clock, a task due "today at 23:00" was overdue, not due
+    today, from 23:00 to midnight UTC, and a run across midnight or a month's end saw
+    two different days. Pinned, the page and the rows agree whatever the time.
+    """
+    pinned = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+
+    class PinnedClock(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> datetime:
+            return pinned.astimezone(tz) if tz else pinned.astimezone().replace(tzinfo=None)
+
+    home_view = app.extensions["admin"][0].index_view
+    monkeypatch.setattr(sys.modules[type(home_view).__module__], "datetime", PinnedClock)
+    return pinned.replace(tzinfo=None)
+
+
+def month_start(today: date, offset: int) -> date:
+    month = today.replace(day=1)
     for _ in range(offset):
-        today = (today + timedelta(days=32)).replace(day=1)
-    return today
+        month = (month + timedelta(days=32)).replace(day=1)
+    return month
 
 
 @pytest.fixture
-def world(users) -> dict[str, int]:
+def world(users, now: datetime) -> dict[str, int]:
     stage = {name: factories.stage(name=name, order_index=n).id for n, name in enumerate(STAGES, 1)}
-    rep, now = users[REP], datetime.now(UTC).replace(tzinfo=None)
+    rep = users[REP]
     customer = factories.customer(owner_id=rep.id).id
 
     def lead(title: str, stage_name: str, amount: int, months_ahead: int, **extra) -> int:
         fields = {"currency": "USD", "owner_id": rep.id, "probability": 50, **extra}
         return factories.lead(
             title=title, stage_id=stage[stage_name], amount=amount, customer_id=customer,
-            expected_close_date=month_start(months_ahead) + timedelta(days=10), **fields,
+            expected_close_date=month_start(now.date(), months_ahead) + timedelta(days=10),
+            **fields,
         ).id  # fmt: skip
 
     ids = {
@@ -55,7 +79,7 @@ def world(users) -> dict[str, int]:
         title="Old finished", user_id=rep.id, due_date=now - timedelta(days=9),
         status=TaskStatus.COMPLETED,
     ).id  # fmt: skip
-    ids["today"] = factories.task(
+    ids["today"] = factories.task(  # later today: due today, not yet overdue
         title="Call back today", user_id=rep.id, due_date=now.replace(hour=23, minute=0)
     ).id
     return ids
@@ -72,7 +96,7 @@ def section(page: str, name: str) -> str:
 
 
 def test_managers_see_the_forecast_win_rate_stale_deals_and_overdue_tasks(
-    browser: Browser, users, world
+    browser: Browser, users, world, now: datetime
 ):
     browser.login_as(users[MANAGER])
     page = home(browser)
@@ -82,6 +106,7 @@ def test_managers_see_the_forecast_win_rate_stale_deals_and_overdue_tasks(
         page,
     )
     this_month, next_month = rows[0], rows[1]
+    assert this_month[0] == f"{now:%b %Y}"  # the page's month is the one the world was built in
     assert this_month[1:] == ("9,000.00", "4,500.00")  # open USD only: not won, lost or EUR
     assert next_month[1:] == ("8,000.00", "4,000.00")
     assert len(rows) == 12
@@ -111,7 +136,8 @@ def test_a_sales_rep_sees_their_day(browser: Browser, users, world):
     browser.login_as(users[REP])
     page = home(browser)
     assert "Call back today" in section(page, "home-due-today")
-    assert "Send the contract" in section(page, "home-overdue")
+    overdue = section(page, "home-overdue")
+    assert "Send the contract" in overdue and "Call back today" not in overdue
     by_stage = section(page, "home-by-stage")
     assert re.search(r"Proposal</th><td[^>]*>1<", by_stage)
     assert "Closed Won" not in by_stage

@@ -268,7 +268,18 @@ def test_a_rep_imports_only_rows_they_own(browser: Browser, users):
         )
     )
     assert found == [("2", "customer", "No customer 'Not Yours' at 'Other Co'.")]
-    assert others.id and customers_named("Mine") == {}
+    # Neither file imported a row, not even the valid ones; the other customer is untouched.
+    assert customers_named("Mine", "Theirs") == {}
+    assert db.session.scalars(select(Lead).where(Lead.title == "Sneaky")).all() == []
+    db.session.refresh(others)
+    assert (others.name, others.owner_id) == ("Not Yours", users[ADMIN].id)
+
+    # Without the other person's row, the rep's own row is imported, as theirs.
+    number = upload_id(upload(browser, "customers", "name,company,owner\nMine,Rep Co,\n"))
+    assert submit(browser, "customers", number, ["name", "company", "owner"]).status_code == 302
+    mine = customers_named("Mine", "Theirs")
+    assert list(mine) == ["Mine"]
+    assert (mine["Mine"].company, mine["Mine"].owner_id) == ("Rep Co", rep.id)
 
 
 def test_a_rep_cannot_update_someone_elses_duplicate(browser: Browser, users):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from crm.extensions import db
-from crm.models import Customer, UserRole
+from crm.models import AuditLog, Customer, UserRole
 from tests import factories
 from tests.conftest import Browser, form_fields
 
@@ -21,7 +21,7 @@ def opened_version(browser: Browser, url: str) -> str:
 
 
 def test_second_save_is_refused_with_who_and_when_and_keeps_the_input(
-    browser: Browser, make_browser, users, db_connection
+    browser: Browser, make_browser, users
 ):
     customer = factories.customer(name="Acme", company="Acme Inc", notes="original")
     first, second = browser, make_browser()
@@ -35,14 +35,14 @@ def test_second_save_is_refused_with_who_and_when_and_keeps_the_input(
     saved = first.post(url, {"name": "Acme", "company": "Acme Inc", "notes": "from the admin",
                              "version": seen_by_first})  # fmt: skip
     assert saved.status_code == 302
-    # What the audit trigger records for that save (the trigger itself is issue 5's).
-    db_connection.execute(
-        text(
-            "INSERT INTO audit_logs (table_name, record_id, action, user_id) "
-            "VALUES ('customers', :id, 'UPDATE', :user)"
-        ),
-        {"id": customer.id, "user": users[ADMIN].id},
-    )
+    # The audit trigger (migration 0010) recorded that save, with the admin's request as
+    # its author: that row is where the refusal below takes its who and when from.
+    trail = db.session.execute(
+        select(AuditLog.action, AuditLog.user_id)
+        .where(AuditLog.table_name == "customers", AuditLog.record_id == customer.id)
+        .order_by(AuditLog.id)
+    ).all()
+    assert [tuple(row) for row in trail] == [("INSERT", None), ("UPDATE", users[ADMIN].id)]
 
     refused = second.post(url, {"name": "Acme", "company": "Acme Inc", "notes": "from the manager",
                                 "version": seen_by_second})  # fmt: skip

@@ -144,12 +144,18 @@ def test_database_refuses_removing_the_last_admin_by_raw_sql(db_connection, user
 
 
 @pytest.mark.parametrize(
-    "url", ["/admin/users/", "/admin/users/details/?id={id}", "/admin/users/edit/?id={id}",
-            "/admin/users/new/", "/admin/users/export/csv/"],
+    ("url", "shown"),
+    [("/admin/users/", "{email}"), ("/admin/users/details/?id={id}", "{email}"),
+     ("/admin/users/edit/?id={id}", 'value="{email}"'),
+     ("/admin/users/new/", 'name="new_password"'), ("/admin/users/export/csv/", "{email}")],
 )  # fmt: skip
-def test_password_hash_is_never_shown(admin_browser: Browser, users, url):
+def test_password_hash_is_never_shown(admin_browser: Browser, users, url, shown):
     rep = users[REP]
-    page = admin_browser.get(url.format(id=rep.id)).get_data(as_text=True)
+    response = admin_browser.get(url.format(id=rep.id))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200  # the page itself, not a redirect to sign in
+    assert shown.format(email=rep.email) in page  # with the rep on it (a form on new/)
+    assert rep.password_hash not in page
     assert "$2b$" not in page
     assert "password_hash" not in page.lower().replace("password-hash", "")
     assert rep.session_token not in page
