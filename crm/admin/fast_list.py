@@ -218,7 +218,7 @@ class FastList(ModelView):
         } or None
 
     def count_label(self, value: int) -> str:
-        """The list tab's count: exact, "about" (estimated) or "more than" (capped)."""
+        """The list tab's count: exact, or "about" when it is an estimate."""
         found = g.get("list_count")
         return found.label() if found is not None else f"{value:,}"
 

@@ -12,8 +12,11 @@ change:
   template grows a new inline script.
 - Speed: ``admin_static.url(...)`` (a ``url_for`` per script tag, about twenty a
   page) becomes a cached lookup (crm/admin/urls.py).
-- Counts: the list tab says "about 1,000,000" when the count is the planner's
-  estimate and "more than 10,000" when it was capped (crm/admin/counting.py).
+- Counts: the list tab says "about 1,000,000" when the count is an estimate
+  (crm/admin/counting.py) and the exact number otherwise.
+
+tests/test_template_patches.py fails when a rewrite no longer finds its text in
+the installed Flask-Admin's templates.
 """
 
 from __future__ import annotations

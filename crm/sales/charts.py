@@ -1,4 +1,4 @@
-"""Plotly figures, built by pure functions from numbers (DESIGN.md): no I/O here.
+"""Plotly figures, built by pure functions from numbers (docs/DESIGN.md): no I/O here.
 
 Figures are plain dictionaries in Plotly's JSON schema, drawn by plotly.js in the
 browser. (Building them with plotly.graph_objects validates every property and

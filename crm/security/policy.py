@@ -1,4 +1,4 @@
-"""Who may do what: DESIGN.md's role matrix and the row rules, in one place.
+"""Who may do what: docs/DESIGN.md's role matrix and the row rules, in one place.
 
 Every view, custom page and service asks this module; none decides on its own.
 """
@@ -47,7 +47,7 @@ READ = frozenset({A.READ})
 # CSV export: admins, managers and reps export what they may read; support does not.
 READ_EXPORT = frozenset({A.READ, A.EXPORT})
 
-# DESIGN.md "Roles". Users are deactivated, never deleted (their tasks and
+# docs/DESIGN.md "Roles". Users are deactivated, never deleted (their tasks and
 # interactions would go with them), so nobody has DELETE on users.
 MATRIX: dict[Resource, dict[UserRole, frozenset[Action]]] = {
     Resource.USERS: {
@@ -157,7 +157,7 @@ class Panel(enum.StrEnum):
     AUDIT = "audit"  # recent audit activity
 
 
-# DESIGN.md "Roles": what each role needs first thing in the morning.
+# docs/DESIGN.md "Roles": what each role needs first thing in the morning.
 HOME: dict[UserRole, frozenset[Panel]] = {
     ADMIN: frozenset({Panel.PIPELINE, Panel.USER_COUNTS}),
     MANAGER: frozenset({Panel.PIPELINE}),
