@@ -8,14 +8,14 @@ change:
   links and inline ``onclick`` handlers, which a nonce-based policy blocks.
   No-op links become ``href="#" data-crm-noop``; the two handlers that do work
   (bulk actions, delete confirmation) become data attributes that
-  static/js/admin-csp.js acts on. tests/test_csp_templates.py fails if a stock
+  static/js/admin-csp.js acts on. tests/security/test_csp_templates.py fails if a stock
   template grows a new inline script.
 - Speed: ``admin_static.url(...)`` (a ``url_for`` per script tag, about twenty a
   page) becomes a cached lookup (crm/admin/urls.py).
 - Counts: the list tab says "about 1,000,000" when the count is an estimate
   (crm/admin/counting.py) and the exact number otherwise.
 
-tests/test_template_patches.py fails when a rewrite no longer finds its text in
+tests/admin/test_template_patches.py fails when a rewrite no longer finds its text in
 the installed Flask-Admin's templates.
 """
 

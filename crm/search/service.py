@@ -58,7 +58,7 @@ HEADLINE_OPTIONS = f"StartSel={_START}, StopSel={_STOP}, MaxWords=25, MinWords=8
 # The GIN indexes' expressions (idx_customers_search, idx_leads_search,
 # idx_tasks_search: the spec's; idx_interactions_search: migration 0011), written
 # with table-qualified columns so they stay unambiguous beside joined tables; the
-# planner matches them to the indexes all the same (tests/test_search.py reads
+# planner matches them to the indexes all the same (tests/search/test_search.py reads
 # EXPLAIN).
 CUSTOMER_DOCUMENT = (
     "to_tsvector('english', customers.name || ' ' || COALESCE(customers.company, '') "

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy.engine import URL
 from werkzeug.serving import make_server
 
-from tests.conftest import app_on_new_database
+from tests.helpers import app_on_new_database
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
