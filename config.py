@@ -65,8 +65,9 @@ class Config:
     TRUSTED_PROXY_COUNT = int(_env("TRUSTED_PROXY_COUNT") or 0)
     # Host names the app answers to (comma-separated); any other Host header gets a 400.
     # Unset: every host (development). Return addresses are paths whatever it says.
-    TRUSTED_HOSTS = tuple(h.strip() for h in (_env("TRUSTED_HOSTS") or "").split(",") if h.strip())
-    TRUSTED_HOSTS = TRUSTED_HOSTS or None
+    TRUSTED_HOSTS: tuple[str, ...] | None = (
+        tuple(h.strip() for h in (_env("TRUSTED_HOSTS") or "").split(",") if h.strip()) or None
+    )
 
     # CSV import: files over IMPORT_MAX_MB are refused. The request limit adds room for
     # the form around the file; it also caps every other request body.

@@ -22,7 +22,7 @@ from sqlalchemy import event, text
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql.elements import TextClause
 
-from crm.extensions import db
+from crm.extensions import DbSession, db
 from crm.models import AuditLog
 
 _FLAG = "crm_audit_context"
@@ -43,14 +43,14 @@ def actor() -> dict[str, str]:
         agent = request.user_agent.string[:USER_AGENT_LIMIT]
         return {"user_id": str(user_id), "ip": request.remote_addr or "", "user_agent": agent}
     command = click.get_current_context(silent=True)
-    names = []
+    names: list[str] = []
     while command is not None and command.parent is not None:  # the root is `flask`
         names.insert(0, command.info_name or "")
         command = command.parent
     return {"user_id": "", "ip": "", "user_agent": f"cli: {' '.join(names)}" if names else ""}
 
 
-def set_context(session: Session) -> None:
+def set_context(session: DbSession) -> None:
     """Tell the database who acts, once per transaction, before its first write."""
     if session.info.get(_FLAG):
         return

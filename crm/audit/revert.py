@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import Session
 
+from crm.extensions import DbSession
 from crm.models import AuditLog, Customer, Interaction, Lead, LeadStage, Task, User
 
 AUDITED = {
@@ -63,7 +63,7 @@ def can_revert(entry: AuditLog) -> bool:
 
 
 def revert(
-    session: Session, entry: AuditLog, messages: Mapping[str, str] | None = None
+    session: DbSession, entry: AuditLog, messages: Mapping[str, str] | None = None
 ) -> Reverted:
     """Undo ``entry`` (an UPDATE or DELETE of an audited table); RevertError if it cannot.
 
@@ -71,6 +71,7 @@ def revert(
     """
     if not can_revert(entry):
         raise RevertError("Only updates and deletions of records can be reverted.")
+    assert entry.old_values is not None  # can_revert: it has some
     table = entry.table_name
     columns = set(AUDITED[table].__table__.columns.keys())
     fields = tuple(

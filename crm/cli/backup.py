@@ -22,7 +22,7 @@ def _url() -> URL:
     return make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
 
 
-def _size(size: int) -> str:
+def _size(size: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
             return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"

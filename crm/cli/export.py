@@ -8,6 +8,7 @@ progress. It runs as the server's operator: every row, no row rule.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -22,7 +23,7 @@ from crm.cli.common import needs_schema
 from crm.extensions import db
 
 # The list's URL name (what the pages and the README call it) -> its view.
-LISTS: dict[str, type[PolicyModelView]] = {
+LISTS: dict[str, Callable[[], PolicyModelView]] = {
     "customers": CustomerView,
     "leads": LeadView,
     "tasks": TaskView,
@@ -58,7 +59,7 @@ def export_command(list_name: str, output: Path) -> None:
     view = LISTS[list_name]()
     query = view.export_query(None, None, False, None, None)
     table = view.model.__table__.name
-    total = estimated_rows(db.session, table) or 0
+    total = estimated_rows(db.session(), table) or 0
     written = 0
     click.echo(f"Exporting {list_name} (about {total:,} rows) to {output}…")
     # Written beside the target and renamed when complete: never half a file.

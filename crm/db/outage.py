@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, jsonify, request
+from flask.typing import TeardownCallable
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
@@ -68,7 +69,8 @@ class _State:
 
 
 def _state() -> _State:
-    return current_app.extensions["crm.outage"]
+    state: _State = current_app.extensions["crm.outage"]
+    return state
 
 
 def reason(exc: BaseException) -> str | None:
@@ -158,7 +160,7 @@ def _database_error(exc: DBAPIError) -> Response:
     return unavailable_response(why)
 
 
-def _safe_teardown(teardown: Callable[[BaseException | None], None]) -> Callable[..., None]:
+def _safe_teardown(teardown: TeardownCallable) -> Callable[[BaseException | None], None]:
     """Flask-SQLAlchemy's end-of-request session cleanup, made safe for a lost connection.
 
     The cleanup rolls back on the request's connection. If the server dropped it

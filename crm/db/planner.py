@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session
+
+from crm.extensions import DbSession
 
 
 def _explain_instead(
@@ -30,7 +31,7 @@ def _explain_instead(
 event.listen(Engine, "before_cursor_execute", _explain_instead, retval=True)
 
 
-def estimate(session: Session, statement: Any) -> int:
+def estimate(session: DbSession, statement: Any) -> int:
     """The planner's row estimate for ``statement`` (EXPLAIN: planned, not run)."""
     plan = (
         session.connection()

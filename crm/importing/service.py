@@ -11,19 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
+from sqlalchemy import Table as DbTable
 from sqlalchemy import column, func, select, update, values
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute
 
 from crm.audit.context import set_context
+from crm.extensions import DbSession
 from crm.importing.fields import FIELDS
 from crm.importing.reader import Table
 from crm.importing.spreadsheet import unguarded
 from crm.models import Customer, Lead, LeadStage, User
 from crm.security import policy
 
-MODELS = {"customers": Customer, "leads": Lead}
+MODELS: dict[str, type[Customer | Lead]] = {"customers": Customer, "leads": Lead}
 CHUNK = 5_000  # values per reference query
 # The columns' server defaults, for new rows whose cell is empty (a multi-row
 # INSERT names every column, so the database's DEFAULT would not apply).
@@ -70,7 +72,7 @@ def mapping_problems(kind: str, mapping: dict[int, str]) -> list[Problem]:
 
 
 def validate(
-    session: Session, kind: str, table: Table, mapping: dict[int, str], user: User, update_: bool
+    session: DbSession, kind: str, table: Table, mapping: dict[int, str], user: User, update_: bool
 ) -> Outcome:
     """Check every row; ``update_`` says whether existing duplicates are updated or skipped."""
     outcome = Outcome(problems=mapping_problems(kind, mapping))
@@ -111,7 +113,7 @@ def validate(
     return outcome
 
 
-def _resolve_owners(session: Session, rows: list[_Row], user: User, outcome: Outcome) -> None:
+def _resolve_owners(session: DbSession, rows: list[_Row], user: User, outcome: Outcome) -> None:
     """Owner (email) -> owner_id. Reps own what they add.
 
     No Owner column: the person importing owns the rows. An Owner column with an
@@ -119,7 +121,7 @@ def _resolve_owners(session: Session, rows: list[_Row], user: User, outcome: Out
     the rep), so a file exported imports back unchanged.
     """
     emails = {row.values["owner"].lower() for row in rows if row.values.get("owner")}
-    known = dict(
+    known: dict[str, int] = dict(
         session.execute(
             select(func.lower(User.email), User.id).where(
                 func.lower(User.email).in_(emails), User.is_active.is_(True)
@@ -144,10 +146,10 @@ def _resolve_owners(session: Session, rows: list[_Row], user: User, outcome: Out
         outcome.problems.append(Problem(row.line, row.columns["owner"], message))
 
 
-def _resolve_customers(session: Session, rows: list[_Row], user: User, outcome: Outcome) -> None:
+def _resolve_customers(session: DbSession, rows: list[_Row], user: User, outcome: Outcome) -> None:
     """Customer name + company -> customer_id, among the customers this user may read."""
     wanted = {
-        (row.values.get("customer_name"), row.values.get("customer_company") or "")
+        (row.values["customer_name"], row.values.get("customer_company") or "")
         for row in rows
         if row.values.get("customer_name")
     }
@@ -176,7 +178,7 @@ def _resolve_customers(session: Session, rows: list[_Row], user: User, outcome: 
             )
 
 
-def _resolve_stages(session: Session, rows: list[_Row], outcome: Outcome) -> None:
+def _resolve_stages(session: DbSession, rows: list[_Row], outcome: Outcome) -> None:
     """Stage (name, any case) -> stage_id; empty means the first stage in order."""
     stages = session.execute(
         select(LeadStage.name, LeadStage.id).order_by(LeadStage.order_index, LeadStage.id)
@@ -204,8 +206,14 @@ def _key_column(row: _Row) -> str:
     return row.columns.get("name") or row.columns.get("title", "")
 
 
+# A lookup of existing rows: the column probed, the values wanted, the key's two columns.
+_Probe: TypeAlias = tuple[
+    InstrumentedAttribute[Any], set[Any], InstrumentedAttribute[Any], InstrumentedAttribute[Any]
+]
+
+
 def _sort_duplicates(
-    session: Session, kind: str, rows: list[_Row], user: User, update_: bool, outcome: Outcome
+    session: DbSession, kind: str, rows: list[_Row], user: User, update_: bool, outcome: Outcome
 ) -> None:
     """Rows the file repeats are errors; rows the table has are skipped or updated."""
     model = MODELS[kind]
@@ -218,6 +226,7 @@ def _sort_duplicates(
             outcome.problems.append(Problem(row.line, column, f"Same {what} as line {seen[key]}."))
         seen.setdefault(key, row.line)
     readable = policy.row_filter(user, model)
+    probes: list[_Probe]
     if kind == "customers":
         # By name (uk_customers_name_company leads with it); the company compared here.
         probes = [(Customer.name, {name for name, _ in seen}, Customer.name, Customer.company)]
@@ -261,7 +270,7 @@ def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
-def apply(session: Session, kind: str, outcome: Outcome) -> None:
+def apply(session: DbSession, kind: str, outcome: Outcome) -> None:
     """Insert and update the validated rows (the caller commits, or rolls back).
 
     New rows go in with COPY, updates as multi-row UPDATEs: one statement per
@@ -270,19 +279,22 @@ def apply(session: Session, kind: str, outcome: Outcome) -> None:
     COPY it takes seconds). Row triggers (audit, closed_at) still see each row.
     """
     table = MODELS[kind].__table__
+    assert isinstance(table, DbTable)  # a model mapped to a table, not to a query
     set_context(session)  # the audit rows name the person importing
     if outcome.inserts:
         names = list(outcome.inserts[0])  # every row has the same keys: our field names
-        cursor = session.connection().connection.driver_connection.cursor()
+        driver_connection = session.connection().connection.driver_connection
+        assert driver_connection is not None  # the session holds a live psycopg connection
+        cursor = driver_connection.cursor()
         with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
             for row in outcome.inserts:
                 copy.write_row([row[name] for name in names])
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in outcome.updates:
         by_columns.setdefault(tuple(sorted(row)), []).append(row)
-    for names, rows in by_columns.items():
+    for keys, rows in by_columns.items():
         for chunk in _chunks(rows, BATCH):
-            given = values(*(column(name, table.c[name].type) for name in names), name="given")
-            given = given.data([tuple(row[name] for name in names) for row in chunk])
-            changes = {name: given.c[name] for name in names if name != "id"}
+            given = values(*(column(name, table.c[name].type) for name in keys), name="given")
+            given = given.data([tuple(row[name] for name in keys) for row in chunk])
+            changes = {name: given.c[name] for name in keys if name != "id"}
             session.execute(update(table).where(table.c.id == given.c.id).values(changes))

@@ -72,7 +72,9 @@ def _major(version_output: str) -> int:
 def server_major(url: URL) -> int:
     """The server's major version (15, 18…)."""
     with psycopg.connect(libpq_dsn(url)) as conn:
-        return int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+        row = conn.execute("SHOW server_version_num").fetchone()
+        assert row is not None  # SHOW answers with one row
+        return int(row[0]) // 10000
 
 
 def find_tool(tool: str, url: URL) -> Path:

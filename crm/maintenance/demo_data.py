@@ -24,8 +24,9 @@ synthetic history written directly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from faker import Faker
 from sqlalchemy import Connection, text
@@ -86,7 +87,7 @@ class DemoDataError(RuntimeError):
     """The load cannot start; the message says why and what to do."""
 
 
-def _pools(faker: Faker) -> dict[str, list[tuple]]:
+def _pools(faker: Faker) -> dict[str, list[tuple[Any, ...]]]:
     """Small deduplicated vocabularies; rows combine them by arithmetic."""
 
     def unique(make: Callable[[], str], count: int) -> list[str]:
@@ -127,9 +128,12 @@ POOL_TABLES = {
 }
 
 
-def _load_pools(conn: Connection, pools: dict[str, list[tuple]], owners: list[int]) -> None:
+def _load_pools(
+    conn: Connection, pools: dict[str, list[tuple[Any, ...]]], owners: list[int]
+) -> None:
     pools = {**pools, "owner": list(enumerate(owners))}
     raw = conn.connection.driver_connection
+    assert raw is not None  # the connection is live: its psycopg connection is there
     with raw.cursor() as cursor:
         for name, columns in POOL_TABLES.items():
             cursor.execute(f"DROP TABLE IF EXISTS demo_{name}")
@@ -140,7 +144,9 @@ def _load_pools(conn: Connection, pools: dict[str, list[tuple]], owners: list[in
         cursor.execute("ANALYZE " + ", ".join(f"demo_{name}" for name in POOL_TABLES))
 
 
-def _sql_constants(volumes: Volumes, pools: dict[str, list[tuple]], n_owners: int) -> dict:
+def _sql_constants(
+    volumes: Volumes, pools: dict[str, list[tuple[Any, ...]]], n_owners: int
+) -> dict[str, int]:
     return {
         "nf": len(pools["first"]),
         "nl": len(pools["last"]),
@@ -232,7 +238,7 @@ def load(
     return volumes
 
 
-def _switch_triggers(conn: Connection, state: str, triggers: dict[str, tuple[str, ...]]) -> None:
+def _switch_triggers(conn: Connection, state: str, triggers: Mapping[str, tuple[str, ...]]) -> None:
     """ENABLE or DISABLE the named triggers (inside the caller's transaction)."""
     for table, names in triggers.items():
         for name in names:
@@ -241,17 +247,19 @@ def _switch_triggers(conn: Connection, state: str, triggers: dict[str, tuple[str
 
 # The audit triggers the load's INSERTs would fire, and the pipeline aggregates'
 # (rebuilt once at the end instead).
-LOAD_TRIGGERS = {table: (f"trg_{table}_audit",) for table in ("users", *BIG_TABLES[:-1])}
+LOAD_TRIGGERS: dict[str, tuple[str, ...]] = {
+    table: (f"trg_{table}_audit",) for table in ("users", *BIG_TABLES[:-1])
+}
 # Demo leads bring their own closed_at, so its trigger may rest too.
 LOAD_TRIGGERS["leads"] += ("trg_leads_pipeline_insert", "trg_leads_closed_at")
 # TRUNCATE is refused on audited tables and on audit_logs; the demo users' DELETE is audited.
-REMOVE_TRIGGERS = {table: (f"trg_{table}_no_truncate",) for table in BIG_TABLES} | {
-    "users": ("trg_users_audit",)
-}
+REMOVE_TRIGGERS: Mapping[str, tuple[str, ...]] = {
+    table: (f"trg_{table}_no_truncate",) for table in BIG_TABLES
+} | {"users": ("trg_users_audit",)}
 
 
 def _insert_users(
-    conn: Connection, count: int, pools: dict[str, list[tuple]], password_hash: str
+    conn: Connection, count: int, pools: dict[str, list[tuple[Any, ...]]], password_hash: str
 ) -> list[int]:
     """The demo's people; returns the ids of those who own customers (reps, managers)."""
     firsts, lasts = pools["first"], pools["last"]
@@ -322,7 +330,8 @@ def _drop_foreign_keys(conn: Connection, tables: Iterable[str]) -> list[str]:
 
 
 def _max_id(conn: Connection, table: str) -> int:
-    return conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
+    max_id: int = conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
+    return max_id
 
 
 def _batches(count: int) -> Iterable[tuple[int, int]]:

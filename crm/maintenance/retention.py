@@ -16,9 +16,9 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
-from sqlalchemy.orm import Session
 
 from crm.audit.context import actor
+from crm.extensions import DbSession
 from crm.models import AuditLog, Interaction, Lead, Task, TaskStatus
 
 BATCH = 5_000  # rows per transaction: short locks, and progress to show
@@ -28,7 +28,7 @@ BATCH = 5_000  # rows per transaction: short locks, and progress to show
 class Rule:
     """One table's retention: how long, counted from what, and which rows are due."""
 
-    model: type
+    model: type[Task | Interaction | Lead | AuditLog]
     years: int
     counted_from: str
     due: Callable[[datetime], Any]  # cutoff -> WHERE clause of rows due
@@ -97,7 +97,7 @@ class Due:
     rows: int
 
 
-def plan(session: Session, as_of: date) -> list[Due]:
+def plan(session: DbSession, as_of: date) -> list[Due]:
     """Count, per table, the rows older than the policy keeps them (deletes nothing)."""
     due = []
     for rule in RULES:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
+from crm.extensions import DbSession
 from crm.models import Customer, LeadStage, User, UserRole
 
 
@@ -71,7 +71,7 @@ class SeedReport:
 
 
 def seed(
-    session: Session,
+    session: DbSession,
     password_for: Callable[[SeedUser], str],
     hash_password: Callable[[str], str],
 ) -> SeedReport:

@@ -8,14 +8,14 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, Tex
 from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.extensions import db
+from crm.extensions import Model, db
 from crm.models.columns import CreatedAt
 
 if TYPE_CHECKING:
     from crm.models.user import User
 
 
-class AuditLog(db.Model):
+class AuditLog(Model):
     """One change to one row (or one sign-in event)."""
 
     __tablename__ = "audit_logs"

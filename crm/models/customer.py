@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.extensions import db
+from crm.extensions import Model
 from crm.models.columns import CreatedAt, RowVersion, UpdatedAt
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ SEARCH_DOCUMENT = (
 )
 
 
-class Customer(db.Model):
+class Customer(Model):
     """A customer account, owned by one sales rep."""
 
     __tablename__ = "customers"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.extensions import db
+from crm.extensions import Model
 from crm.models.columns import CreatedAt, RowVersion, UpdatedAt
 from crm.models.enums import INTERACTION_TYPE, InteractionType
 
@@ -25,7 +25,7 @@ SEARCH_DOCUMENT = (
 )
 
 
-class Interaction(db.Model):
+class Interaction(Model):
     """One contact with a customer, logged by a user."""
 
     __tablename__ = "interactions"

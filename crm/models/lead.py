@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.extensions import db
+from crm.extensions import Model
 from crm.models.columns import TITLE_DESCRIPTION_DOCUMENT, CreatedAt, RowVersion, UpdatedAt
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ CLOSED_STAGE_NAMES = (CLOSED_WON, CLOSED_LOST)
 SPEC_CLOSED_STAGE_IDS = (6, 7)
 
 
-class LeadStage(db.Model):
+class LeadStage(Model):
     """A step of the pipeline, ordered by ``order_index``."""
 
     __tablename__ = "lead_stages"
@@ -62,7 +62,7 @@ class LeadStage(db.Model):
         return self.name
 
 
-class Lead(db.Model):
+class Lead(Model):
     """A sales opportunity with a customer."""
 
     __tablename__ = "leads"

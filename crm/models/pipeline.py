@@ -11,12 +11,14 @@ have no primary key (their unique keys have nullable columns, NULLS NOT DISTINCT
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, Column, Date, Index, Integer, Numeric, String, Table
 
 from crm.extensions import db
 
 
-def _aggregate(name: str, *dimensions: Column) -> Table:
+def _aggregate(name: str, *dimensions: Column[Any]) -> Table:
     """An aggregate table: owner, stage, currency, ``dimensions``, then the sums."""
     key = ("owner_id", "stage_id", "currency", *(d.name for d in dimensions))
     return Table(

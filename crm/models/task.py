@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.extensions import db
+from crm.extensions import Model
 from crm.models.columns import TITLE_DESCRIPTION_DOCUMENT, CreatedAt, RowVersion, UpdatedAt
 from crm.models.enums import TASK_STATUS, TaskStatus
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from crm.models.user import User
 
 
-class Task(db.Model):
+class Task(Model):
     """A task owned by ``user`` and possibly assigned to someone else."""
 
     __tablename__ = "tasks"

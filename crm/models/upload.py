@@ -13,11 +13,11 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.extensions import db
+from crm.extensions import Model
 from crm.models.columns import CreatedAt
 
 
-class CsvUpload(db.Model):
+class CsvUpload(Model):
     """One uploaded file, decoded, with the mapping last chosen for it."""
 
     __tablename__ = "csv_uploads"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import FetchedValue, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.extensions import db
+from crm.extensions import Model
 from crm.models.columns import CreatedAt, RowVersion, UpdatedAt
 from crm.models.enums import USER_ROLE, UserRole
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from crm.models.task import Task
 
 
-class User(db.Model):
+class User(Model):
     """A person who signs in: admin, manager, sales rep (``user``) or support."""
 
     __tablename__ = "users"

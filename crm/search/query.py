@@ -20,10 +20,10 @@ from functools import reduce
 from typing import Any
 
 from sqlalchemy import func, literal_column
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 
 MAX_LENGTH = 200
-CONFIG = literal_column("'english'::regconfig")
+CONFIG: ColumnClause[Any] = literal_column("'english'::regconfig")
 _TOKEN = re.compile(r'-?"[^"]*"?|\S+')
 _PREFIXABLE = re.compile(r"^[^\W_]{2,}$")  # letters and digits only
 _PHONE = re.compile(r"^\+?[\d\s().-]+$")

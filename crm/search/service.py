@@ -30,11 +30,11 @@ from markupsafe import Markup, escape
 from sqlalchemy import ColumnElement, Integer, any_, cast, func, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from crm.db.planner import estimate
+from crm.extensions import DbSession
 from crm.models import Customer, Interaction, Lead, Task, User
 from crm.search.query import CONFIG, Query, Term
 from crm.security import policy
@@ -84,7 +84,7 @@ class Kind:
 
     key: str  # also the admin endpoint (list, details)
     label: str
-    model: type
+    model: type[Customer | Lead | Task | Interaction]
     document: str  # the GIN index's expression, verbatim
     index: str  # that GIN index
     snippet_source: str  # the text snippets are cut from
@@ -160,7 +160,7 @@ class Group:
 
 def matches(kind: Kind, query: Query) -> ColumnElement[bool]:
     """The WHERE clause for ``query`` on ``kind`` (index-served; phone digits for customers)."""
-    condition = literal_column(kind.document).op("@@")(query.tsquery())
+    condition: ColumnElement[bool] = literal_column(kind.document).op("@@")(query.tsquery())
     digits = query.phone_digits
     if kind.model is Customer and digits:
         ending = literal_column(PHONE_DIGITS_REVERSED).like(digits[::-1] + "%")
@@ -185,7 +185,7 @@ class _Planner:
     own") and the ranking keep them (and the index-only scans that need them).
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: DbSession) -> None:
         self.session = session
         self.index_scans = True
 
@@ -197,7 +197,9 @@ class _Planner:
             self.index_scans = on
 
 
-def search_kind(session: Session, user: User, kind: Kind, query: Query, planner: _Planner) -> Group:
+def search_kind(
+    session: DbSession, user: User, kind: Kind, query: Query, planner: _Planner
+) -> Group:
     """The best hits of one kind that ``user`` may read, and how many matched."""
     model = kind.model
     condition = matches(kind, query)
@@ -249,7 +251,7 @@ def search_kind(session: Session, user: User, kind: Kind, query: Query, planner:
 
 
 def _word_pool(
-    session: Session,
+    session: DbSession,
     kind: Kind,
     query: Query,
     branches: list[Any],
@@ -309,7 +311,7 @@ def _word_pool(
     return pool if len(pool) > RANK_POOL else []
 
 
-def common_completions(session: Session, kind: Kind, term: Term) -> list[str]:
+def common_completions(session: DbSession, kind: Kind, term: Term) -> list[str]:
     """A prefix term's commonest completions in the kind's index, commonest first.
 
     From the planner's statistics of the index (migration 0018), so only words
@@ -334,7 +336,7 @@ def _tsquery_literal(lexeme: str) -> str:
 _STEMS: dict[str, str | None] = {}
 
 
-def _stem(session: Session, word: str) -> str | None:
+def _stem(session: DbSession, word: str) -> str | None:
     """The word as the tsquery stems it ("renewal" -> "renew"); None for a stop word."""
     if word not in _STEMS:
         if len(_STEMS) > 10_000:
@@ -374,7 +376,7 @@ def forget_index_words() -> None:
     _WORDS.clear()
 
 
-def _index_words(session: Session, index: str) -> IndexWords:
+def _index_words(session: DbSession, index: str) -> IndexWords:
     """The index's commonest words, read at most every WORDS_FOR seconds.
 
     They change only when ANALYZE runs, and reading them costs about 8 ms. A
@@ -406,7 +408,7 @@ def _index_words(session: Session, index: str) -> IndexWords:
     return words
 
 
-def _first_ids(session: Session, parts: list[Any], limit: int, planner: _Planner) -> list[int]:
+def _first_ids(session: DbSession, parts: list[Any], limit: int, planner: _Planner) -> list[int]:
     """Up to ``limit`` ids matching any of ``parts``, each read only that far.
 
     Part by part, cheapest first (crm/security/policy.py), stopping once ``limit`` are in:
@@ -427,12 +429,12 @@ def _through_subquery(part: Any) -> bool:
     return any(isinstance(e, ScalarSelect) for e in visitors.iterate(part.whereclause))
 
 
-def has_words(session: Session, query: Query) -> bool:
+def has_words(session: DbSession, query: Query) -> bool:
     """Whether the query keeps anything after stop words ("the", "and"…) are dropped."""
     return bool(session.scalar(select(func.numnode(query.tsquery()))))
 
 
-def search(session: Session, user: User, query: Query) -> list[Group]:
+def search(session: DbSession, user: User, query: Query) -> list[Group]:
     """Every kind the user may search, grouped (empty groups included)."""
     # Every match is found through a full-text index. A common word looks cheap to
     # find by reading the table and testing rows until enough match, but each test

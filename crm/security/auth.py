@@ -105,11 +105,13 @@ def render_login(error: str | None = None, status: int = 200) -> tuple[str, int]
 
 
 def _ip_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT_PER_IP"]
+    limit: str = current_app.config["LOGIN_RATE_LIMIT_PER_IP"]
+    return limit
 
 
 def _account_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"]
+    limit: str = current_app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"]
+    return limit
 
 
 def _account_key() -> str:
@@ -130,12 +132,14 @@ def login() -> Response | tuple[str, int]:
         if request.method == "POST":  # a NUL character says so (crm/web/forms.py); else a gap
             missing = NUL_MESSAGE if NUL_MESSAGE in errors else "Enter your email and password."
         return render_login(missing, 400 if missing else 200)
-    if len(form.password.data.encode("utf-8")) > passwords.MAX_BYTES:
+    email, password = form.email.data, form.password.data
+    assert email is not None and password is not None  # both passed InputRequired
+    if len(password.encode("utf-8")) > passwords.MAX_BYTES:
         return render_login(
             f"Passwords are at most {passwords.MAX_BYTES} bytes long; check what you typed.",
             400,
         )
-    user = authenticate(form.email.data, form.password.data)
+    user = authenticate(email, password)
     db.session.commit()  # failure counters and last_login alike
     if user is None:
         return render_login(SIGN_IN_FAILED, 401)
@@ -181,7 +185,6 @@ def end_all_sessions(user_id: int) -> None:
     )
 
 
-@login_manager.user_loader
 def load_user(session_id: str) -> User | None:
     """The user a session names, if their token still matches and they are active."""
     user_id, _, token = session_id.partition(":")
@@ -193,6 +196,11 @@ def load_user(session_id: str) -> User | None:
     if not hmac.compare_digest(user.session_token.encode(), token.encode()):
         return None
     return user
+
+
+# Registered by a call, not as a decorator: Flask-Login ships no types, and its
+# decorator would hide load_user's signature from the type checker.
+login_manager.user_loader(load_user)
 
 
 def _login_redirect() -> Response:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from typing import ClassVar, Protocol
 
 from sqlalchemy import ColumnElement, false, func, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute
 
+from crm.extensions import DbSession
 from crm.models import AuditLog, Customer, Interaction, Lead, LeadStage, Task, User, UserRole
 
 
@@ -177,7 +179,18 @@ def row_filter(user: User, model: type) -> ColumnElement[bool]:
     return branches[0] if len(branches) == 1 else or_(*branches)
 
 
-def readable_count(session: Session, user: User, model: type, ids: Iterable[int]) -> int:
+class WithId(Protocol):
+    """A model whose rows are named by an integer ``id`` (every model here)."""
+
+    id: ClassVar[InstrumentedAttribute[int]]
+
+
+def readable_count(
+    session: DbSession,
+    user: User,
+    model: type[WithId],
+    ids: Iterable[int],
+) -> int:
     """How many of ``ids`` name rows of ``model`` that ``user`` may read."""
     wanted = set(ids)
     if not wanted:

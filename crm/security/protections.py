@@ -17,7 +17,8 @@ def csp_nonce() -> str:
     """The CSP nonce of this request (one per request, shared by every tag on the page)."""
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
-    return g.csp_nonce
+    nonce: str = g.csp_nonce
+    return nonce
 
 
 def _content_security_policy() -> str:

@@ -30,7 +30,7 @@ def clean_query_string() -> None:
     if not any(NUL in key or NUL in value for key, value in pairs):
         return
     # Werkzeug caches ``args`` per request; every view after this reads the clean copy.
-    request.args = ImmutableMultiDict(  # type: ignore[misc]
+    request.args = ImmutableMultiDict(
         [(key.replace(NUL, ""), value.replace(NUL, "")) for key, value in pairs]
     )
     # Said on this request's own page only (crm_base.html), never kept for the next

@@ -8,13 +8,37 @@ the form keeps what was typed, and nothing is saved.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask_wtf import FlaskForm
 from wtforms import Field, IntegerField
 
 from crm.web.edge import NUL
 from crm.web.ids import MAX_ID
+
+if TYPE_CHECKING:
+    from markupsafe import Markup
+    from wtforms import Form as _WTForm
+
+    class FlaskForm(_WTForm):
+        """Flask-WTF's FlaskForm as the type checker sees it (the package ships no types).
+
+        A WTForms form with the CSRF token and the request's data; these are what it adds.
+        """
+
+        def is_submitted(self) -> bool:
+            """Whether the request is a submission (POST, PUT, PATCH or DELETE)."""
+            ...
+
+        def validate_on_submit(self, extra_validators: Any = None) -> bool:
+            """``is_submitted() and validate()``."""
+            ...
+
+        def hidden_tag(self, *fields: Any) -> Markup:
+            """The form's hidden fields (the CSRF token among them), rendered."""
+            ...
+
+else:
+    from flask_wtf import FlaskForm
 
 NUL_MESSAGE = "Remove the NUL character (a zero byte): no field can hold one."
 

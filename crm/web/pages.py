@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import plotly
@@ -18,6 +19,7 @@ from flask import (
     request,
 )
 from sqlalchemy import text
+from werkzeug.wrappers import Response as BaseResponse
 
 from crm.extensions import db
 
@@ -25,7 +27,7 @@ bp = Blueprint("web", __name__)
 
 
 @bp.get("/")
-def index() -> Response:
+def index() -> BaseResponse:
     """The site root is the admin home (sign-in first, when signed out)."""
     return redirect("/admin/")
 
@@ -50,7 +52,7 @@ def _plotly_js_bytes() -> bytes:
     return (PLOTLY_JS_DIR / "plotly.min.js").read_bytes()
 
 
-def plotly_js() -> Response:
+def plotly_js() -> BaseResponse:
     """plotly.min.js, cacheable for a year (its URL changes with each version)."""
     response = Response(_plotly_js_bytes(), mimetype="text/javascript")
     response.cache_control.public = True
@@ -59,14 +61,14 @@ def plotly_js() -> Response:
     return response.make_conditional(request)
 
 
-def _error_page(code: int) -> object:
+def _error_page(code: int) -> Callable[[Exception], tuple[str, int]]:
     def render(_exc: Exception) -> tuple[str, int]:
         return render_template(f"errors/{code}.html"), code
 
     return render
 
 
-def too_large(_exc: Exception) -> Response | tuple[str, int]:
+def too_large(_exc: Exception) -> BaseResponse | tuple[str, int]:
     """A body over MAX_CONTENT_LENGTH: an import page says so above its form; others get 413."""
     if request.path.endswith("/import/") and request.method == "POST":
         limit = current_app.config["IMPORT_MAX_MB"]
