@@ -20,6 +20,7 @@ from crm.security.protections import csp_nonce
 
 def init_app(app: Flask) -> Admin:
     """Create the admin with every view, grouped Sales / Setup / Compliance."""
+    assert app.jinja_env.loader is not None  # Flask always sets one
     app.jinja_env.loader = PatchedTemplateLoader(app.jinja_env.loader)
     app.jinja_env.globals["crm_admin_static_url"] = admin_static_url
     admin = Admin(

@@ -78,19 +78,19 @@ class AccessRules(ModelView):
         return None
 
     @property
-    def can_create(self) -> bool:  # type: ignore[override]
+    def can_create(self) -> bool:
         return self.allows(Action.CREATE)
 
     @property
-    def can_edit(self) -> bool:  # type: ignore[override]
+    def can_edit(self) -> bool:
         return self.allows(Action.UPDATE)
 
     @property
-    def can_delete(self) -> bool:  # type: ignore[override]
+    def can_delete(self) -> bool:
         return self.allows(Action.DELETE)
 
     @property
-    def can_export(self) -> bool:  # type: ignore[override]
+    def can_export(self) -> bool:
         return self.allows(Action.EXPORT)
 
     def is_action_allowed(self, name: str) -> bool:
@@ -123,7 +123,7 @@ class AccessRules(ModelView):
             if isinstance(field, AjaxSelectField) and chosen and field.data is None:
                 field.errors = [*field.errors, NOT_AVAILABLE]
                 valid = False
-        return valid
+        return bool(valid)
 
     def handle_action(self, return_view: str | None = None) -> Any:
         """Bulk actions: the action must be allowed and every selected row readable."""

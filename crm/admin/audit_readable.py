@@ -14,14 +14,14 @@ from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from ua_parser import parse
 
 from crm.audit.revert import AUDITED
+from crm.extensions import DbSession
 from crm.models import AuditLog, Customer, Lead, LeadStage, Task, User
 
 # Referenced tables whose rows are named on history pages, and how.
-NAMED: dict[str, tuple[type, Any]] = {
+NAMED: dict[str, tuple[type[Any], Any]] = {
     "users": (User, User.name),
     "customers": (Customer, Customer.name),
     "leads": (Lead, Lead.title),
@@ -58,7 +58,7 @@ def references(table: str) -> dict[str, str]:
 class Names:
     """The names of every row the given audit entries refer to, fetched together."""
 
-    def __init__(self, session: Session, entries: Iterable[AuditLog]) -> None:
+    def __init__(self, session: DbSession, entries: Iterable[AuditLog]) -> None:
         wanted: dict[str, set[int]] = defaultdict(set)
         for entry in entries:
             refs = references(entry.table_name)

@@ -56,7 +56,7 @@ CONSTRAINT_MESSAGES = {
 log = logging.getLogger(__name__)
 
 
-class PolicyModelView(AccessRules, OptimisticLock, FastList, ExportMixin, FastUrls, ModelView):
+class PolicyModelView(AccessRules, OptimisticLock, ExportMixin, FastList, FastUrls, ModelView):
     """A ModelView whose every path obeys the role matrix and the row rules.
 
     Signed out: redirect to /login (done app-wide). A view the role may not use:
@@ -122,7 +122,7 @@ class PolicyModelView(AccessRules, OptimisticLock, FastList, ExportMixin, FastUr
             kwargs["related_sections"] = sections(kwargs["model"].id, self.related)
         if template == self.list_template:
             kwargs["row_urls"] = self._row_urls(kwargs.get("return_url") or "")
-        return super().render(template, **kwargs)
+        return str(super().render(template, **kwargs))
 
     def handle_view_exception(self, exc: Exception) -> bool:
         """A database refusal becomes a plain message above the kept form, never a 500."""
@@ -157,7 +157,7 @@ class PolicyModelView(AccessRules, OptimisticLock, FastList, ExportMixin, FastUr
             )
             flash("Not saved: the database refused the change. Nothing was changed.", "error")
             return True
-        return super().handle_view_exception(exc)
+        return bool(super().handle_view_exception(exc))
 
     @action("delete", "Delete")
     def action_delete(self, ids: Any) -> Any:

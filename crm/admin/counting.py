@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.orm import Query, Session
+from sqlalchemy.orm import Query
 
 from crm.db import planner
+from crm.extensions import DbSession
 
 CAP = 1_000
 # A search the planner expects to match more rows than this is not counted (see count).
@@ -47,7 +48,7 @@ class Count:
         return f"{self.value:,}"
 
 
-def estimated_rows(session: Session, table: str) -> int | None:
+def estimated_rows(session: DbSession, table: str) -> int | None:
     """The table's live rows as PostgreSQL's statistics count them, or None if unknown.
 
     The statistics' live-row count moves with every committed insert and delete
@@ -71,17 +72,18 @@ def estimated_rows(session: Session, table: str) -> int | None:
     return None if analysed is None or analysed < 0 else int(analysed)
 
 
-def _ids(query: Query, model: type) -> Query:
+def _ids(query: Query[Any], model: type[Any]) -> Query[Any]:
     """The query reduced to the rows' ids (keeps its FROM, filters and joins)."""
-    return query.with_entities(model.id).order_by(None)
+    ids: Query[Any] = query.with_entities(model.id).order_by(None)
+    return ids
 
 
-def planner_estimate(query: Query, model: type) -> int:
+def planner_estimate(query: Query[Any], model: type[Any]) -> int:
     """The planner's row estimate for a list's query, reduced to its ids."""
     return planner.estimate(query.session, _ids(query, model).statement)
 
 
-def _capped(query: Query, model: type, fenced: bool) -> Any:
+def _capped(query: Query[Any], model: type[Any], fenced: bool) -> Any:
     """The ids of at most CAP + 1 rows of ``query``, as a subquery."""
     if fenced:
         # A search's matches in a MATERIALIZED CTE, read only as far as the cap: the
@@ -94,7 +96,11 @@ def _capped(query: Query, model: type, fenced: bool) -> Any:
 
 
 def count(
-    session: Session, model: type, parts: list[Query], whole_table: bool, fenced: bool = False
+    session: DbSession,
+    model: type[Any],
+    parts: list[Query[Any]],
+    whole_table: bool,
+    fenced: bool = False,
 ) -> Count:
     """The count a list page shows for the rows matching any of ``parts``.
 

@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.utils import secure_filename
 
+from crm.admin.fast_list import FastList
 from crm.extensions import db
 from crm.importing.spreadsheet import csv_safe
 from crm.models import User
@@ -44,7 +45,7 @@ class _Lines:
         return line
 
 
-class ExportMixin:
+class ExportMixin(FastList):
     """Flask-Admin's CSV export, complete and streamed (mixed into PolicyModelView)."""
 
     model: Any

@@ -46,7 +46,7 @@ class FastList(ModelView):
                 return str(self.get_filter_arg(index, flt))
         raise KeyError(f"the {self.endpoint} list has no filter {key!r}")
 
-    def get_list(  # type: ignore[override]
+    def get_list(
         self,
         page: int | None,
         sort_column: Any,
@@ -263,7 +263,7 @@ def probed(session: Any, branch: Any, window: int) -> Any:
     right = getattr(branch, "right", None)
     if getattr(branch, "operator", None) is not in_op or not isinstance(right, ScalarSelect):
         return branch
-    inner = right.element
+    inner: Any = right.element  # the subquery's SELECT
     table = inner.get_final_froms()[0]
     total = counting.estimated_rows(session, table.name) or 0
     threshold = isqrt(window * total // 20) + 1

@@ -27,7 +27,8 @@ def _people() -> list[tuple[str, str]]:
     if "filter_people" not in g:  # several person filters on one page share one query
         query = select(User.id, User.name).where(policy.row_filter(current_user, User))
         g.filter_people = [(str(i), n) for i, n in db.session.execute(query.order_by(User.name))]
-    return g.filter_people
+    people: list[tuple[str, str]] = g.filter_people
+    return people
 
 
 def owners() -> list[tuple[str, str]]:

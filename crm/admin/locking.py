@@ -47,7 +47,7 @@ class OptimisticLock(ModelView):
                 db.session.rollback()
                 return False
             del form["version"]  # the database moves the version itself
-        return super().update_model(form, model)
+        return bool(super().update_model(form, model))
 
     def _stale_message(self, model: Any, sent: str) -> str:
         """Why a save was refused: someone's newer change, or no version sent at all."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_login import current_user
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm.admin.urls import list_url, view_url
@@ -22,10 +22,10 @@ class Related:
     """One kind of related row: which model, how it points back, how to show it."""
 
     title: str
-    model: type
+    model: type[Any]
     endpoint: str
     link: Any  # the model's foreign key column to the parent
-    order: ColumnElement[Any]
+    order: Any  # a column to sort by, newest first
     columns: tuple[tuple[str, Callable[[Any], object]], ...]
     load: tuple[Any, ...] = ()
 

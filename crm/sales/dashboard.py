@@ -13,8 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, exists, func, not_, or_, select, text
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import joinedload
 
+from crm.extensions import DbSession
 from crm.models import (
     AuditLog,
     Interaction,
@@ -55,7 +56,7 @@ def _closed_stages() -> Any:
 
 
 def forecast(
-    session: Session, user: User, currency: str, today: date, months: int = 12
+    session: DbSession, user: User, currency: str, today: date, months: int = 12
 ) -> list[Month]:
     """Open (not closed) pipeline ``user`` may see by expected-close month, from this one."""
     owner_id = policy.pipeline_owner(user)
@@ -85,7 +86,7 @@ def forecast(
     return result
 
 
-def win_rate(session: Session, user: User) -> float | None:
+def win_rate(session: DbSession, user: User) -> float | None:
     """Won / (won + lost) by number of the leads ``user`` may see, every currency."""
     owner_id = policy.pipeline_owner(user)
     stats = pipeline_totals.c
@@ -102,7 +103,7 @@ def win_rate(session: Session, user: User) -> float | None:
     return counts.get(CLOSED_WON, 0) / closed if closed else None
 
 
-def open_leads_by_stage(session: Session, user: User) -> list[tuple[str, int]]:
+def open_leads_by_stage(session: DbSession, user: User) -> list[tuple[str, int]]:
     """(stage, number of leads) of ``user``'s own open leads, in stage order."""
     stats = pipeline_totals.c
     owner_id = user.id
@@ -116,7 +117,7 @@ def open_leads_by_stage(session: Session, user: User) -> list[tuple[str, int]]:
     return [(name, int(n)) for name, n in rows if n]
 
 
-def stale_deals(session: Session, user: User, now: datetime) -> list[Lead]:
+def stale_deals(session: DbSession, user: User, now: datetime) -> list[Lead]:
     """The largest open leads with no interaction in the last STALE_DAYS days."""
     recent = exists().where(
         Interaction.lead_id == Lead.id,
@@ -137,13 +138,13 @@ def stale_deals(session: Session, user: User, now: datetime) -> list[Lead]:
     return list(session.scalars(query).unique())
 
 
-def overdue_tasks(session: Session, user: User, now: datetime) -> tuple[list[Task], int]:
+def overdue_tasks(session: DbSession, user: User, now: datetime) -> tuple[list[Task], int]:
     """The longest-overdue open tasks the user may read, and how many (capped)."""
     overdue = and_(Task.due_date < now, OPEN_TASK, policy.row_filter(user, Task))
     return _listed_and_counted(session, overdue, Task.due_date.asc())
 
 
-def tasks_due_today(session: Session, user: User, now: datetime) -> tuple[list[Task], int]:
+def tasks_due_today(session: DbSession, user: User, now: datetime) -> tuple[list[Task], int]:
     """Open tasks due today that the user owns or is assigned."""
     start = datetime.combine(now.date(), datetime.min.time())
     due = and_(
@@ -155,7 +156,7 @@ def tasks_due_today(session: Session, user: User, now: datetime) -> tuple[list[T
     return _listed_and_counted(session, due, Task.due_date.asc())
 
 
-def _listed_and_counted(session: Session, where: Any, order: Any) -> tuple[list[Task], int]:
+def _listed_and_counted(session: DbSession, where: Any, order: Any) -> tuple[list[Task], int]:
     rows = list(
         session.scalars(
             select(Task)
@@ -169,7 +170,7 @@ def _listed_and_counted(session: Session, where: Any, order: Any) -> tuple[list[
     return rows, int(session.scalar(select(func.count()).select_from(capped)) or 0)
 
 
-def recent_audit(session: Session) -> list[AuditLog]:
+def recent_audit(session: DbSession) -> list[AuditLog]:
     """The latest changes and sign-ins, newest first."""
     return list(
         session.scalars(
@@ -181,7 +182,7 @@ def recent_audit(session: Session) -> list[AuditLog]:
     )
 
 
-def user_counts(session: Session) -> list[tuple[str, int, int]]:
+def user_counts(session: DbSession) -> list[tuple[str, int, int]]:
     """(role, active, inactive) for every role."""
     rows = session.execute(
         select(User.role, User.is_active, func.count()).group_by(User.role, User.is_active)

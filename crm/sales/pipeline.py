@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.orm import Session
 
+from crm.extensions import DbSession
 from crm.models import Customer, Lead, User, pipeline_stats, pipeline_totals
 from crm.models.lead import CLOSED_LOST, CLOSED_WON
 from crm.sales.stages import names as stage_names
@@ -58,7 +58,12 @@ class Totals:
 
     def measure(self, name: str) -> float:
         """The number a chart plots for ``name`` (count, amount, weighted)."""
-        return float({"count": self.leads, "amount": self.amount, "weighted": self.weighted}[name])
+        values: dict[str, int | Decimal] = {
+            "count": self.leads,
+            "amount": self.amount,
+            "weighted": self.weighted,
+        }
+        return float(values[name])
 
 
 @dataclass(frozen=True)
@@ -114,12 +119,13 @@ class Card:
     title: str
     amount: Decimal | None
     customer: str | None
-    created_at: datetime
+    created_at: datetime | None
 
     @property
     def cursor(self) -> str:
         """Where the next cards of its column start (keyset: created_at, id)."""
-        return f"{self.created_at.isoformat()}_{self.id}"
+        stamp = self.created_at.isoformat() if self.created_at else ""
+        return f"{stamp}_{self.id}"
 
 
 def parse_cursor(raw: str) -> tuple[datetime, int] | None:
@@ -133,7 +139,7 @@ def parse_cursor(raw: str) -> tuple[datetime, int] | None:
 
 
 def column_cards(
-    session: Session,
+    session: DbSession,
     user: User,
     filters: Filters,
     stage_id: int,
@@ -158,13 +164,13 @@ def column_cards(
 
 
 def board_cards(
-    session: Session, user: User, filters: Filters, stage_ids: list[int]
+    session: DbSession, user: User, filters: Filters, stage_ids: list[int]
 ) -> dict[int, list[Card]]:
     """Per stage, its first cards (see column_cards)."""
     return {stage: column_cards(session, user, filters, stage) for stage in stage_ids}
 
 
-def readable_lead(session: Session, user: User, lead_id: str) -> Lead | None:
+def readable_lead(session: DbSession, user: User, lead_id: str) -> Lead | None:
     """The lead with this id if ``user`` may read it (the row rules), else None."""
     number = row_id(lead_id)
     if number is None:
@@ -200,7 +206,7 @@ def split_by_month(
     return (first, stop), edges
 
 
-def _from_leads(session: Session, conditions: list[Any]) -> dict[int | None, Totals]:
+def _from_leads(session: DbSession, conditions: list[Any]) -> dict[int | None, Totals]:
     statement = (
         select(
             Lead.stage_id,
@@ -216,7 +222,7 @@ def _from_leads(session: Session, conditions: list[Any]) -> dict[int | None, Tot
 
 
 def _from_stats(
-    session: Session, filters: Filters, months: tuple[date | None, date | None]
+    session: DbSession, filters: Filters, months: tuple[date | None, date | None]
 ) -> dict[int | None, Totals]:
     first, stop = months
     # No creation-date bounds: the month-less totals, a fraction of the rows (0021).
@@ -249,7 +255,7 @@ def _totals(rows: Any) -> dict[int | None, Totals]:
     }
 
 
-def stage_totals(session: Session, filters: Filters) -> dict[int | None, Totals]:
+def stage_totals(session: DbSession, filters: Filters) -> dict[int | None, Totals]:
     """Per stage id, the totals of the leads the filters select.
 
     Whole creation months come from ``pipeline_stats``; partial months at the ends
@@ -296,7 +302,7 @@ def build_funnel(stages: list[tuple[int, str]], totals: dict[int | None, Totals]
     return funnel
 
 
-def board_stages(session: Session) -> list[tuple[int, str]]:
+def board_stages(session: DbSession) -> list[tuple[int, str]]:
     """The board's columns, in its order: the funnel's stages, then Closed Lost."""
     active = stage_names(session, active_only=True)
     return [s for s in active if s[1] != CLOSED_LOST] + [s for s in active if s[1] == CLOSED_LOST]
@@ -308,7 +314,7 @@ def within_rule(user: User, filters: Filters) -> Filters:
     return filters if owner is None else replace(filters, owner_id=owner)
 
 
-def funnel(session: Session, user: User, filters: Filters) -> Funnel:
+def funnel(session: DbSession, user: User, filters: Filters) -> Funnel:
     """The funnel ``user`` may see for ``filters``: two small statements (stages, totals)."""
     totals = stage_totals(session, within_rule(user, filters))
     return build_funnel(stage_names(session, active_only=True), totals)

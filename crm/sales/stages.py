@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, scoped_session
 
+from crm.extensions import DbSession
 from crm.models import LeadStage
 
-AnySession = Session | scoped_session[Session]  # a plain session, or Flask-SQLAlchemy's
 # Pipeline order; the id breaks ties between stages given the same order_index.
 ORDER = (LeadStage.order_index, LeadStage.id)
 
 
-def _in_order(active_only: bool) -> Select[tuple[LeadStage]]:
+def _in_order(active_only: bool) -> Select[LeadStage]:
     query = select(LeadStage).order_by(*ORDER)
     return query.where(LeadStage.is_active.is_(True)) if active_only else query
 
 
-def stages(session: AnySession, active_only: bool = False) -> list[LeadStage]:
+def stages(session: DbSession, active_only: bool = False) -> list[LeadStage]:
     """Every stage (or every active one), in pipeline order."""
     return list(session.scalars(_in_order(active_only)))
 
 
-def names(session: AnySession, active_only: bool = False) -> list[tuple[int, str]]:
+def names(session: DbSession, active_only: bool = False) -> list[tuple[int, str]]:
     """(id, name) of every stage (or every active one), in pipeline order."""
     return [(stage.id, stage.name) for stage in stages(session, active_only)]
 
 
-def first(session: AnySession) -> LeadStage | None:
+def first(session: DbSession) -> LeadStage | None:
     """The stage a new lead starts in: the first in pipeline order."""
     return session.scalar(_in_order(False).limit(1))

@@ -27,7 +27,7 @@ class HomeView(AdminIndexView):
     """The role-aware home page."""
 
     def is_accessible(self) -> bool:
-        return current_user.is_authenticated
+        return bool(current_user.is_authenticated)
 
     @expose("/")
     def index(self) -> Any:

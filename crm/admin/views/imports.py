@@ -35,7 +35,7 @@ UPLOAD_HOURS = 24  # unimported uploads older than this are removed
 
 def limit_bytes() -> int:
     """The largest file an import takes (IMPORT_MAX_MB)."""
-    return current_app.config["IMPORT_MAX_MB"] * 1024 * 1024
+    return int(current_app.config["IMPORT_MAX_MB"]) * 1024 * 1024
 
 
 class ImportMixin:
@@ -45,7 +45,7 @@ class ImportMixin:
 
     @property
     def can_import(self) -> bool:
-        return self.allows(Action.CREATE)  # type: ignore[attr-defined]
+        return bool(self.allows(Action.CREATE))  # type: ignore[attr-defined]
 
     def _upload(self, upload_id: int) -> CsvUpload:
         """The caller's own upload, for this kind of record; anyone else's is 404."""

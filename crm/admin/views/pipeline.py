@@ -91,7 +91,9 @@ class PipelineView(BaseView):
         form, filters = self._read_filters()
         funnel = pipeline.funnel(db.session, current_user, filters) if filters else None
         measure = form.measure.data if form.measure.data in pipeline.MEASURES else "count"
-        figure = charts.funnel_figure(funnel, measure, filters.currency) if funnel else None
+        figure = (
+            charts.funnel_figure(funnel, measure, filters.currency) if funnel and filters else None
+        )
         return self.render(
             "admin/pipeline.html",
             form=form,
@@ -99,7 +101,7 @@ class PipelineView(BaseView):
             filters=filters,
             measure=measure,
             figure_json=charts.to_json(figure) if figure else None,
-            stage_urls=self._stage_urls(funnel, filters) if funnel else {},
+            stage_urls=self._stage_urls(funnel, filters) if funnel and filters else {},
         )
 
     @expose("/board")
@@ -122,7 +124,7 @@ class PipelineView(BaseView):
             stages=[(step.stage_id, step.name) for step, _cards in columns],
             more_urls={step.stage_id: self._more_url(step.stage_id) for step, _ in columns},
             cards_per_column=pipeline.CARDS,
-            stage_urls=self._stage_urls(funnel, filters) if funnel else {},
+            stage_urls=self._stage_urls(funnel, filters) if funnel and filters else {},
             may_move=policy.allowed(current_user, Resource.LEADS, Action.UPDATE),
         )
 

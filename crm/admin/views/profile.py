@@ -57,15 +57,15 @@ class ProfileView(BaseView):
         password_form = PasswordForm(prefix="password")
         if request.method == "POST" and "profile-name" in request.form:
             if name_form.validate_on_submit():
-                user.name = name_form.name.data.strip()
+                user.name = (name_form.name.data or "").strip()
                 db.session.commit()
                 flash("Your name is saved.", "success")
                 return redirect(url_for(".index"))
         elif request.method == "POST" and password_form.validate_on_submit():
-            if not passwords.check_password(password_form.current.data, user.password_hash):
-                password_form.current.errors.append("That is not your current password.")
+            if not passwords.check_password(password_form.current.data or "", user.password_hash):
+                password_form.current.errors = ["That is not your current password."]
             else:
-                user.password_hash = passwords.hash_password(password_form.new.data)
+                user.password_hash = passwords.hash_password(password_form.new.data or "")
                 db.session.commit()
                 # The database gave the user a new session token, ending every other
                 # session; this one continues under the new token.

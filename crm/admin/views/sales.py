@@ -138,6 +138,8 @@ def _reassign(view: PolicyModelView, ids: Any, what: str) -> Any:
 
     def apply(row_ids: list[int], chosen: str | None) -> str:
         owner = db.session.get(User, int(chosen or 0))
+        if owner is None:  # the choice was checked against the list, then deactivated
+            return f"Nothing changed: that person is no longer available to own {what}."
         db.session.execute(update(model).where(model.id.in_(row_ids)).values(owner_id=owner.id))
         return f"{len(row_ids)} {what} now belong to {owner.name}."
 
@@ -194,7 +196,9 @@ class CustomerView(ImportMixin, OwnedView):
         """Also check uk_customers_name_company before the database has to."""
         valid = super().validate_form(form)
         if valid and hasattr(form, "name") and hasattr(form, "company"):
-            editing = request.args.get("id", "") if request.endpoint.endswith("edit_view") else ""
+            editing = (
+                request.args.get("id", "") if (request.endpoint or "").endswith("edit_view") else ""
+            )
             clash = (
                 db.session.query(Customer.id)
                 .filter(Customer.name == form.name.data, Customer.company == form.company.data)
@@ -304,6 +308,8 @@ class LeadView(ImportMixin, OwnedView):
     def action_move_stage(self, ids: Any) -> Any:
         def apply(row_ids: list[int], chosen: str | None) -> str:
             stage = db.session.get(LeadStage, int(chosen or 0))
+            if stage is None:  # the choice was checked against the list, then deleted
+                return "Nothing changed: that stage is no longer there."
             db.session.execute(update(Lead).where(Lead.id.in_(row_ids)).values(stage_id=stage.id))
             return f"{len(row_ids)} leads moved to {stage.name}."
 
@@ -368,7 +374,7 @@ class TaskView(OwnedView):
     @action("complete", "Mark completed")
     def action_complete(self, ids: Any) -> Any:
         def apply(row_ids: list[int], _chosen: str | None) -> str:
-            done = db.session.execute(
+            done: int = db.session.execute(  # type: ignore[attr-defined]
                 update(Task)
                 .where(Task.id.in_(row_ids), Task.status != TaskStatus.COMPLETED)
                 .values(status=TaskStatus.COMPLETED, completed_at=func.now())

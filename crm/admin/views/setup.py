@@ -7,7 +7,7 @@ from typing import Any
 from flask import flash
 from flask_admin.actions import action
 from sqlalchemy import func, select
-from wtforms import Form, PasswordField
+from wtforms import PasswordField
 from wtforms.validators import EqualTo, Length, Optional, ValidationError
 
 from crm.admin import filters
@@ -36,7 +36,7 @@ class LeadStageView(PolicyModelView):
         """
         in_use = db.session.scalar(select(func.count()).where(Lead.stage_id == model.id))
         if not in_use:
-            return super().delete_model(model)
+            return bool(super().delete_model(model))
         model.is_active = False
         db.session.commit()
         flash(
@@ -124,7 +124,7 @@ class UserView(PolicyModelView):
     def __init__(self) -> None:
         super().__init__(User, "Users", endpoint="users", url="users", category="Setup")
 
-    def on_model_change(self, form: Form, model: User, is_created: bool) -> None:
+    def on_model_change(self, form: Any, model: User, is_created: bool) -> None:
         if model.email:
             model.email = model.email.strip().lower()
         new = form.new_password.data or ""
