@@ -8,11 +8,12 @@ from flask_admin.theme import Bootstrap4Theme
 
 from crm.admin.template_patches import PatchedTemplateLoader
 from crm.admin.urls import LISTS, admin_static_url
+from crm.admin.views.activity import InteractionView, TaskView
 from crm.admin.views.audit import AuditLogView
 from crm.admin.views.home import HomeView
 from crm.admin.views.pipeline import PipelineView
 from crm.admin.views.profile import ProfileView
-from crm.admin.views.sales import CustomerView, InteractionView, LeadView, TaskView
+from crm.admin.views.sales import CustomerView, LeadView
 from crm.admin.views.search import SearchView
 from crm.admin.views.setup import LeadStageView, UserView
 from crm.security.protections import csp_nonce

@@ -16,8 +16,9 @@ from flask.cli import with_appcontext
 
 from crm.admin.base import PolicyModelView
 from crm.admin.counting import estimated_rows
+from crm.admin.views.activity import InteractionView, TaskView
 from crm.admin.views.audit import AuditLogView
-from crm.admin.views.sales import CustomerView, InteractionView, LeadView, TaskView
+from crm.admin.views.sales import CustomerView, LeadView
 from crm.admin.views.setup import LeadStageView, UserView
 from crm.cli.common import needs_schema
 from crm.extensions import db

@@ -1,23 +1,28 @@
-"""Model views for the sales tables: customers, leads, tasks, interactions."""
+"""Model views for the sales records: customers and leads (tasks and interactions: activity.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import request
 from flask_admin.actions import action
-from flask_login import current_user
-from sqlalchemy import func, update
+from sqlalchemy import update
 from wtforms import Form
 from wtforms.validators import DataRequired
 
 from crm.admin import bulk
 from crm.admin import filters as flt
 from crm.admin import validators as v
-from crm.admin.base import PolicyModelView
 from crm.admin.related import Related
 from crm.admin.views.imports import ImportMixin
+from crm.admin.views.owned import (
+    CUSTOMER_LOOKUP,
+    USER_LOOKUP,
+    OwnedView,
+    owner_email,
+    reassign,
+    short_date,
+)
 from crm.extensions import db
 from crm.models import (
     CURRENCIES,
@@ -29,11 +34,8 @@ from crm.models import (
     Lead,
     LeadStage,
     Task,
-    TaskStatus,
-    User,
 )
 from crm.sales import stages
-from crm.security import policy
 from crm.security.policy import Resource
 from crm.web import formats
 from crm.web.ids import row_id
@@ -43,16 +45,8 @@ def _money(lead: Lead) -> str:
     return formats.money(lead.amount, lead.currency)
 
 
-def _date(value: Any) -> str:
-    return formats.day(value.date() if isinstance(value, datetime) else value)
-
-
 def _amount(_view: Any, _context: Any, lead: Lead, _name: str) -> str:
     return formats.money(lead.amount, lead.currency)
-
-
-def _owner_email(_view: Any, _context: Any, row: Any, _name: str) -> str:
-    return row.owner.email if row.owner else ""
 
 
 def _customer_attr(attr: str) -> Any:
@@ -70,7 +64,8 @@ def _customer_attr(attr: str) -> Any:
 LEADS = Related(
     "Leads", Lead, "leads", Lead.customer_id, Lead.created_at,
     (("Title", lambda r: r.title), ("Stage", lambda r: r.stage), ("Amount", _money),
-     ("Owner", lambda r: r.owner and r.owner.name), ("Created", lambda r: _date(r.created_at))),
+     ("Owner", lambda r: r.owner and r.owner.name),
+     ("Created", lambda r: short_date(r.created_at))),
     load=(Lead.stage, Lead.owner),
 )  # fmt: skip
 
@@ -79,7 +74,7 @@ def _tasks(link: Any) -> Related:
     return Related(
         "Tasks", Task, "tasks", link, Task.created_at,
         (("Title", lambda r: r.title), ("Status", lambda r: r.status and r.status.value),
-         ("Due", lambda r: _date(r.due_date)), ("Owner", lambda r: r.user and r.user.name)),
+         ("Due", lambda r: short_date(r.due_date)), ("Owner", lambda r: r.user and r.user.name)),
         load=(Task.user,),
     )  # fmt: skip
 
@@ -88,70 +83,10 @@ def _interactions(link: Any) -> Related:
     return Related(
         "Interactions", Interaction, "interactions", link, Interaction.interaction_date,
         (("Subject", lambda r: r.subject or r.type.value), ("Type", lambda r: r.type.value),
-         ("When", lambda r: _date(r.interaction_date)),
+         ("When", lambda r: short_date(r.interaction_date)),
          ("Logged by", lambda r: r.user and r.user.name)),
         load=(Interaction.user,),
     )  # fmt: skip
-
-
-USER_LOOKUP = {"fields": ("name", "email"), "page_size": 10}
-CUSTOMER_LOOKUP = {"fields": ("name", "company", "email"), "page_size": 10}
-LEAD_LOOKUP = {"fields": ("title",), "page_size": 10}
-
-
-class OwnedView(PolicyModelView):
-    """A view whose rows have an owner-like column a sales rep may not choose.
-
-    ``owner_field``: the relationship a rep's rows are tied to (the owner, or who
-    logged an interaction). A rep never sees it in a form: a row they create is
-    theirs; a row they edit keeps whoever it had (a task assigned to them, an
-    interaction someone else logged on their customer), so a rep can neither take
-    a row over nor leave it without an owner. Others get it pre-filled with
-    themselves on new records.
-    """
-
-    owner_field = "owner"
-
-    def _fix_owner(self, form: Form, is_new: bool) -> Form:
-        if policy.sees_all_rows(current_user):
-            if is_new and hasattr(form, self.owner_field) and not form[self.owner_field].data:
-                form[self.owner_field].data = current_user._get_current_object()
-        elif hasattr(form, self.owner_field):
-            delattr(form, self.owner_field)
-        return form
-
-    def create_form(self, obj: Any = None) -> Form:
-        return self._fix_owner(super().create_form(obj), is_new=True)
-
-    def edit_form(self, obj: Any = None) -> Form:
-        return self._fix_owner(super().edit_form(obj), is_new=False)
-
-    def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
-        if is_created and not policy.sees_all_rows(current_user):
-            setattr(model, self.owner_field, current_user._get_current_object())
-        super().on_model_change(form, model, is_created)
-
-
-def _reassign(view: PolicyModelView, ids: Any, what: str) -> Any:
-    """Give the selected rows a new owner (admins and managers only)."""
-    model = view.model
-
-    def apply(row_ids: list[int], chosen: str | None) -> str:
-        owner = db.session.get(User, int(chosen or 0))
-        if owner is None:  # the choice was checked against the list, then deactivated
-            return f"Nothing changed: that person is no longer available to own {what}."
-        db.session.execute(update(model).where(model.id.in_(row_ids)).values(owner_id=owner.id))
-        return f"{len(row_ids)} {what} now belong to {owner.name}."
-
-    return bulk.confirm_or_apply(
-        view,
-        ids,
-        name="reassign",
-        title="Reassign owner",
-        consequence=f"These {what} will belong to the person you choose.",
-        apply=apply,
-        choice=bulk.Choice("owner_id", "New owner", flt.owners),
-    )
 
 
 class CustomerView(ImportMixin, OwnedView):
@@ -175,7 +110,7 @@ class CustomerView(ImportMixin, OwnedView):
         "state", "country", "postal_code", "status", "owner", "notes", "created_at", "updated_at",
     )  # fmt: skip
     column_export_list = column_details_list
-    column_formatters_export = {"owner": _owner_email}
+    column_formatters_export = {"owner": owner_email}
     column_export_labels = {"owner": "Owner (email)", "postal_code": "Postal code"}
     form_columns = (
         "name", "company", "email", "phone", "industry", "website", "address", "city",
@@ -221,7 +156,7 @@ class CustomerView(ImportMixin, OwnedView):
 
     @action("reassign", "Reassign owner")
     def action_reassign(self, ids: Any) -> Any:
-        return _reassign(self, ids, "customers")
+        return reassign(self, ids, "customers")
 
     def __init__(self) -> None:
         super().__init__(
@@ -266,7 +201,7 @@ class LeadView(ImportMixin, OwnedView):
         "updated_at",
     )  # fmt: skip
     column_formatters_export = {
-        "owner": _owner_email,
+        "owner": owner_email,
         "customer": _customer_attr("name"),
         "customer_company": _customer_attr("company"),
     }
@@ -302,7 +237,7 @@ class LeadView(ImportMixin, OwnedView):
 
     @action("reassign", "Reassign owner")
     def action_reassign(self, ids: Any) -> Any:
-        return _reassign(self, ids, "leads")
+        return reassign(self, ids, "leads")
 
     @action("move_stage", "Move to stage")
     def action_move_stage(self, ids: Any) -> Any:
@@ -325,116 +260,3 @@ class LeadView(ImportMixin, OwnedView):
 
     def __init__(self) -> None:
         super().__init__(Lead, "Leads", endpoint="leads", url="leads", category="Sales")
-
-
-class TaskView(OwnedView):
-    resource = Resource.TASKS
-    owner_field = "user"  # a rep edits tasks assigned to them without taking them over
-    column_list = (
-        "title",
-        "status",
-        "priority",
-        "due_date",
-        "user",
-        "assignee",
-        "customer",
-        "lead",
-    )
-    column_labels = {"user": "Owner", "assignee": "Assigned to", "due_date": "Due"}
-    column_searchable_list = ("title",)
-    column_filters = (
-        flt.text("tasks"),
-        flt.enum(Task.status, "Status"),
-        flt.choice(Task.priority, "Priority", ("low", "medium", "high")),
-        flt.dates(Task.due_date, "Due"),
-        flt.person(Task.user_id, "Owner"),
-        flt.person(Task.assigned_to, "Assigned to"),
-        flt.parent(Task.customer_id, "Customer id"),
-        flt.parent(Task.lead_id, "Lead id"),
-    )
-    column_default_sort = ("due_date", True)
-    column_sortable_list = ("status", "priority", "due_date")
-    column_details_list = (
-        "title", "description", "status", "priority", "due_date", "completed_at", "user",
-        "assignee", "customer", "lead", "created_at", "updated_at",
-    )  # fmt: skip
-    column_export_list = column_details_list
-    form_columns = (
-        "title", "description", "status", "priority", "due_date", "completed_at", "user",
-        "assignee", "customer", "lead",
-    )  # fmt: skip
-    form_choices = {"priority": [("low", "low"), ("medium", "medium"), ("high", "high")]}
-    form_ajax_refs = {
-        "user": USER_LOOKUP,
-        "assignee": USER_LOOKUP,
-        "customer": CUSTOMER_LOOKUP,
-        "lead": LEAD_LOOKUP,
-    }
-
-    @action("complete", "Mark completed")
-    def action_complete(self, ids: Any) -> Any:
-        def apply(row_ids: list[int], _chosen: str | None) -> str:
-            done: int = db.session.execute(  # type: ignore[attr-defined]
-                update(Task)
-                .where(Task.id.in_(row_ids), Task.status != TaskStatus.COMPLETED)
-                .values(status=TaskStatus.COMPLETED, completed_at=func.now())
-            ).rowcount
-            return f"{done} tasks marked completed ({len(row_ids) - done} already were)."
-
-        return bulk.confirm_or_apply(
-            self,
-            ids,
-            name="complete",
-            title="Mark completed",
-            consequence="These tasks will be marked completed, with the completion time now.",
-            apply=apply,
-        )
-
-    def __init__(self) -> None:
-        super().__init__(Task, "Tasks", endpoint="tasks", url="tasks", category="Sales")
-
-
-class InteractionView(OwnedView):
-    resource = Resource.INTERACTIONS
-    owner_field = "user"
-    column_list = (
-        "interaction_date",
-        "type",
-        "subject",
-        "customer",
-        "lead",
-        "user",
-        "duration_minutes",
-    )
-    column_labels = {"interaction_date": "When", "user": "Logged by", "duration_minutes": "Minutes"}
-    column_searchable_list = ("subject",)
-    column_filters = (
-        flt.text("interactions"),
-        flt.enum(Interaction.type, "Type"),
-        flt.dates(Interaction.interaction_date, "When"),
-        flt.person(Interaction.user_id, "Logged by"),
-        flt.parent(Interaction.customer_id, "Customer id"),
-        flt.parent(Interaction.lead_id, "Lead id"),
-    )
-    column_default_sort = ("interaction_date", True)
-    column_sortable_list = ("interaction_date", "type")
-    column_details_list = (
-        "interaction_date", "type", "subject", "description", "customer", "lead", "user",
-        "duration_minutes", "outcome", "follow_up_date", "created_at", "updated_at",
-    )  # fmt: skip
-    column_export_list = column_details_list
-    form_columns = (
-        "type", "subject", "description", "customer", "lead", "user", "interaction_date",
-        "duration_minutes", "outcome", "follow_up_date",
-    )  # fmt: skip
-    form_ajax_refs = {"customer": CUSTOMER_LOOKUP, "lead": LEAD_LOOKUP, "user": USER_LOOKUP}
-    form_args = {"duration_minutes": {"validators": v.optional(v.duration)}}
-
-    def __init__(self) -> None:
-        super().__init__(
-            Interaction,
-            "Interactions",
-            endpoint="interactions",
-            url="interactions",
-            category="Sales",
-        )
