@@ -22,12 +22,11 @@ are one "see all" click away, in the list view).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import ColumnElement, Integer, any_, cast, func, literal_column, or_, select, text
+from sqlalchemy import Integer, any_, cast, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import visitors
@@ -35,9 +34,43 @@ from sqlalchemy.sql.selectable import ScalarSelect
 
 from crm.db.planner import estimate
 from crm.extensions import DbSession
-from crm.models import Customer, Interaction, Lead, Task, User
+from crm.models import User
+from crm.search.kinds import (
+    CUSTOMER_DOCUMENT,
+    INTERACTION_DOCUMENT,
+    KINDS,
+    PHONE_DIGITS_REVERSED,
+    Kind,
+    matches,
+)
 from crm.search.query import CONFIG, Query, Term
 from crm.security import policy
+
+__all__ = [
+    "CAP",
+    "COMPLETIONS",
+    "CUSTOMER_DOCUMENT",
+    "FUZZY_LIMIT",
+    "HEADLINE_OPTIONS",
+    "INTERACTION_DOCUMENT",
+    "KINDS",
+    "PHONE_DIGITS_REVERSED",
+    "RANK_POOL",
+    "RESULTS_PER_KIND",
+    "SKIP_ABOVE",
+    "WORDS_FOR",
+    "Group",
+    "Hit",
+    "IndexWords",
+    "Kind",
+    "common_completions",
+    "forget_index_words",
+    "has_words",
+    "highlight",
+    "matches",
+    "search",
+    "search_kind",
+]
 
 CAP = 1_000
 RESULTS_PER_KIND = 20
@@ -54,81 +87,6 @@ WORDS_FOR = 600
 # ts_headline marks matches with these; the text is escaped, then they become <mark>.
 _START, _STOP = "\x02", "\x03"
 HEADLINE_OPTIONS = f"StartSel={_START}, StopSel={_STOP}, MaxWords=25, MinWords=8, MaxFragments=2"
-
-# The GIN indexes' expressions (idx_customers_search, idx_leads_search,
-# idx_tasks_search: the spec's; idx_interactions_search: migration 0011), written
-# with table-qualified columns so they stay unambiguous beside joined tables; the
-# planner matches them to the indexes all the same (tests/search/test_search.py reads
-# EXPLAIN).
-CUSTOMER_DOCUMENT = (
-    "to_tsvector('english', customers.name || ' ' || COALESCE(customers.company, '') "
-    "|| ' ' || COALESCE(customers.email, ''))"
-)
-
-
-def _title_description(table: str) -> str:
-    return f"to_tsvector('english', {table}.title || ' ' || COALESCE({table}.description, ''))"
-
-
-INTERACTION_DOCUMENT = (
-    "to_tsvector('english', COALESCE(interactions.subject, '') || ' ' "
-    "|| COALESCE(interactions.description, ''))"
-)
-# idx_customers_phone_digits (migration 0011): the digits, last first.
-PHONE_DIGITS_REVERSED = "reverse(regexp_replace(customers.phone, '[^0-9]', '', 'g'))"
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of record global search covers."""
-
-    key: str  # also the admin endpoint (list, details)
-    label: str
-    model: type[Customer | Lead | Task | Interaction]
-    document: str  # the GIN index's expression, verbatim
-    index: str  # that GIN index
-    snippet_source: str  # the text snippets are cut from
-    title: Callable[[Any], str]
-
-
-KINDS = (
-    Kind(
-        "customers",
-        "Customers",
-        Customer,
-        CUSTOMER_DOCUMENT,
-        "idx_customers_search",
-        "concat_ws(' · ', customers.name, customers.company, customers.email, customers.phone)",
-        str,
-    ),
-    Kind(
-        "leads",
-        "Leads",
-        Lead,
-        _title_description("leads"),
-        "idx_leads_search",
-        "concat_ws(' · ', leads.title, leads.description)",
-        lambda row: row.title,
-    ),
-    Kind(
-        "tasks",
-        "Tasks",
-        Task,
-        _title_description("tasks"),
-        "idx_tasks_search",
-        "concat_ws(' · ', tasks.title, tasks.description)",
-        lambda row: row.title,
-    ),
-    Kind(
-        "interactions",
-        "Interactions",
-        Interaction,
-        INTERACTION_DOCUMENT,
-        "idx_interactions_search",
-        "concat_ws(' · ', interactions.subject, interactions.description)",
-        str,
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -156,16 +114,6 @@ class Group:
         if self.found > self.counted_to:
             return f"more than {self.counted_to:,}"
         return f"{self.found:,}"
-
-
-def matches(kind: Kind, query: Query) -> ColumnElement[bool]:
-    """The WHERE clause for ``query`` on ``kind`` (index-served; phone digits for customers)."""
-    condition: ColumnElement[bool] = literal_column(kind.document).op("@@")(query.tsquery())
-    digits = query.phone_digits
-    if kind.model is Customer and digits:
-        ending = literal_column(PHONE_DIGITS_REVERSED).like(digits[::-1] + "%")
-        condition = or_(condition, ending)
-    return condition
 
 
 def highlight(snippet: str | None) -> Markup:
