@@ -43,6 +43,15 @@ from crm.search.kinds import (
     Kind,
     matches,
 )
+from crm.search.limits import (
+    CAP,
+    COMPLETIONS,
+    FUZZY_LIMIT,
+    RANK_POOL,
+    RESULTS_PER_KIND,
+    SKIP_ABOVE,
+    WORDS_FOR,
+)
 from crm.search.query import CONFIG, Query, Term
 from crm.security import policy
 
@@ -72,18 +81,6 @@ __all__ = [
     "search_kind",
 ]
 
-CAP = 1_000
-RESULTS_PER_KIND = 20
-# Matches ranked per kind: ts_rank needs each candidate's tsvector rebuilt from its
-# text, the costly step, so a common word ranks the first RANK_POOL matches.
-RANK_POOL = 100
-# A word the planner expects to match more than this is not counted (see search_kind).
-SKIP_ABOVE = 10 * CAP
-FUZZY_LIMIT = 2 * CAP
-# A common prefix is sampled through at most this many of its commonest completions.
-COMPLETIONS = 20
-# Seconds an index's commonest words are kept per worker (they move only on ANALYZE).
-WORDS_FOR = 600
 # ts_headline marks matches with these; the text is escaped, then they become <mark>.
 _START, _STOP = "\x02", "\x03"
 HEADLINE_OPTIONS = f"StartSel={_START}, StopSel={_STOP}, MaxWords=25, MinWords=8, MaxFragments=2"
