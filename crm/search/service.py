@@ -17,118 +17,75 @@ the index. Per kind:
 So a common word costs a bounded amount of work: the ranking is among the
 first RANK_POOL matches the index returns, not among every match (all of them
 are one "see all" click away, in the list view).
+
+The parts live beside this module in crm/search/: kinds.py (the kinds and
+``matches``), limits.py (the numbers above), words.py (``_word_pool`` and the
+index-word estimates), planner.py (the plain-index-scan setting and the
+part-by-part reads). Every public name stays importable from here (``__all__``).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import ColumnElement, Integer, any_, cast, func, literal_column, or_, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.selectable import ScalarSelect
+from sqlalchemy import Integer, any_, cast, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from crm.db.planner import estimate
 from crm.extensions import DbSession
-from crm.models import Customer, Interaction, Lead, Task, User
-from crm.search.query import CONFIG, Query, Term
+from crm.models import User
+from crm.search.kinds import (
+    CUSTOMER_DOCUMENT,
+    INTERACTION_DOCUMENT,
+    KINDS,
+    PHONE_DIGITS_REVERSED,
+    Kind,
+    matches,
+)
+from crm.search.limits import (
+    CAP,
+    COMPLETIONS,
+    FUZZY_LIMIT,
+    RANK_POOL,
+    RESULTS_PER_KIND,
+    SKIP_ABOVE,
+    WORDS_FOR,
+)
+from crm.search.planner import _first_ids, _Planner
+from crm.search.query import CONFIG, Query
+from crm.search.words import IndexWords, _word_pool, common_completions, forget_index_words
 from crm.security import policy
 
-CAP = 1_000
-RESULTS_PER_KIND = 20
-# Matches ranked per kind: ts_rank needs each candidate's tsvector rebuilt from its
-# text, the costly step, so a common word ranks the first RANK_POOL matches.
-RANK_POOL = 100
-# A word the planner expects to match more than this is not counted (see search_kind).
-SKIP_ABOVE = 10 * CAP
-FUZZY_LIMIT = 2 * CAP
-# A common prefix is sampled through at most this many of its commonest completions.
-COMPLETIONS = 20
-# Seconds an index's commonest words are kept per worker (they move only on ANALYZE).
-WORDS_FOR = 600
+__all__ = [
+    "CAP",
+    "COMPLETIONS",
+    "CUSTOMER_DOCUMENT",
+    "FUZZY_LIMIT",
+    "HEADLINE_OPTIONS",
+    "INTERACTION_DOCUMENT",
+    "KINDS",
+    "PHONE_DIGITS_REVERSED",
+    "RANK_POOL",
+    "RESULTS_PER_KIND",
+    "SKIP_ABOVE",
+    "WORDS_FOR",
+    "Group",
+    "Hit",
+    "IndexWords",
+    "Kind",
+    "common_completions",
+    "forget_index_words",
+    "has_words",
+    "highlight",
+    "matches",
+    "search",
+    "search_kind",
+]
+
 # ts_headline marks matches with these; the text is escaped, then they become <mark>.
 _START, _STOP = "\x02", "\x03"
 HEADLINE_OPTIONS = f"StartSel={_START}, StopSel={_STOP}, MaxWords=25, MinWords=8, MaxFragments=2"
-
-# The GIN indexes' expressions (idx_customers_search, idx_leads_search,
-# idx_tasks_search: the spec's; idx_interactions_search: migration 0011), written
-# with table-qualified columns so they stay unambiguous beside joined tables; the
-# planner matches them to the indexes all the same (tests/search/test_search.py reads
-# EXPLAIN).
-CUSTOMER_DOCUMENT = (
-    "to_tsvector('english', customers.name || ' ' || COALESCE(customers.company, '') "
-    "|| ' ' || COALESCE(customers.email, ''))"
-)
-
-
-def _title_description(table: str) -> str:
-    return f"to_tsvector('english', {table}.title || ' ' || COALESCE({table}.description, ''))"
-
-
-INTERACTION_DOCUMENT = (
-    "to_tsvector('english', COALESCE(interactions.subject, '') || ' ' "
-    "|| COALESCE(interactions.description, ''))"
-)
-# idx_customers_phone_digits (migration 0011): the digits, last first.
-PHONE_DIGITS_REVERSED = "reverse(regexp_replace(customers.phone, '[^0-9]', '', 'g'))"
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of record global search covers."""
-
-    key: str  # also the admin endpoint (list, details)
-    label: str
-    model: type[Customer | Lead | Task | Interaction]
-    document: str  # the GIN index's expression, verbatim
-    index: str  # that GIN index
-    snippet_source: str  # the text snippets are cut from
-    title: Callable[[Any], str]
-
-
-KINDS = (
-    Kind(
-        "customers",
-        "Customers",
-        Customer,
-        CUSTOMER_DOCUMENT,
-        "idx_customers_search",
-        "concat_ws(' · ', customers.name, customers.company, customers.email, customers.phone)",
-        str,
-    ),
-    Kind(
-        "leads",
-        "Leads",
-        Lead,
-        _title_description("leads"),
-        "idx_leads_search",
-        "concat_ws(' · ', leads.title, leads.description)",
-        lambda row: row.title,
-    ),
-    Kind(
-        "tasks",
-        "Tasks",
-        Task,
-        _title_description("tasks"),
-        "idx_tasks_search",
-        "concat_ws(' · ', tasks.title, tasks.description)",
-        lambda row: row.title,
-    ),
-    Kind(
-        "interactions",
-        "Interactions",
-        Interaction,
-        INTERACTION_DOCUMENT,
-        "idx_interactions_search",
-        "concat_ws(' · ', interactions.subject, interactions.description)",
-        str,
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -158,43 +115,10 @@ class Group:
         return f"{self.found:,}"
 
 
-def matches(kind: Kind, query: Query) -> ColumnElement[bool]:
-    """The WHERE clause for ``query`` on ``kind`` (index-served; phone digits for customers)."""
-    condition: ColumnElement[bool] = literal_column(kind.document).op("@@")(query.tsquery())
-    digits = query.phone_digits
-    if kind.model is Customer and digits:
-        ending = literal_column(PHONE_DIGITS_REVERSED).like(digits[::-1] + "%")
-        condition = or_(condition, ending)
-    return condition
-
-
 def highlight(snippet: str | None) -> Markup:
     """ts_headline's text, escaped, with its match markers turned into <mark>."""
     text = str(escape(snippet or ""))
     return Markup(text.replace(_START, "<mark>").replace(_STOP, "</mark>"))
-
-
-class _Planner:
-    """One search's plain-index-scan setting, changed only when it must be.
-
-    A rule on a column of the row (owner_id = me) is read in the same index as the
-    words (migration 0019), or as two bitmaps ANDed; walking the rep's rows
-    through their btree and testing each instead tests all 43,000 of a big book's
-    leads when the word is one they never use (570 ms). So the matches are read
-    with plain index scans off, but a rule through a subquery ("on customers I
-    own") and the ranking keep them (and the index-only scans that need them).
-    """
-
-    def __init__(self, session: DbSession) -> None:
-        self.session = session
-        self.index_scans = True
-
-    def use_index_scans(self, on: bool) -> None:
-        """Plain index scans on or off for the rest of the transaction."""
-        if on != self.index_scans:
-            setting = func.set_config("enable_indexscan", "on" if on else "off", True)
-            self.session.execute(select(setting))  # SET LOCAL, as a function
-            self.index_scans = on
 
 
 def search_kind(
@@ -248,185 +172,6 @@ def search_kind(
     ).all()
     hits = [Hit(row.id, kind.title(row), highlight(text), rank) for row, rank, text in rows]
     return Group(kind, hits, found, counted_to)
-
-
-def _word_pool(
-    session: DbSession,
-    kind: Kind,
-    query: Query,
-    branches: list[Any],
-    estimated: int,
-    planner: _Planner,
-    *,
-    sample: bool,
-) -> list[int]:
-    """A common one-word search's pool, read through whole words, not the prefix.
-
-    "renewal" as a prefix gathers every lexeme starting with "renew" into one
-    bitmap (250,000 interactions, 30 ms; within a big book's rows, 45 ms), "smi"
-    every Smith and Smiley (85,774 leads, 50 ms). The word itself when it is
-    common, or else the prefix's commonest completions ("smith", "smile"), as
-    whole words, are far cheaper to read, and every row they match matches the
-    search. Nothing shown changes (the count says "more than", the pool is
-    smaller still).
-
-    For someone who reads every row (``sample``), the read stops at a sample of
-    about FUZZY_LIMIT matches. A rep's rows are never sampled (a sample of
-    everyone's rows misses theirs): their share of the word is read in full
-    through the index that carries their rule column (migration 0019), 11 ms for
-    a big book's leads; a part of their rule through a subquery ("interactions on
-    customers I own") is left to the full read, so it is never read twice.
-    Only one word: GIN samples each word on its own, so two sampled words would
-    meet in far fewer rows than are there. Empty when not used, or when the words
-    give no more than RANK_POOL rows (the search is then read in full, prefix and
-    all).
-    """
-    if len(query.groups) != 1 or len(query.groups[0]) != 1:
-        return []
-    model = kind.model
-    term = query.groups[0][0]
-    if not term.prefix:
-        if estimated <= SKIP_ABOVE:  # a whole word: ``estimated`` is its own estimate
-            return []
-        words = matches(kind, query.exact())
-    else:
-        stats = _index_words(session, kind.index)
-        stem = _stem(session, term.text)
-        if stem and stats.expected([stem]) > SKIP_ABOVE:
-            words = matches(kind, query.exact())
-        else:
-            completions = common_completions(session, kind, term)
-            if stats.expected(completions) <= SKIP_ABOVE:
-                return []
-            quoted = " | ".join(_tsquery_literal(word) for word in completions)
-            words = literal_column(kind.document).op("@@")(cast(quoted, TSQUERY))
-    if sample:
-        session.execute(text(f"SET LOCAL gin_fuzzy_search_limit = {FUZZY_LIMIT}"))
-    parts = [select(model.id).where(words, branch) for branch in branches]
-    if not sample:
-        parts = [part for part in parts if not _through_subquery(part)]
-    pool = _first_ids(session, parts, RANK_POOL + 1, planner)
-    if sample:
-        session.execute(text("SET LOCAL gin_fuzzy_search_limit = 0"))
-    return pool if len(pool) > RANK_POOL else []
-
-
-def common_completions(session: DbSession, kind: Kind, term: Term) -> list[str]:
-    """A prefix term's commonest completions in the kind's index, commonest first.
-
-    From the planner's statistics of the index (migration 0018), so only words
-    common enough to be counted there; the prefix is stemmed first, as the
-    tsquery stems it ("renewal" looks for words starting with "renew").
-    """
-    if not term.prefix:
-        return []
-    stem = _stem(session, term.text)
-    if not stem:
-        return []  # a stop word
-    found = [word for word in _index_words(session, kind.index).frequency if word.startswith(stem)]
-    return found[:COMPLETIONS]  # the statistics list them commonest first
-
-
-def _tsquery_literal(lexeme: str) -> str:
-    """A lexeme quoted for a tsquery: it may hold a hyphen, a quote or a backslash."""
-    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-# A typed word -> its English stem (fixed for a word; asked once, not once per kind).
-_STEMS: dict[str, str | None] = {}
-
-
-def _stem(session: DbSession, word: str) -> str | None:
-    """The word as the tsquery stems it ("renewal" -> "renew"); None for a stop word."""
-    if word not in _STEMS:
-        if len(_STEMS) > 10_000:
-            _STEMS.clear()
-        _STEMS[word] = session.scalar(
-            text("SELECT (tsvector_to_array(to_tsvector('english', :word)))[1]"),
-            {"word": word},
-        )
-    return _STEMS[word]
-
-
-@dataclass(frozen=True)
-class IndexWords:
-    """A full-text index's commonest words, as its last ANALYZE counted them."""
-
-    rows: float  # the table's rows then
-    frequency: dict[str, float]  # word -> the share of rows holding it, commonest first
-
-    def expected(self, words: list[str]) -> float:
-        """Rows expected to hold any of ``words``, as the planner reckons it.
-
-        A word missing from the statistics is rarer than every word they list: 0.
-        Reckoned here rather than asked of the planner (an EXPLAIN per guess).
-        """
-        missing = 1.0
-        for word in words:
-            missing *= 1.0 - self.frequency.get(word, 0.0)
-        return self.rows * (1.0 - missing)
-
-
-# (database, index) -> (when read, its commonest words), per worker.
-_WORDS: dict[tuple[str, str], tuple[float, IndexWords]] = {}
-
-
-def forget_index_words() -> None:
-    """Read the indexes' commonest words afresh next time (after ANALYZE, in tests)."""
-    _WORDS.clear()
-
-
-def _index_words(session: DbSession, index: str) -> IndexWords:
-    """The index's commonest words, read at most every WORDS_FOR seconds.
-
-    They change only when ANALYZE runs, and reading them costs about 8 ms. A
-    database that cannot give them (statistics not gathered yet, an older
-    schema) gives none: the search then reads the prefix in full, as before.
-    """
-    now = time.monotonic()
-    key = (str(session.connection().engine.url.database), index)
-    cached = _WORDS.get(key)
-    if cached is not None and now - cached[0] < WORDS_FOR:
-        return cached[1]
-    try:
-        with session.begin_nested():  # a refusal must not end the page's transaction
-            rows = session.execute(
-                text(
-                    "SELECT w.lexeme, w.frequency, t.reltuples "
-                    "FROM crm_common_lexemes(CAST(:index AS regclass)) w, pg_index i "
-                    "JOIN pg_class t ON t.oid = i.indrelid "
-                    "WHERE i.indexrelid = CAST(:index AS regclass) "
-                    "ORDER BY w.frequency DESC"
-                ),
-                {"index": index},
-            ).all()
-    except DBAPIError:
-        rows = []
-    table_rows = max(rows[0].reltuples, 0.0) if rows else 0.0
-    words = IndexWords(table_rows, {row.lexeme: row.frequency for row in rows})
-    _WORDS[key] = (now, words)
-    return words
-
-
-def _first_ids(session: DbSession, parts: list[Any], limit: int, planner: _Planner) -> list[int]:
-    """Up to ``limit`` ids matching any of ``parts``, each read only that far.
-
-    Part by part, cheapest first (crm/security/policy.py), stopping once ``limit`` are in:
-    a rep's own interactions often fill the pool before "on customers they own",
-    the costly part, has to be read at all.
-    """
-    found: dict[int, None] = {}
-    for part in parts:
-        planner.use_index_scans(_through_subquery(part))  # see _Planner
-        found.update(dict.fromkeys(session.scalars(part.limit(limit))))
-        if len(found) >= limit:
-            break
-    return list(found)[:limit]
-
-
-def _through_subquery(part: Any) -> bool:
-    """Whether a part's WHERE clause holds a subquery (``customer_id IN (SELECT …)``)."""
-    return any(isinstance(e, ScalarSelect) for e in visitors.iterate(part.whereclause))
 
 
 def has_words(session: DbSession, query: Query) -> bool:
