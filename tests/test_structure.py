@@ -10,7 +10,7 @@ import pytest
 from crm import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "crm"
-MOST_LINES = 450  # docs/DESIGN.md: "split a module before ~400 lines"
+MOST_LINES = 400  # docs/DESIGN.md: "split a module before ~400 lines"
 
 
 def module_name(path: Path) -> str:

@@ -1,10 +1,10 @@
 """The planner setting one global search reads its matches under, and that reading.
 
-A search's matches are read part by part of the row rule (``_first_ids``), each
+A search's matches are read part by part of the row rule (``first_ids``), each
 part stopping as soon as enough ids are in. Plain index scans are off while a
 part whose rule is on a column of the row is read (the rule then meets the words
 in their index), and on for a part through a subquery and for the ranking
-(``_Planner``, which changes the setting only when it must).
+(``Planner``, which changes the setting only when it must).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 from crm.extensions import DbSession
 
 
-class _Planner:
+class Planner:
     """One search's plain-index-scan setting, changed only when it must be.
 
     A rule on a column of the row (owner_id = me) is read in the same index as the
@@ -41,7 +41,7 @@ class _Planner:
             self.index_scans = on
 
 
-def _first_ids(session: DbSession, parts: list[Any], limit: int, planner: _Planner) -> list[int]:
+def first_ids(session: DbSession, parts: list[Any], limit: int, planner: Planner) -> list[int]:
     """Up to ``limit`` ids matching any of ``parts``, each read only that far.
 
     Part by part, cheapest first (crm/security/policy.py), stopping once ``limit`` are in:
@@ -50,13 +50,13 @@ def _first_ids(session: DbSession, parts: list[Any], limit: int, planner: _Plann
     """
     found: dict[int, None] = {}
     for part in parts:
-        planner.use_index_scans(_through_subquery(part))  # see _Planner
+        planner.use_index_scans(through_subquery(part))  # see Planner
         found.update(dict.fromkeys(session.scalars(part.limit(limit))))
         if len(found) >= limit:
             break
     return list(found)[:limit]
 
 
-def _through_subquery(part: Any) -> bool:
+def through_subquery(part: Any) -> bool:
     """Whether a part's WHERE clause holds a subquery (``customer_id IN (SELECT …)``)."""
     return any(isinstance(e, ScalarSelect) for e in visitors.iterate(part.whereclause))

@@ -8,7 +8,7 @@ the index. Per kind:
   count: a word expected in more than SKIP_ABOVE rows is not counted ("more
   than 1,000"), only its first RANK_POOL matches are read (for someone who
   reads every row sampled, for a rep in full, from the word or from a prefix's
-  commonest whole words: ``_word_pool``);
+  commonest whole words: ``word_pool``);
 - otherwise the matching rows the person may read, at most CAP + 1, read part
   by part of the row rule (crm/security/policy.py row_branches): exact up to CAP;
 - the pool ranked with ``ts_rank``, the best RESULTS_PER_KIND kept, and their
@@ -19,7 +19,7 @@ first RANK_POOL matches the index returns, not among every match (all of them
 are one "see all" click away, in the list view).
 
 The parts live beside this module in crm/search/: kinds.py (the kinds and
-``matches``), limits.py (the numbers above), words.py (``_word_pool`` and the
+``matches``), limits.py (the numbers above), words.py (``word_pool`` and the
 index-word estimates), planner.py (the plain-index-scan setting and the
 part-by-part reads). Every public name stays importable from here (``__all__``).
 """
@@ -52,9 +52,9 @@ from crm.search.limits import (
     SKIP_ABOVE,
     WORDS_FOR,
 )
-from crm.search.planner import _first_ids, _Planner
+from crm.search.planner import Planner, first_ids
 from crm.search.query import CONFIG, Query
-from crm.search.words import IndexWords, _word_pool, common_completions, forget_index_words
+from crm.search.words import IndexWords, common_completions, forget_index_words, word_pool
 from crm.security import policy
 
 __all__ = [
@@ -122,7 +122,7 @@ def highlight(snippet: str | None) -> Markup:
 
 
 def search_kind(
-    session: DbSession, user: User, kind: Kind, query: Query, planner: _Planner
+    session: DbSession, user: User, kind: Kind, query: Query, planner: Planner
 ) -> Group:
     """The best hits of one kind that ``user`` may read, and how many matched."""
     model = kind.model
@@ -133,19 +133,19 @@ def search_kind(
     parts = [select(model.id).where(condition, branch) for branch in branches]
     everyone = policy.sees_all_rows(user)
     estimated = estimate(session, select(model.id).where(condition))
-    pool = _word_pool(session, kind, query, branches, estimated, planner, sample=everyone)
+    pool = word_pool(session, kind, query, branches, estimated, planner, sample=everyone)
     if pool or estimated > SKIP_ABOVE:
         # A common word: counting even 1,001 matches reads 1,001 scattered rows per
         # kind, and for a rep, joins them with their rows; the first RANK_POOL to
         # rank is all the page needs. More matches than that: "more than 1,000"
         # when every row is readable (the estimate stands for them), else "more
         # than 100" (a rep's share of a common word can be anything).
-        pool = pool or _first_ids(session, parts, RANK_POOL + 1, planner)
+        pool = pool or first_ids(session, parts, RANK_POOL + 1, planner)
         counted_to = CAP if everyone else RANK_POOL
         found = counted_to + 1 if len(pool) > RANK_POOL else len(pool)
         pool = pool[:RANK_POOL]
     else:
-        candidates = _first_ids(session, parts, CAP + 1, planner)
+        candidates = first_ids(session, parts, CAP + 1, planner)
         counted_to, found, pool = CAP, len(candidates), candidates[:RANK_POOL]
     if not pool:
         return Group(kind, [], 0)
@@ -185,7 +185,7 @@ def search(session: DbSession, user: User, query: Query) -> list[Group]:
     # find by reading the table and testing rows until enough match, but each test
     # rebuilds a row's tsvector: 80 ms for 1,001 interactions, 5 through the index.
     session.execute(text("SET LOCAL enable_seqscan = off"))
-    planner = _Planner(session)
+    planner = Planner(session)
     groups = [search_kind(session, user, kind, query, planner) for kind in KINDS]
     # The rest of the request plans as usual. (After an error there is nothing to
     # restore: the transaction ends, and SET LOCAL with it.)

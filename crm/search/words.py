@@ -1,7 +1,7 @@
 """The words a common one-word search is read through, and the index-word estimates.
 
 A common word, or a prefix with common completions, is read through whole
-words rather than the prefix's bitmap (``_word_pool``): the prefix stemmed as the
+words rather than the prefix's bitmap (``word_pool``): the prefix stemmed as the
 tsquery stems it (``_stem``, cached per worker), its commonest completions taken
 from the index's statistics (``common_completions``), and how many rows they
 cover reckoned from those statistics (``IndexWords``, read at most every
@@ -21,17 +21,17 @@ from sqlalchemy.exc import DBAPIError
 from crm.extensions import DbSession
 from crm.search.kinds import Kind, matches
 from crm.search.limits import COMPLETIONS, FUZZY_LIMIT, RANK_POOL, SKIP_ABOVE, WORDS_FOR
-from crm.search.planner import _first_ids, _Planner, _through_subquery
+from crm.search.planner import Planner, first_ids, through_subquery
 from crm.search.query import Query, Term
 
 
-def _word_pool(
+def word_pool(
     session: DbSession,
     kind: Kind,
     query: Query,
     branches: list[Any],
     estimated: int,
-    planner: _Planner,
+    planner: Planner,
     *,
     sample: bool,
 ) -> list[int]:
@@ -79,8 +79,8 @@ def _word_pool(
         session.execute(text(f"SET LOCAL gin_fuzzy_search_limit = {FUZZY_LIMIT}"))
     parts = [select(model.id).where(words, branch) for branch in branches]
     if not sample:
-        parts = [part for part in parts if not _through_subquery(part)]
-    pool = _first_ids(session, parts, RANK_POOL + 1, planner)
+        parts = [part for part in parts if not through_subquery(part)]
+    pool = first_ids(session, parts, RANK_POOL + 1, planner)
     if sample:
         session.execute(text("SET LOCAL gin_fuzzy_search_limit = 0"))
     return pool if len(pool) > RANK_POOL else []
