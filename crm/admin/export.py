@@ -58,7 +58,7 @@ class ExportMixin(FastList):
         self, user: User | None, sort_column: Any, sort_desc: bool, search: Any, filters: Any
     ) -> Any:
         """Every row of the list ``user`` may read (None: every row), in the list's order."""
-        query, joins = self.matching(search, filters)  # crm/admin/base.py, as the list
+        query, joins = self.matching(search, filters)  # crm/admin/fast_list.py, as the list
         if user is not None:
             query = query.filter(policy.row_filter(user, self.model))
         query = self._sorted(query, joins, sort_column, sort_desc)

@@ -48,7 +48,7 @@ def view_url(endpoint: str, **kwargs: Any) -> str:
 
 
 class FilteredList(Protocol):
-    """A list view that names its filters' URL arguments by key (crm/admin/base.py)."""
+    """A list view that names its filters' URL arguments by key (crm/admin/fast_list.py)."""
 
     def filter_arg(self, key: str) -> str: ...
 

@@ -35,7 +35,7 @@ def ensure_running(pgdata: Path, system_user: str | None) -> None:
     with contextlib.suppress(OSError, ValueError):
         if psutil.pid_exists(int(pidfile.read_text())):
             return
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])  # the project root: crm/db/watch.py
     devnull = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
     # posix_spawn, not Popen: nothing in this process waits for the watchdog (it
     # outlives it), and a Popen left unwaited warns at exit. setsid: its own session,

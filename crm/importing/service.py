@@ -22,7 +22,8 @@ from crm.extensions import DbSession
 from crm.importing.fields import FIELDS
 from crm.importing.reader import Table
 from crm.importing.spreadsheet import unguarded
-from crm.models import Customer, Lead, LeadStage, User
+from crm.models import Customer, Lead, User
+from crm.sales.stages import names as stage_names
 from crm.security import policy
 
 MODELS: dict[str, type[Customer | Lead]] = {"customers": Customer, "leads": Lead}
@@ -180,16 +181,14 @@ def _resolve_customers(session: DbSession, rows: list[_Row], user: User, outcome
 
 def _resolve_stages(session: DbSession, rows: list[_Row], outcome: Outcome) -> None:
     """Stage (name, any case) -> stage_id; empty means the first stage in order."""
-    stages = session.execute(
-        select(LeadStage.name, LeadStage.id).order_by(LeadStage.order_index, LeadStage.id)
-    ).all()
-    by_name = {name.lower(): id_ for name, id_ in reversed(stages)}  # the first of a name wins
-    first = stages[0][1] if stages else None
+    in_order = stage_names(session)
+    by_name = {name.lower(): id_ for id_, name in reversed(in_order)}  # the first of a name wins
+    first = in_order[0][0] if in_order else None
     for row in rows:
         wanted = row.values.pop("stage", None)
         row.values["stage_id"] = first if wanted is None else by_name.get(wanted.lower())
         if wanted is not None and row.values["stage_id"] is None:
-            names = ", ".join(name for name, _ in stages)
+            names = ", ".join(name for _, name in in_order)
             outcome.problems.append(
                 Problem(row.line, row.columns["stage"], f"No stage {wanted!r} (stages: {names}).")
             )

@@ -244,8 +244,13 @@ def _too_many_attempts(error: Exception) -> Response | tuple[str, int]:
 
 
 @bp.errorhandler(CSRFError)
-def _expired_sign_in_form(_error: CSRFError) -> tuple[str, int]:
-    """A sign-in form without a valid token: the sign-in page says so, above the form."""
+def _expired_form(error: CSRFError) -> tuple[str, int]:
+    """A sign-in form without a valid token: the sign-in page says so, above the form.
+
+    Any other form of these pages (sign-out) gets the app's plain refusal page.
+    """
+    if request.endpoint != "auth.login":
+        return render_template("errors/400.html", reason=error.description), 400
     return render_login(
         "This sign-in form has expired or did not come from this site. Please sign in again.",
         400,

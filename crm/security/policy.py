@@ -121,7 +121,7 @@ def row_branches(user: User, model: type) -> list[ColumnElement[bool]]:
     """The row rule for ``model`` as the parts of an OR: a row is readable if any holds.
 
     Each part has its own index, so a list can read each part in order and merge
-    them (crm/admin/base.py) instead of filtering one big scan by the whole OR.
+    them (crm/admin/fast_list.py) instead of filtering one big scan by the whole OR.
     """
     if sees_all_rows(user):
         return [true()]

@@ -4,14 +4,14 @@ Global search matches the word being typed as a prefix ("smi" finds Smith). A
 prefix makes GIN gather the rows of every word it starts (85,774 leads for "smi",
 50 ms at scale 1) before the first is read, and no sampling shortens that. For
 someone who reads every row, a common prefix only needs a pool of matches to
-rank (crm/search/service.py): its most common completions, as plain words, can be
+rank (crm/search/words.py): its most common completions, as plain words, can be
 sampled (``gin_fuzzy_search_limit``) in a few milliseconds.
 
 Those words are in the planner's statistics of the search index
 (``pg_stats.most_common_elems``, up to 1,000 per index), which PostgreSQL shows
 only to the index's owner, not to the app's own role (README "Production:
 database roles"). This function reads them as the owner, for tables the login
-role may read anyway, and returns nothing else; crm/search/service.py keeps them for ten
+role may read anyway, and returns nothing else; crm/search/words.py keeps them for ten
 minutes per index (they change only when ANALYZE runs). EXECUTE is left to
 PUBLIC (the default for functions).
 

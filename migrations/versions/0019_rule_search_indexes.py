@@ -5,7 +5,7 @@ used two indexes: the word's (250,000 leads) and the rep's rows (43,000 leads
 for the biggest demo book), each read into a bitmap, then ANDed: 78 ms for the
 leads alone, 112 ms for the interactions, 270 ms for the page. A GIN index over
 both intersects the two inside one scan (as migration 0017 does for the lists'
-trigrams): 30 and 45 ms, or 11 ms when crm/search/service.py reads the whole word before
+trigrams): 30 and 45 ms, or 11 ms when crm/search/words.py reads the whole word before
 its prefix.
 
 These sit beside the spec's full-text indexes (``idx_customers_search``,

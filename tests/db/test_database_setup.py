@@ -139,9 +139,11 @@ EMBEDDED_CHILD = textwrap.dedent(
 
 
 def start_child(instance: Path, *extra: str) -> subprocess.Popen[str]:
+    """An app process started away from the project (as a service manager starts one)."""
     return subprocess.Popen(
         [sys.executable, "-c", EMBEDDED_CHILD, str(instance), *extra],
-        cwd=PROJECT_ROOT,
+        cwd=instance.parent,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -62,7 +62,7 @@ def plan(conn: Connection, sql: str) -> str:
     return "\n".join(conn.execute(text(f"EXPLAIN {sql}")).scalars())
 
 
-def test_owners_active_customers_newest_first_uses_the_active_partial_index(
+def test_owners_active_customers_newest_first_uses_an_owner_status_index(
     db_connection: Connection, populated: int
 ):
     query_plan = plan(

@@ -175,6 +175,7 @@ def test_get_logout_changes_nothing_and_post_needs_csrf(browser: Browser, users)
     assert browser.get("/admin/").status_code == 200
     refused = browser.post("/logout", csrf=False)
     assert refused.status_code == 400
+    assert "That request was refused" in refused.get_data(as_text=True)  # not the sign-in page
     assert browser.get("/admin/").status_code == 200
 
 

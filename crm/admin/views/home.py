@@ -43,6 +43,7 @@ class HomeView(AdminIndexView):
         context["currency"] = currency
         session, user = db.session, current_user
         panels = policy.home_panels(user)
+        context["panels"] = {panel.value for panel in panels}
         if Panel.PIPELINE in panels:
             months = dashboard.forecast(session, user, currency, now.date())
             context.update(

@@ -243,7 +243,7 @@ class LeadView(ImportMixin, OwnedView):
     def action_move_stage(self, ids: Any) -> Any:
         def apply(row_ids: list[int], chosen: str | None) -> str:
             stage = db.session.get(LeadStage, int(chosen or 0))
-            if stage is None:  # the choice was checked against the list, then deleted
+            if stage is None:  # checked against the list, then deleted by an admin
                 return "Nothing changed: that stage is no longer there."
             db.session.execute(update(Lead).where(Lead.id.in_(row_ids)).values(stage_id=stage.id))
             return f"{len(row_ids)} leads moved to {stage.name}."
