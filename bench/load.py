@@ -216,12 +216,12 @@ def restart_command(url: str) -> list[str]:
     """``pg_ctl restart -m fast`` for the embedded server (its socket is its data dir)."""
     from sqlalchemy.engine import make_url
 
-    from crm.maintenance.backup import _bundled
+    from crm.maintenance.backup import bundled
 
     host = make_url(url).query.get("host")
     if not isinstance(host, str) or not (Path(host) / "PG_VERSION").is_file():
         raise SystemExit("not the embedded server: pass --restart-command")
-    command = [str(_bundled("pg_ctl")), "restart", "-m", "fast", "-w", "-D", host]
+    command = [str(bundled("pg_ctl")), "restart", "-m", "fast", "-w", "-D", host]
     if os.geteuid() == 0:  # as root, the package runs the server as its own user
         owner = Path(host).owner()
         command = ["runuser", "-u", owner, "--", *command]

