@@ -1,13 +1,15 @@
-"""Single-row UPDATE throughput with the audit trigger, and without it (issue 5).
+"""Single-row UPDATE throughput with a trigger, and without it (issues 5 and 17).
 
     python -m bench.audit_writes [--scale 1] [--updates 2000]
 
 On the bench database (bench/pages.py builds it), each UPDATE is its own
 transaction that first sets who and where, as the app does. The same workload
-runs with ``trg_customers_audit`` enabled and disabled (ALTER TABLE … DISABLE
-TRIGGER, re-enabled afterwards whatever happens), in ten short rounds each,
-alternating, so that the machine's drift (±15% here) falls on both alike; the
-median rounds are compared.
+runs with the trigger enabled and disabled (ALTER TABLE … DISABLE TRIGGER,
+re-enabled afterwards whatever happens), in ten short rounds each, alternating,
+so that the machine's drift (±15% here) falls on both alike; the median rounds
+are compared. Two workloads: a customer's phone with and without the audit
+trigger (target ≥ 70%), and a lead's stage, audited, with and without the
+stage-history trigger of migration 0022 (target ≥ 90%).
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import psycopg
 
 from bench.pages import build, database_url
+
+# An UPDATE statement and its parameters, for a row id and the update's number.
+Update = Callable[[int, int], tuple[str, tuple[object, ...]]]
 
 SET_CONTEXT = (
     "SELECT set_config('crm.user_id', %s, true), set_config('crm.ip', '127.0.0.1', true), "
@@ -26,16 +32,35 @@ SET_CONTEXT = (
 )
 
 
-def run(conn: psycopg.Connection, ids: list[int], admin: int, mark: str) -> float:
+def run(conn: psycopg.Connection, ids: list[int], admin: int, update: Update) -> float:
     """Updates per second: one transaction per UPDATE, each a real change."""
     started = time.perf_counter()
-    for row_id in ids:
+    for number, row_id in enumerate(ids):
         with conn.transaction():
             conn.execute(SET_CONTEXT, (str(admin),))
-            conn.execute(
-                "UPDATE customers SET phone = %s WHERE id = %s", (f"555-{mark}-{row_id}", row_id)
-            )
+            conn.execute(*update(row_id, number))
     return len(ids) / (time.perf_counter() - started)
+
+
+def compare(
+    conn: psycopg.Connection,
+    table: str,
+    trigger: str,
+    ids: list[int],
+    admin: int,
+    rounds: int,
+    update: Update,
+) -> tuple[float, float]:
+    """Median updates/s with ``trigger`` enabled, and disabled."""
+    rates: dict[str, list[float]] = {"ENABLE": [], "DISABLE": []}
+    try:
+        for _round in range(rounds):
+            for state in rates:
+                conn.execute(f"ALTER TABLE {table} {state} TRIGGER {trigger}")
+                rates[state].append(run(conn, ids, admin, update))
+    finally:
+        conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
+    return statistics.median(rates["ENABLE"]), statistics.median(rates["DISABLE"])
 
 
 def main() -> None:
@@ -46,34 +71,41 @@ def main() -> None:
     args = parser.parse_args()
     url = database_url(args.scale)
     build(url, args.scale)
+    per_round = args.updates // args.rounds
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
         admin = conn.execute("SELECT id FROM users WHERE email = 'admin@crm.com'").fetchone()[0]
-        ids = [
-            row[0]
-            for row in conn.execute(
-                "SELECT id FROM customers TABLESAMPLE SYSTEM (1) REPEATABLE (7) LIMIT %s",
-                (args.updates // args.rounds,),
+        sample = "SELECT id FROM {} TABLESAMPLE SYSTEM (1) REPEATABLE (7) LIMIT %s"
+        customers = [r[0] for r in conn.execute(sample.format("customers"), (per_round,))]
+        leads = [r[0] for r in conn.execute(sample.format("leads"), (per_round,))]
+        stages = [r[0] for r in conn.execute("SELECT id FROM lead_stages ORDER BY order_index")]
+        marks = iter(range(10**9))
+
+        def phone(row_id: int, _number: int) -> tuple[str, tuple[object, ...]]:
+            return "UPDATE customers SET phone = %s WHERE id = %s", (f"555-{next(marks)}", row_id)
+
+        def stage(row_id: int, number: int) -> tuple[str, tuple[object, ...]]:
+            # Every UPDATE a real move: to the stage after the lead's own, round the list.
+            return (
+                "UPDATE leads SET stage_id = (%s::int[])[1 + (array_position(%s::int[], "
+                "stage_id) %% %s)] WHERE id = %s",
+                (stages, stages, len(stages), row_id),
             )
-        ]
-        rates: dict[str, list[float]] = {"with": [], "without": []}
-        try:
-            for round_number in range(args.rounds):
-                for mode in ("with", "without"):
-                    state = "ENABLE" if mode == "with" else "DISABLE"
-                    conn.execute(f"ALTER TABLE customers {state} TRIGGER trg_customers_audit")
-                    rates[mode].append(run(conn, ids, admin, f"{round_number}-{mode}"))
-        finally:
-            conn.execute("ALTER TABLE customers ENABLE TRIGGER trg_customers_audit")
-    with_audit, without = statistics.median(rates["with"]), statistics.median(rates["without"])
+
+        audit = compare(conn, "customers", "trg_customers_audit", customers, admin,
+                        args.rounds, phone)  # fmt: skip
+        history = compare(conn, "leads", "trg_leads_stage_history_update", leads, admin,
+                          args.rounds, stage)  # fmt: skip
     print(
-        f"\nScale {args.scale:g}; {len(ids):,} single-row UPDATEs per round, "
+        f"\nScale {args.scale:g}; {per_round:,} single-row UPDATEs per round, "
         f"{args.rounds} rounds each, alternating.\n"
     )
-    print("| customers UPDATE, one per transaction | updates/s |")
-    print("|---|---:|")
-    print(f"| with the audit trigger | {with_audit:,.0f} |")
-    print(f"| without it | {without:,.0f} |")
-    print(f"| ratio (target ≥ 70%) | {with_audit / without:.0%} |")
+    print("| UPDATE, one per transaction | with the trigger | without | ratio | target |")
+    print("|---|---:|---:|---:|---:|")
+    for label, (on, off), target in (
+        ("a customer's phone: the audit trigger", audit, "≥ 70%"),
+        ("a lead's stage (audited): the stage-history trigger", history, "≥ 90%"),
+    ):
+        print(f"| {label} | {on:,.0f}/s | {off:,.0f}/s | {on / off:.0%} | {target} |")
 
 
 if __name__ == "__main__":

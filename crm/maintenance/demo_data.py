@@ -356,7 +356,9 @@ def remove(conn: Connection) -> None:
     run the seed again afterwards.
     """
     _switch_triggers(conn, "DISABLE", REMOVE_TRIGGERS)
-    conn.execute(text("TRUNCATE customers, leads, tasks, interactions, audit_logs"))
+    conn.execute(
+        text("TRUNCATE customers, leads, lead_stage_history, tasks, interactions, audit_logs")
+    )
     # TRUNCATE fires no DELETE trigger: the pipeline aggregates are rebuilt (empty).
     conn.execute(text("SELECT crm_rebuild_pipeline_stats()"))
     conn.execute(

@@ -3,6 +3,7 @@
 from crm.models.audit import AuditLog
 from crm.models.customer import CUSTOMER_STATUSES, INDUSTRIES, Customer
 from crm.models.enums import InteractionType, LeadStatus, TaskStatus, UserRole
+from crm.models.history import LeadStageHistory
 from crm.models.interaction import Interaction
 from crm.models.lead import CLOSED_STAGE_NAMES, CURRENCIES, LEAD_SOURCES, Lead, LeadStage
 from crm.models.pipeline import forecast_stats, pipeline_stats, pipeline_totals
@@ -23,6 +24,7 @@ __all__ = [
     "InteractionType",
     "Lead",
     "LeadStage",
+    "LeadStageHistory",
     "LeadStatus",
     "Task",
     "TaskStatus",

@@ -153,6 +153,23 @@ SPEC_FOREIGN_KEYS = {
     "fk_audit_logs_user": ("audit_logs", references("user_id", "users", "SET NULL")),
     # Migration 0014: a CSV file waiting for its import goes with its uploader.
     "fk_csv_uploads_user": ("csv_uploads", references("user_id", "users", "CASCADE")),
+    # Migration 0022: a lead's stage history goes with it; stages and people may go.
+    "fk_lead_stage_history_lead": (
+        "lead_stage_history",
+        references("lead_id", "leads", "CASCADE"),
+    ),
+    "fk_lead_stage_history_from": (
+        "lead_stage_history",
+        references("from_stage_id", "lead_stages", "SET NULL"),
+    ),
+    "fk_lead_stage_history_to": (
+        "lead_stage_history",
+        references("to_stage_id", "lead_stages", "SET NULL"),
+    ),
+    "fk_lead_stage_history_user": (
+        "lead_stage_history",
+        references("changed_by", "users", "SET NULL"),
+    ),
 }
 
 VARCHAR = "::character varying"
@@ -342,6 +359,12 @@ APP_INDEXES = (
             "tasks",
             "btree (completed_at) WHERE (completed_at IS NOT NULL)",
         ),
+        # Migration 0022: stage history, by lead and by time; the FK columns' lookups.
+        "idx_lead_stage_history_lead": ("lead_stage_history", "btree (lead_id, changed_at, id)"),
+        "idx_lead_stage_history_changed_at": ("lead_stage_history", "btree (changed_at)"),
+        "idx_lead_stage_history_to_stage": ("lead_stage_history", "btree (to_stage_id)"),
+        "idx_lead_stage_history_from_stage": ("lead_stage_history", "btree (from_stage_id)"),
+        "idx_lead_stage_history_changed_by": ("lead_stage_history", "btree (changed_by)"),
     }
 )
 
@@ -384,6 +407,7 @@ def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
     # Migration 0013: the retention purge's marks, keyed by transaction id.
     assert pkeys.pop("retention_runs_pkey") == ("retention_runs", "PRIMARY KEY (xid)")
     assert pkeys.pop("csv_uploads_pkey") == ("csv_uploads", "PRIMARY KEY (id)")  # 0014
+    assert pkeys.pop("lead_stage_history_pkey") == ("lead_stage_history", "PRIMARY KEY (id)")
     assert pkeys == {f"{t}_pkey": (t, "PRIMARY KEY (id)") for t in introspect.TABLES}
 
 
@@ -415,6 +439,9 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
     )
     expected["idx_csv_uploads_created_at"] = (
         "CREATE INDEX idx_csv_uploads_created_at ON public.csv_uploads USING btree (created_at)"
+    )
+    expected["lead_stage_history_pkey"] = (
+        "CREATE UNIQUE INDEX lead_stage_history_pkey ON public.lead_stage_history USING btree (id)"
     )
     expected["retention_runs_pkey"] = (
         "CREATE UNIQUE INDEX retention_runs_pkey ON public.retention_runs USING btree (xid)"
@@ -457,6 +484,9 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         "trg_leads_pipeline_delete",
         # Migration 0013: when a lead closed.
         "trg_leads_closed_at",
+        # Migration 0022: the stages a lead entered.
+        "trg_leads_stage_history_insert",
+        "trg_leads_stage_history_update",
     }
     assert with_column == {"users", "customers", "leads", "tasks", "interactions"}
     assert touched == with_column

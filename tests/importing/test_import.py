@@ -13,7 +13,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import stream_encode_multipart
 
 from crm.extensions import db
-from crm.models import AuditLog, CsvUpload, Customer, Lead, UserRole
+from crm.models import AuditLog, CsvUpload, Customer, Lead, LeadStageHistory, UserRole
 from tests import factories
 from tests.helpers import Browser
 
@@ -229,6 +229,15 @@ def test_leads_resolve_customers_stages_and_owners(browser: Browser, users):
     assert (str(big.amount), big.currency, big.probability) == ("12500.50", "EUR", 60)
     assert str(big.expected_close_date) == "2027-03-31"
     assert leads["Default stage"].stage.name == "New" and leads["Default stage"].currency == "USD"
+    # Each imported lead entered its stage, by the manager who imported it (migration 0022).
+    entered = db.session.execute(
+        select(
+            LeadStageHistory.lead_id, LeadStageHistory.to_stage_id, LeadStageHistory.changed_by
+        ).where(LeadStageHistory.lead_id.in_([lead.id for lead in leads.values()]))
+    ).all()
+    assert sorted(entered) == sorted(
+        (lead.id, lead.stage_id, users[MANAGER].id) for lead in leads.values()
+    )
 
 
 def test_lead_references_that_do_not_exist_are_reported(browser: Browser, users):

@@ -6,14 +6,14 @@ from typing import Any
 
 from flask import flash
 from flask_admin.actions import action
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select
 from wtforms import PasswordField
 from wtforms.validators import EqualTo, Length, Optional, ValidationError
 
 from crm.admin import filters
 from crm.admin.base import PolicyModelView
 from crm.extensions import db
-from crm.models import Lead, LeadStage, User
+from crm.models import Lead, LeadStage, LeadStageHistory, User
 from crm.sales.stages import stages as stages_in_order
 from crm.security import passwords
 from crm.security.policy import Resource
@@ -30,18 +30,30 @@ class LeadStageView(PolicyModelView):
     form_columns = ("name", "description", "order_index", "is_active")
 
     def delete_model(self, model: LeadStage) -> bool:
-        """Delete a stage no lead is in; deactivate one that leads are in.
+        """Delete a stage no lead is or ever was in; deactivate one that leads were in.
 
-        Deleting it would clear those leads' stage (ON DELETE SET NULL).
+        Deleting it would clear those leads' stage and blank it in their stage
+        history (ON DELETE SET NULL).
         """
         in_use = db.session.scalar(select(func.count()).where(Lead.stage_id == model.id))
-        if not in_use:
+        passed = db.session.scalar(
+            select(
+                exists().where(
+                    or_(
+                        LeadStageHistory.to_stage_id == model.id,
+                        LeadStageHistory.from_stage_id == model.id,
+                    )
+                )
+            )
+        )
+        if not in_use and not passed:
             return bool(super().delete_model(model))
         model.is_active = False
         db.session.commit()
+        why = f"has {in_use:,} leads" if in_use else "is in leads' stage history"
         flash(
-            f"Stage \u201c{model.name}\u201d has {in_use:,} leads, so it was deactivated "
-            "rather than deleted: those leads keep it, and it is no longer offered.",
+            f"Stage \u201c{model.name}\u201d {why}, so it was deactivated rather than "
+            "deleted: those leads keep it, and it is no longer offered.",
             "warning",
         )
         return False
