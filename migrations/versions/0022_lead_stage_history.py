@@ -78,8 +78,11 @@ $$
 CREATE FUNCTION crm_lead_stage_history_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- The stage left may be the one being deleted (ON DELETE SET NULL on leads moves
+    -- its leads to no stage): then it is NULL here too, as in the rows it had.
     INSERT INTO lead_stage_history (lead_id, from_stage_id, to_stage_id, changed_at, changed_by)
-    VALUES (NEW.id, OLD.stage_id, NEW.stage_id, {UTC_NOW}, {WHO});
+    VALUES (NEW.id, (SELECT s.id FROM lead_stages AS s WHERE s.id = OLD.stage_id),
+            NEW.stage_id, {UTC_NOW}, {WHO});
     RETURN NULL;
 END;
 $$

@@ -115,6 +115,15 @@ def test_a_lead_made_in_the_form_enters_its_stage_by_its_maker(browser: Browser,
     assert history(lead.id) == [(None, stages["B"], users[REP].id)]
 
 
+def test_deleting_a_stage_records_its_leads_leaving_it(db_connection: Connection, stages):
+    """ON DELETE SET NULL moves the stage's leads to no stage: a row, with the stage gone."""
+    lead = factories.lead(stage_id=stages["C"])
+    db_connection.execute(text("DELETE FROM lead_stages WHERE id = :id"), {"id": stages["C"]})
+    assert history(lead.id) == [(None, None, None), (None, None, None)]
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).stage_id is None
+
+
 def test_a_leads_history_goes_with_it(db_connection: Connection, stages):
     lead = factories.lead(stage_id=stages["A"])
     db_connection.execute(text("DELETE FROM leads WHERE id = :id"), {"id": lead.id})
