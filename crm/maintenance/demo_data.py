@@ -231,7 +231,7 @@ def load(
     for number, statement in enumerate(rebuild):
         conn.execute(text(statement))
         progress("indexes", share + (extra if number == 0 else 0))
-    conn.execute(text("ANALYZE users, " + ", ".join(BIG_TABLES)))
+    conn.execute(text("ANALYZE users, lead_stage_history, " + ", ".join(BIG_TABLES)))
     conn.execute(text("DROP TABLE " + ", ".join(f"demo_{name}" for name in POOL_TABLES)))
     conn.execute(text("SELECT crm_rebuild_pipeline_stats()"))
     _switch_triggers(conn, "ENABLE", LOAD_TRIGGERS)

@@ -15,7 +15,12 @@ from crm.extensions import Model
 
 
 class LeadStageHistory(Model):
-    """One move of a lead into a stage (``from_stage_id`` NULL: its creation)."""
+    """One move of a lead into a stage.
+
+    A lead's first row is its creation (``from_stage_id`` NULL). A later row with a
+    NULL ``from_stage_id`` left no stage, or a stage since deleted; a NULL
+    ``to_stage_id``: a stage since deleted, or none (the lead left the pipeline).
+    """
 
     __tablename__ = "lead_stage_history"
     __table_args__ = (

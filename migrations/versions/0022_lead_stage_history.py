@@ -5,7 +5,8 @@ actions, the CSV import and raw SQL alike. A new lead enters its first stage
 when it is created (one row per INSERT statement's leads, from its transition
 table); a change of ``stage_id`` adds a row (a row trigger that fires only when
 the stage really changes). Who: the transaction's ``crm.user_id``, as the audit
-trail takes it (crm/audit/context.py). When: UTC, as every column here.
+trail takes it (crm/audit/context.py). When: the transaction's time, as the audit
+trail's (UTC in the app's sessions, as every column here).
 
 The history of the rows already there comes from the audit trail: each recorded
 change of ``stage_id``, then one creation row per lead, into the stage it left
@@ -36,7 +37,9 @@ depends_on = None
 
 BATCH = 200_000
 WHO = "CAST(NULLIF(current_setting('crm.user_id', true), '') AS integer)"
-UTC_NOW = "(now() AT TIME ZONE 'UTC')"
+# The transaction's time in the session's zone, as every CURRENT_TIMESTAMP default and the
+# audit trail take it (the app's sessions are UTC: crm/__init__.py).
+NOW = "LOCALTIMESTAMP"
 
 TABLE = """
 CREATE TABLE lead_stage_history (
@@ -68,7 +71,7 @@ CREATE FUNCTION crm_lead_stage_history_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO lead_stage_history (lead_id, from_stage_id, to_stage_id, changed_at, changed_by)
-    SELECT n.id, NULL, n.stage_id, COALESCE(n.created_at, {UTC_NOW}), {WHO}
+    SELECT n.id, NULL, n.stage_id, COALESCE(n.created_at, {NOW}), {WHO}
       FROM new_rows AS n;
     RETURN NULL;
 END;
@@ -82,7 +85,7 @@ BEGIN
     -- its leads to no stage): then it is NULL here too, as in the rows it had.
     INSERT INTO lead_stage_history (lead_id, from_stage_id, to_stage_id, changed_at, changed_by)
     VALUES (NEW.id, (SELECT s.id FROM lead_stages AS s WHERE s.id = OLD.stage_id),
-            NEW.stage_id, {UTC_NOW}, {WHO});
+            NEW.stage_id, {NOW}, {WHO});
     RETURN NULL;
 END;
 $$
@@ -130,13 +133,14 @@ SELECT a.record_id, f.id, t.id, a.created_at, u.id
   LEFT JOIN users AS u ON u.id = a.user_id
  WHERE a.table_name = 'leads' AND a.action = 'UPDATE' AND a.new_values ? 'stage_id'
    AND a.id BETWEEN :lo AND :hi
+ ORDER BY a.id  -- ids in the trail's order: two moves in one transaction share a time
 """
 # One creation row per lead: into the stage it left at its first recorded change.
 CREATIONS = f"""
 INSERT INTO lead_stage_history (lead_id, from_stage_id, to_stage_id, changed_at, changed_by)
 SELECT l.id, NULL,
        CASE WHEN first.lead_id IS NULL THEN l.stage_id ELSE first.from_stage_id END,
-       COALESCE(l.created_at, {UTC_NOW}), maker.id
+       COALESCE(l.created_at, {NOW}), maker.id
   FROM leads AS l
   LEFT JOIN LATERAL (
         SELECT h.lead_id, h.from_stage_id FROM lead_stage_history AS h

@@ -168,18 +168,21 @@ def test_the_migration_rebuilds_history_from_the_audit_trail(scratch_app: Flask)
                 for n, name in enumerate("ABC")
             )
             conn.execute(text("SELECT set_config('crm.user_id', :u, true)"), {"u": str(maker)})
-            moved, still = (
+            moved, still, gone = (
                 conn.execute(
                     text("INSERT INTO leads (title, stage_id) VALUES (:t, :s) RETURNING id"),
                     {"t": title, "s": a},
                 ).scalar_one()
-                for title in ("Moved", "Still")
+                for title in ("Moved", "Still", "Gone")
             )
         with db.engine.begin() as conn:  # a later transaction, by nobody in particular
             for stage in (c, b):
-                conn.execute(
-                    text("UPDATE leads SET stage_id = :s WHERE id = :id"), {"s": stage, "id": moved}
-                )
+                for lead in (moved, gone):
+                    conn.execute(
+                        text("UPDATE leads SET stage_id = :s WHERE id = :id"),
+                        {"s": stage, "id": lead},
+                    )
+            conn.execute(text("DELETE FROM leads WHERE id = :id"), {"id": gone})  # no history
         try:
             flask_migrate.upgrade()
             with db.engine.connect() as conn:
@@ -196,13 +199,22 @@ def test_the_migration_rebuilds_history_from_the_audit_trail(scratch_app: Flask)
                     )
                     for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE")
                 ]
+                may.append(
+                    conn.scalar(
+                        text(
+                            "SELECT has_sequence_privilege(:r, 'lead_stage_history_id_seq', "
+                            "'USAGE')"
+                        ),
+                        {"r": role},
+                    )
+                )
             assert [tuple(row) for row in rows] == [
                 (moved, None, a, maker),
                 (moved, a, c, None),
                 (moved, c, b, None),
                 (still, None, a, maker),
             ]
-            assert may == [True, True, False, False]
+            assert may == [True, True, False, False, True]  # and the id sequence
         finally:
             flask_migrate.downgrade(revision="base")
             with db.engine.begin() as conn:
