@@ -16,10 +16,10 @@ WON_COLOR, STEP_COLOR, LOST_COLOR = "#2e7d32", "#1565c0", "#c62828"
 FUNNEL_WIDTH = 0.74  # of the plot area; Closed Lost's bar takes the right-hand rest
 
 
-def _title(text: str, x: float) -> dict[str, Any]:
+def _title(text: str, x: float, anchor: str = "center") -> dict[str, Any]:
     return {
         "text": text, "x": x, "y": 1.0, "xref": "paper", "yref": "paper",
-        "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 15},
+        "xanchor": anchor, "yanchor": "bottom", "showarrow": False, "font": {"size": 13},
     }  # fmt: skip
 
 
@@ -29,6 +29,7 @@ def funnel_figure(funnel: Funnel, measure: str, currency: str) -> dict[str, Any]
     Each point's ``customdata`` is its stage id, for the page's click-through.
     """
     unit = "" if measure == "count" else f" ({currency})"
+    gap = "<br>" if unit else " "  # a long title on two lines: it fits beside Closed Lost at 390 px
     steps = funnel.steps
     data: list[dict[str, Any]] = [
         {
@@ -67,11 +68,14 @@ def funnel_figure(funnel: Funnel, measure: str, currency: str) -> dict[str, Any]
         "xaxis": {"domain": [0, FUNNEL_WIDTH], "anchor": "y"},
         # automargin: room for the stage names, which a 10 px margin cut to "w", "ed".
         "yaxis": {"domain": [0, 1], "anchor": "x", "automargin": True},
-        "xaxis2": {"domain": [FUNNEL_WIDTH + 0.08, 1], "anchor": "y2"},
+        # The panel's title names its one bar: no tick label under it to cut at 390 px.
+        "xaxis2": {"domain": [FUNNEL_WIDTH + 0.08, 1], "anchor": "y2", "showticklabels": False},
         "yaxis2": {"domain": [0, 1], "anchor": "x2"},
         "annotations": [
-            _title(f"{MEASURES[measure]} reaching each stage{unit}", FUNNEL_WIDTH / 2),
-            _title("Closed Lost", (FUNNEL_WIDTH + 0.08 + 1) / 2),
+            # One title at each edge: centred over their panels, a phone's 390 px
+            # made them overlap and ran "Closed Lost" off the right.
+            _title(f"{MEASURES[measure]}{gap}reaching each stage{unit}", 0, anchor="left"),
+            _title("Closed Lost", 1, anchor="right"),
         ],
     }
     return {"data": data, "layout": layout}

@@ -106,3 +106,43 @@ def test_a_column_loads_more_cards_on_request(page: Page, live_server: str, live
     with page.expect_navigation():
         late.locator("button", has_text="Move").click()
     expect(page.locator('.board-column[aria-label="Proposal"]')).to_contain_text(title)
+
+
+def boxes(page: Page, selector: str) -> list[dict[str, float]]:
+    return [box for box in (el.bounding_box() for el in page.query_selector_all(selector)) if box]
+
+
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_every_stage_name_and_title_is_whole_on_a_wide_screen_and_a_phone(
+    page: Page, live_server: str, live_app, width: int
+):
+    """Issue 17: the stage names were cut to "w", "ed"; at 390 px the two titles ran
+    into each other and "Closed Lost" off the chart."""
+    add_leads(live_app)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server}/login")
+    page.fill("#email", "manager@crm.com")
+    page.fill("#password", "manager123")
+    page.click("button[type=submit]")
+    for measure in ("count", "weighted"):
+        page.goto(f"{live_server}/admin/pipeline/?measure={measure}")
+        expect(page.locator("#funnel-chart svg.main-svg").first).to_be_visible()
+        chart = page.locator("#funnel-chart").bounding_box()
+        assert chart is not None
+        names = [el.text_content() for el in page.query_selector_all("#funnel-chart .ytick text")]
+        assert {"New", "Negotiation", "Closed Won"} <= set(names)
+        titles = boxes(page, "#funnel-chart .annotation-text")
+        labels = boxes(page, "#funnel-chart .ytick text") + titles
+        assert len(titles) == 2
+        for box in labels:  # inside the chart, left and right
+            assert chart["x"] <= box["x"] and box["x"] + box["width"] <= chart["x"] + chart["width"]
+        assert not overlap(*titles), titles
