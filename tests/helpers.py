@@ -153,3 +153,26 @@ def refused(conn: Connection, sql: str, parameters: dict[str, Any] | None = None
         conn.execute(text(sql), parameters or {})
     savepoint.rollback()
     return str(caught.value.orig)
+
+
+@contextmanager
+def role_before_migration(revision: str, name: str, *grants: str) -> Iterator[str]:
+    """A role with ``grants`` ("GRANT … TO {role}") on the app's database at ``revision``.
+
+    For a migration that must pass grants on (the app's role): upgrade from here and
+    check. Afterwards the database goes back to base, which drops what the role was
+    granted, and the role goes. Inside the app's context.
+    """
+    role = f"{name}_{os.getpid()}"
+    flask_migrate.upgrade(revision=revision)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        conn.execute(text(f"CREATE ROLE {role}"))
+        for grant in grants:
+            conn.execute(text(grant.format(role=role)))
+    try:
+        yield role
+    finally:
+        flask_migrate.downgrade(revision="base")
+        with db.engine.begin() as conn:
+            conn.execute(text(f"DROP ROLE IF EXISTS {role}"))

@@ -33,6 +33,15 @@ class FastList(ModelView):
     """Flask-Admin's list, with counts, query plans and rows that stay fast on big tables."""
 
     _fixed_filter_groups: dict[str, Any] | None = None
+    _args_by_key: dict[str, str]  # filter key -> URL argument, with Flask-Admin's own cache
+
+    def _refresh_filters_cache(self) -> None:
+        super()._refresh_filters_cache()
+        self._args_by_key = {}
+        for index, flt in enumerate(self._filters or ()):
+            key = key_of(flt)
+            if key is not None:  # the first filter of a key names it
+                self._args_by_key.setdefault(key, str(self.get_filter_arg(index, flt)))
 
     def filter_arg(self, key: str) -> str:
         """The URL argument (``stage_id_equals``…) of this list's filter named ``key``.
@@ -41,10 +50,10 @@ class FastList(ModelView):
         never its label: links built by key (crm/admin/urls.py's list_url) keep working
         when a label changes. An unknown key is a programming error: KeyError.
         """
-        for index, flt in enumerate(self._filters or ()):
-            if key_of(flt) == key:
-                return str(self.get_filter_arg(index, flt))
-        raise KeyError(f"the {self.endpoint} list has no filter {key!r}")
+        try:
+            return self._args_by_key[key]
+        except KeyError:
+            raise KeyError(f"the {self.endpoint} list has no filter {key!r}") from None
 
     def get_list(
         self,

@@ -23,7 +23,8 @@ def stages(session: DbSession, active_only: bool = False) -> list[LeadStage]:
 
 def names(session: DbSession, active_only: bool = False) -> list[tuple[int, str]]:
     """(id, name) of every stage (or every active one), in pipeline order."""
-    return [(stage.id, stage.name) for stage in stages(session, active_only)]
+    query = _in_order(active_only).with_only_columns(LeadStage.id, LeadStage.name)
+    return [(stage_id, name) for stage_id, name in session.execute(query)]
 
 
 def first(session: DbSession) -> LeadStage | None:

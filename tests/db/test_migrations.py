@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import flask_migrate
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -15,6 +13,7 @@ from sqlalchemy import Connection, text
 from crm import PROJECT_ROOT
 from crm.extensions import db
 from tests import introspect
+from tests.helpers import role_before_migration
 
 
 def test_autogenerate_finds_no_difference_between_models_and_migrations(db_connection: Connection):
@@ -124,27 +123,23 @@ def test_support_role_downgrade_demotes_support_users_to_user(scratch_app: Flask
 def test_pipeline_totals_gets_the_grants_of_pipeline_stats(scratch_app: Flask):
     """The lead triggers write pipeline_totals as whoever changes a lead: the app's role,
     granted pipeline_stats by the README, must be able to write it right after 0021."""
-    role = f"crm_app_grants_{os.getpid()}"
-    with scratch_app.app_context():
-        flask_migrate.upgrade(revision="0020_open_tasks_due_date")
-        with db.engine.begin() as conn:
-            conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
-            conn.execute(text(f"CREATE ROLE {role}"))
-            conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON pipeline_stats TO {role}"))
-        try:
-            flask_migrate.upgrade()
-            with db.engine.connect() as conn:
-                granted = {
-                    privilege: conn.scalar(
-                        text("SELECT has_table_privilege(:role, 'pipeline_totals', :p)"),
-                        {"role": role, "p": privilege},
-                    )
-                    for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
-                }
-            assert granted == {
-                "SELECT": True, "INSERT": True, "UPDATE": True, "DELETE": True, "TRUNCATE": False
-            }  # fmt: skip
-        finally:
-            flask_migrate.downgrade(revision="base")  # drops what the role was granted
-            with db.engine.begin() as conn:
-                conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+    with (
+        scratch_app.app_context(),
+        role_before_migration(
+            "0020_open_tasks_due_date",
+            "crm_app_grants",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON pipeline_stats TO {role}",
+        ) as role,
+    ):
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            granted = {
+                privilege: conn.scalar(
+                    text("SELECT has_table_privilege(:role, 'pipeline_totals', :p)"),
+                    {"role": role, "p": privilege},
+                )
+                for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
+            }
+        assert granted == {
+            "SELECT": True, "INSERT": True, "UPDATE": True, "DELETE": True, "TRUNCATE": False
+        }  # fmt: skip

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import flask_migrate
 import pytest
 from flask import Flask
@@ -12,7 +10,7 @@ from sqlalchemy import Connection, select, text
 from crm.extensions import db
 from crm.models import Lead, LeadStage, LeadStageHistory, UserRole
 from tests import factories
-from tests.helpers import Browser
+from tests.helpers import Browser, role_before_migration
 
 ADMIN, REP = UserRole.ADMIN, UserRole.USER
 
@@ -146,14 +144,16 @@ def test_a_stage_a_lead_passed_through_is_deactivated_not_deleted(browser: Brows
 def test_the_migration_rebuilds_history_from_the_audit_trail(scratch_app: Flask):
     """Recorded changes become rows; every lead gets its creation row, into the stage it
     left first (or the one it is in), by whoever created it; the app's role may write it."""
-    role = f"crm_app_history_{os.getpid()}"
-    with scratch_app.app_context():
-        flask_migrate.upgrade(revision="0021_pipeline_totals")
+    with (
+        scratch_app.app_context(),
+        role_before_migration(
+            "0021_pipeline_totals",
+            "crm_app_history",
+            "GRANT SELECT, INSERT ON audit_logs TO {role}",
+            "GRANT USAGE, SELECT ON SEQUENCE audit_logs_id_seq TO {role}",
+        ) as role,
+    ):
         with db.engine.begin() as conn:
-            conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
-            conn.execute(text(f"CREATE ROLE {role}"))
-            conn.execute(text(f"GRANT SELECT, INSERT ON audit_logs TO {role}"))
-            conn.execute(text(f"GRANT USAGE, SELECT ON SEQUENCE audit_logs_id_seq TO {role}"))
             maker = conn.execute(
                 text("INSERT INTO users (email, password_hash, name) VALUES ('m@x.io', 'h', 'M') "
                      "RETURNING id")
@@ -183,39 +183,31 @@ def test_the_migration_rebuilds_history_from_the_audit_trail(scratch_app: Flask)
                         {"s": stage, "id": lead},
                     )
             conn.execute(text("DELETE FROM leads WHERE id = :id"), {"id": gone})  # no history
-        try:
-            flask_migrate.upgrade()
-            with db.engine.connect() as conn:
-                rows = conn.execute(
-                    text(
-                        "SELECT lead_id, from_stage_id, to_stage_id, changed_by "
-                        "FROM lead_stage_history ORDER BY lead_id, changed_at, id"
-                    )
-                ).all()
-                may = [
-                    conn.scalar(
-                        text("SELECT has_table_privilege(:r, 'lead_stage_history', :p)"),
-                        {"r": role, "p": privilege},
-                    )
-                    for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE")
-                ]
-                may.append(
-                    conn.scalar(
-                        text(
-                            "SELECT has_sequence_privilege(:r, 'lead_stage_history_id_seq', "
-                            "'USAGE')"
-                        ),
-                        {"r": role},
-                    )
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT lead_id, from_stage_id, to_stage_id, changed_by "
+                    "FROM lead_stage_history ORDER BY lead_id, changed_at, id"
                 )
-            assert [tuple(row) for row in rows] == [
-                (moved, None, a, maker),
-                (moved, a, c, None),
-                (moved, c, b, None),
-                (still, None, a, maker),
+            ).all()
+            may = [
+                conn.scalar(
+                    text("SELECT has_table_privilege(:r, 'lead_stage_history', :p)"),
+                    {"r": role, "p": privilege},
+                )
+                for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE")
             ]
-            assert may == [True, True, False, False, True]  # and the id sequence
-        finally:
-            flask_migrate.downgrade(revision="base")
-            with db.engine.begin() as conn:
-                conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+            may.append(
+                conn.scalar(
+                    text("SELECT has_sequence_privilege(:r, 'lead_stage_history_id_seq', 'USAGE')"),
+                    {"r": role},
+                )
+            )
+        assert [tuple(row) for row in rows] == [
+            (moved, None, a, maker),
+            (moved, a, c, None),
+            (moved, c, b, None),
+            (still, None, a, maker),
+        ]
+        assert may == [True, True, False, False, True]  # and the id sequence
