@@ -77,6 +77,8 @@ class Config:
     # How pages show money and times (crm/web/formats.py): a Babel locale and an IANA zone.
     DISPLAY_LOCALE = _env("DISPLAY_LOCALE") or "en_US"
     DISPLAY_TIMEZONE = _env("DISPLAY_TIMEZONE") or "UTC"
+    # The currency the pipeline converts every amount to (exchange_rates hold rates to it).
+    BASE_CURRENCY = (_env("BASE_CURRENCY") or "USD").upper()
 
     # CSV export from a list page: at most this many rows (more: `flask crm export`).
     EXPORT_MAX_ROWS = int(_env("EXPORT_MAX_ROWS") or 100_000)

@@ -88,6 +88,11 @@ def check_required_settings(settings: Mapping[str, Any]) -> None:
             f"{settings['ENV_NAME']} configuration needs {' and '.join(missing)} "
             "set in the environment"
         )
+    base = str(settings.get("BASE_CURRENCY", "USD"))
+    if not (len(base) == 3 and base.isascii() and base.isalpha()):
+        raise StartupError(
+            f"BASE_CURRENCY={base[:20]!r} is not a currency code: use three letters, such as USD"
+        )
 
 
 def _configure_database(app: Flask) -> None:

@@ -15,7 +15,7 @@ from crm.admin.views.pipeline import PipelineView
 from crm.admin.views.profile import ProfileView
 from crm.admin.views.sales import CustomerView, LeadView
 from crm.admin.views.search import SearchView
-from crm.admin.views.setup import LeadStageView, UserView
+from crm.admin.views.setup import ExchangeRateView, LeadStageView, UserView
 from crm.security.protections import csp_nonce
 
 
@@ -38,6 +38,7 @@ def init_app(app: Flask) -> Admin:
         InteractionView(),
         LeadStageView(),
         UserView(),
+        ExchangeRateView(),
         AuditLogView(),
     )
     admin.add_views(PipelineView(), *lists, ProfileView(), SearchView())

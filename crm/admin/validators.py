@@ -48,6 +48,17 @@ def currency_code(_form: Form, field: Field) -> None:
         field.data = field.data.strip().upper()
 
 
+def positive_rate(_form: Form, field: Field) -> None:
+    """chk_exchange_rates_rate: more than zero; numeric(18,8) fits 10 integer digits."""
+    value: Decimal | None = field.data
+    if value is None:
+        return
+    if not value.is_finite() or value <= 0:
+        raise ValidationError("A rate is a number above zero, such as 1.0825.")
+    if value >= Decimal("1e10") or value != value.quantize(Decimal("1e-8")):
+        raise ValidationError("At most ten digits before the point and eight after it.")
+
+
 def optional(*rules: Any) -> list[Any]:
     """Validators for a nullable column: empty is fine, anything else obeys the rules."""
     return [Optional(), *rules]

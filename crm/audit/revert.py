@@ -20,10 +20,20 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 
 from crm.extensions import DbSession
-from crm.models import AuditLog, Customer, Interaction, Lead, LeadStage, Task, User
+from crm.models import (
+    AuditLog,
+    Customer,
+    ExchangeRate,
+    Interaction,
+    Lead,
+    LeadStage,
+    Task,
+    User,
+)
 
 AUDITED = {
-    model.__tablename__: model for model in (User, Customer, LeadStage, Lead, Task, Interaction)
+    model.__tablename__: model
+    for model in (User, Customer, LeadStage, Lead, Task, Interaction, ExchangeRate)
 }
 REVERTIBLE = ("UPDATE", "DELETE")
 

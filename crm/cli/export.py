@@ -19,7 +19,7 @@ from crm.admin.counting import estimated_rows
 from crm.admin.views.activity import InteractionView, TaskView
 from crm.admin.views.audit import AuditLogView
 from crm.admin.views.sales import CustomerView, LeadView
-from crm.admin.views.setup import LeadStageView, UserView
+from crm.admin.views.setup import ExchangeRateView, LeadStageView, UserView
 from crm.cli.common import needs_schema
 from crm.extensions import db
 
@@ -31,6 +31,7 @@ LISTS: dict[str, Callable[[], PolicyModelView]] = {
     "interactions": InteractionView,
     "lead-stages": LeadStageView,
     "users": UserView,
+    "exchange-rates": ExchangeRateView,
     "audit": AuditLogView,
 }
 

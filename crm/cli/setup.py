@@ -16,6 +16,7 @@ from crm.cli.common import needs_schema
 from crm.extensions import db
 from crm.maintenance import demo_data
 from crm.maintenance.demo_data import DEMO_PASSWORD
+from crm.maintenance.rates import USD_VALUE
 from crm.maintenance.seed import SeedUser, seed
 from crm.models import Customer, User, UserRole
 from crm.models.customer import EMAIL_PATTERN
@@ -56,12 +57,19 @@ def seed_command() -> None:
             return account.demo_password
         return _prompt_password(f"Password for {account.email} ({account.role})")
 
-    report = seed(db.session, password_for, passwords.hash_password)
+    base = current_app.config["BASE_CURRENCY"]
+    report = seed(db.session, password_for, passwords.hash_password, base)
     db.session.commit()
     click.echo(
-        f"Seed done: {report.users} users, {report.stages} lead stages and "
-        f"{report.customers} customers added (existing rows left as they were)."
+        f"Seed done: {report.users} users, {report.stages} lead stages, "
+        f"{report.customers} customers and {report.rates} exchange rates added "
+        "(existing rows left as they were)."
     )
+    if base not in USD_VALUE:
+        click.echo(
+            f"No seed exchange rates to {base}: add them under Setup → Exchange rates, "
+            "or the pipeline shows amounts in other currencies as “no rate”."
+        )
 
 
 def _email_value(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -136,7 +144,12 @@ def demo_data_command(scale: float, replace: bool, if_missing: bool) -> None:
     if replace:
         click.echo("Removing customers, leads, tasks, interactions, audit rows and demo users…")
         demo_data.remove(conn)
-        seed(db.session, lambda account: account.demo_password, passwords.hash_password)
+        seed(
+            db.session,
+            lambda account: account.demo_password,
+            passwords.hash_password,
+            current_app.config["BASE_CURRENCY"],
+        )
     elif if_missing and demo_data.is_loaded(conn):
         have = db.session.scalar(select(func.count()).select_from(Customer)) or 0
         wanted = demo_data.Volumes.for_scale(scale).customers
@@ -167,7 +180,13 @@ def demo_data_command(scale: float, replace: bool, if_missing: bool) -> None:
                 bar.label = f"Loading demo data: {step:<12}"
                 bar.update(units)
 
-            demo_data.load(conn, scale, passwords.hash_password(DEMO_PASSWORD), progress)
+            demo_data.load(
+                conn,
+                scale,
+                passwords.hash_password(DEMO_PASSWORD),
+                progress,
+                base=current_app.config["BASE_CURRENCY"],
+            )
         db.session.commit()
     except demo_data.DemoDataError as exc:
         db.session.rollback()

@@ -26,12 +26,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from faker import Faker
 from sqlalchemy import Connection, text
 
 from crm.maintenance.demo_rows import INSERTS
+from crm.maintenance.rates import demo_rates
 
 SEED = 20261125
 DEMO_EMAIL_DOMAIN = "demo.crm.example"
@@ -169,12 +171,14 @@ def load(
     scale: float,
     password_hash: str,
     progress: Callable[[str, int], None] = lambda _step, _units: None,
+    base: str = "USD",
 ) -> Volumes:
     """Load demo data for ``scale`` inside the caller's transaction; the volumes loaded.
 
     Needs the seed's lead stages. Refuses to run twice (the demo users exist).
     ``progress(step, units)`` reports work done: one unit per row inserted, and
-    ``Volumes.index_units()`` in all for rebuilding the indexes.
+    ``Volumes.index_units()`` in all for rebuilding the indexes. ``base``: the
+    base currency, which the demo's monthly exchange rates are to.
     """
     if scale <= 0 or not math.isfinite(scale):
         raise DemoDataError("--scale must be a number above 0, e.g. 0.01 or 1")
@@ -235,6 +239,7 @@ def load(
     conn.execute(text("DROP TABLE " + ", ".join(f"demo_{name}" for name in POOL_TABLES)))
     conn.execute(text("SELECT crm_rebuild_pipeline_stats()"))
     _switch_triggers(conn, "ENABLE", LOAD_TRIGGERS)
+    demo_rates(conn, base, date.today())  # after ENABLE: audited like an admin's
     return volumes
 
 

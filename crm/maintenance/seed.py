@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from crm.extensions import DbSession
+from crm.maintenance.rates import seed_rates
 from crm.models import Customer, LeadStage, User, UserRole
 
 
@@ -68,17 +69,19 @@ class SeedReport:
     users: int = 0
     stages: int = 0
     customers: int = 0
+    rates: int = 0
 
 
 def seed(
     session: DbSession,
     password_for: Callable[[SeedUser], str],
     hash_password: Callable[[str], str],
+    base: str = "USD",
 ) -> SeedReport:
     """Insert whatever seed rows are missing; existing rows are never changed.
 
     ``password_for`` is asked only for users that do not exist yet, so a second run
-    neither prompts nor re-hashes.
+    neither prompts nor re-hashes. ``base``: the base currency the rates are to.
     """
     report = SeedReport()
     existing_emails = set(session.scalars(select(User.email)))
@@ -119,4 +122,5 @@ def seed(
             .returning(Customer.id)
         ).first()
         report.customers += inserted is not None
+    report.rates = seed_rates(session.connection(), base)
     return report

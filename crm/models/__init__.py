@@ -6,7 +6,14 @@ from crm.models.enums import InteractionType, LeadStatus, TaskStatus, UserRole
 from crm.models.history import LeadStageHistory
 from crm.models.interaction import Interaction
 from crm.models.lead import CLOSED_STAGE_NAMES, CURRENCIES, LEAD_SOURCES, Lead, LeadStage
-from crm.models.pipeline import forecast_stats, pipeline_stats, pipeline_totals
+from crm.models.pipeline import (
+    forecast_months,
+    forecast_stats,
+    pipeline_months,
+    pipeline_stats,
+    pipeline_totals,
+)
+from crm.models.rate import ExchangeRate
 from crm.models.task import Task
 from crm.models.upload import CsvUpload
 from crm.models.user import User
@@ -20,6 +27,7 @@ __all__ = [
     "AuditLog",
     "CsvUpload",
     "Customer",
+    "ExchangeRate",
     "Interaction",
     "InteractionType",
     "Lead",
@@ -30,7 +38,9 @@ __all__ = [
     "TaskStatus",
     "User",
     "UserRole",
+    "forecast_months",
     "forecast_stats",
+    "pipeline_months",
     "pipeline_stats",
     "pipeline_totals",
 ]

@@ -1,10 +1,13 @@
 """The pipeline aggregates: lead counts and sums, kept exact by the database.
 
 ``pipeline_stats`` per owner, stage, currency, source and creation month (the
-funnel filtered by creation date); ``pipeline_totals`` the same without the month
-(every other funnel, the board, the home page); ``forecast_stats`` per owner,
-stage, currency and expected-close month (the home page's forecast).
-Statement-level triggers on ``leads`` keep all three (migrations 0012 and 0021);
+funnel filtered by creation date, or converted to the base currency);
+``pipeline_totals`` the same without the month (funnels in one currency with no
+creation-date filter, the home page's counts); ``forecast_stats`` per owner,
+stage, currency, expected-close month and creation month (the home page's
+forecast); ``pipeline_months`` and ``forecast_months`` the same as those two
+without the owner (every owner's pipeline, converted: migration 0023).
+Statement-level triggers on ``leads`` keep all five (migrations 0012, 0021, 0023);
 the app only reads them. Plain tables, not ORM classes: they
 have no primary key (their unique keys have nullable columns, NULLS NOT DISTINCT).
 """
@@ -18,13 +21,14 @@ from sqlalchemy import BigInteger, Column, Date, Index, Integer, Numeric, String
 from crm.extensions import db
 
 
-def _aggregate(name: str, *dimensions: Column[Any]) -> Table:
-    """An aggregate table: owner, stage, currency, ``dimensions``, then the sums."""
-    key = ("owner_id", "stage_id", "currency", *(d.name for d in dimensions))
+def _aggregate(name: str, *dimensions: Column[Any], by_owner: bool = True) -> Table:
+    """An aggregate table: owner (if ``by_owner``), stage, currency, ``dimensions``, sums."""
+    owner = ("owner_id",) if by_owner else ()
+    key = (*owner, "stage_id", "currency", *(d.name for d in dimensions))
     return Table(
         name,
         db.metadata,
-        Column("owner_id", Integer),
+        *([Column("owner_id", Integer)] if by_owner else []),
         Column("stage_id", Integer),
         Column("currency", String(3)),
         *dimensions,
@@ -38,6 +42,16 @@ def _aggregate(name: str, *dimensions: Column[Any]) -> Table:
 pipeline_stats = _aggregate(
     "pipeline_stats", Column("source", String(100)), Column("created_month", Date)
 )
-forecast_stats = _aggregate("forecast_stats", Column("close_month", Date))
+forecast_stats = _aggregate(
+    "forecast_stats", Column("close_month", Date), Column("created_month", Date)
+)
 # Migration 0021: pipeline_stats without the month, for pages with no creation-date filter.
 pipeline_totals = _aggregate("pipeline_totals", Column("source", String(100)))
+# Migration 0023: every owner's sums by creation month, for conversion to the base
+# currency at each month's rate without reading every owner's rows.
+pipeline_months = _aggregate(
+    "pipeline_months", Column("source", String(100)), Column("created_month", Date), by_owner=False
+)
+forecast_months = _aggregate(
+    "forecast_months", Column("close_month", Date), Column("created_month", Date), by_owner=False
+)

@@ -1,7 +1,7 @@
 """What the home page shows, by role (a service: session in, numbers out).
 
 Every query is bounded at scale: sums come from the aggregates the database
-keeps (``pipeline_totals``, ``forecast_stats``), lists are the first few rows
+keeps (``pipeline_totals``, ``forecast_stats``, ``forecast_months``), lists are the first few rows
 through an index, and counts are capped.
 """
 
@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, or_, select, text
+from sqlalchemy import Date, and_, cast, exists, func, not_, or_, select, text
 from sqlalchemy.orm import joinedload
 
 from crm.extensions import DbSession
@@ -24,11 +24,14 @@ from crm.models import (
     Task,
     User,
     UserRole,
+    forecast_months,
     forecast_stats,
     pipeline_totals,
 )
 from crm.models.lead import CLOSED_LOST, CLOSED_STAGE_NAMES, CLOSED_WON
 from crm.models.task import OPEN_TASKS
+from crm.sales.rates import Rates
+from crm.sales.rates import load as load_rates
 from crm.security import policy
 
 LISTED = 10  # rows in each list on the home page
@@ -55,33 +58,114 @@ def _closed_stages() -> Any:
     return select(LeadStage.id).where(LeadStage.name.in_(CLOSED_STAGE_NAMES))
 
 
-def forecast(
-    session: DbSession, user: User, currency: str, today: date, months: int = 12
-) -> list[Month]:
-    """Open (not closed) pipeline ``user`` may see by expected-close month, from this one."""
-    owner_id = policy.pipeline_owner(user)
-    stats = forecast_stats.c
-    start = today.replace(day=1)
-    end = (start + timedelta(days=32 * months)).replace(day=1)
+def _forecast_rows(
+    session: DbSession, owner_id: int | None, currency: str | None, start: date, end: date
+) -> Any:
+    """(close month, currency, creation month, amount, weighted) of the open pipeline.
+
+    One owner's from ``forecast_stats`` (a range of its unique index); every
+    owner's from ``forecast_months`` (the same without the owner).
+    """
+    table = forecast_months if owner_id is None else forecast_stats
+    stats = table.c
     conditions = [
-        stats.currency == currency,
         stats.close_month >= start,
         stats.close_month < end,
         or_(stats.stage_id.is_(None), stats.stage_id.not_in(_closed_stages())),
     ]
+    if currency is not None:
+        conditions.append(stats.currency == currency)
     if owner_id is not None:
         conditions.append(stats.owner_id == owner_id)
-    rows = session.execute(
-        select(stats.close_month, func.sum(stats.amount), func.sum(stats.weighted))
+    return session.execute(
+        select(
+            stats.close_month,
+            stats.currency,
+            stats.created_month,
+            func.sum(stats.leads),
+            func.sum(stats.amount),
+            func.sum(stats.weighted),
+        )
         .where(*conditions)
-        .group_by(stats.close_month)
-        .order_by(stats.close_month)
+        .group_by(stats.close_month, stats.currency, stats.created_month)
     ).all()
-    found = {month: (amount, weighted) for month, amount, weighted in rows}
+
+
+def _split_rows(
+    session: DbSession, owner_id: int | None, months: list[tuple[str, date]], start: date, end: date
+) -> Any:
+    """The same rows for the open leads of ``months`` (currency, creation month), by day."""
+    created_day = cast(func.date_trunc("day", Lead.created_at), Date)
+    close_month = cast(func.date_trunc("month", Lead.expected_close_date), Date)
+    conditions = [
+        Lead.expected_close_date >= start,
+        Lead.expected_close_date < end,
+        or_(Lead.stage_id.is_(None), Lead.stage_id.not_in(_closed_stages())),
+        or_(
+            *(
+                and_(
+                    Lead.currency == c,
+                    Lead.created_at >= m,
+                    Lead.created_at < (m + timedelta(days=32)).replace(day=1),
+                )
+                for c, m in months
+            )
+        ),
+    ]
+    if owner_id is not None:
+        conditions.append(Lead.owner_id == owner_id)
+    return session.execute(
+        select(
+            close_month,
+            Lead.currency,
+            created_day,
+            func.count(),
+            func.coalesce(func.sum(Lead.amount), 0),
+            func.coalesce(func.sum(Lead.amount * func.coalesce(Lead.probability, 0)), 0) / 100.0,
+        )
+        .where(*conditions)
+        .group_by(close_month, Lead.currency, created_day)
+    ).all()
+
+
+def forecast(
+    session: DbSession,
+    user: User,
+    currency: str | None,
+    today: date,
+    months: int = 12,
+    rates: Rates | None = None,
+) -> list[Month]:
+    """Open (not closed) pipeline ``user`` may see by expected-close month, from this one.
+
+    ``currency`` None: every currency, converted to the base currency with
+    ``rates`` (amounts without a rate are left out and recorded in it).
+    """
+    owner_id = policy.pipeline_owner(user)
+    start = today.replace(day=1)
+    end = (start + timedelta(days=32 * months)).replace(day=1)
+    rows = _forecast_rows(session, owner_id, currency, start, end)
+    if currency is None:
+        rates = rates if rates is not None else load_rates(session)
+        splits = rates.split_months()
+        hit = sorted({(c, created) for _m, c, created, *_sums in rows} & splits)
+        if hit:
+            rows = [r for r in rows if (r[1], r[2]) not in hit]
+            rows += _split_rows(session, owner_id, hit, start, end)
+    found: dict[date, tuple[Decimal, Decimal]] = {}
+    for month, code, created, leads, amount, weighted in rows:
+        factor = Decimal(1)
+        if currency is None and rates is not None:
+            converted = rates.factor(code, created, Decimal(amount), int(leads))
+            if converted is None:
+                continue
+            factor = converted
+        total, chance = found.get(month, (Decimal(0), Decimal(0)))
+        found[month] = (total + Decimal(amount) * factor, chance + Decimal(weighted) * factor)
     result, month = [], start
     while month < end:  # every month, the empty ones too
         amount, weighted = found.get(month, (Decimal(0), Decimal(0)))
-        result.append(Month(month, Decimal(amount), Decimal(weighted)))
+        result.append(Month(month, amount, weighted))
         month = (month + timedelta(days=32)).replace(day=1)
     return result
 

@@ -1,10 +1,12 @@
 """The sales pipeline: per-stage counts and sums, the funnel built from them (a service).
 
-Without date filters the numbers come from ``pipeline_totals``, which the
-database keeps exact (migrations 0012 and 0021); whole months of a creation
-range from ``pipeline_stats``; partial months and an expected-close range from
-the leads themselves. Amounts are only ever summed within one
-currency. Pure functions turn the rows into a funnel: the active stages in
+In one currency, amounts are that currency's: without date filters the numbers
+come from ``pipeline_totals``, which the database keeps exact (migrations 0012
+and 0021); whole months of a creation range from ``pipeline_stats``; partial
+months and an expected-close range from the leads themselves. Across every
+currency (the default), every lead is counted and its amount converted to the
+base currency at the rate of its creation day (crm/sales/converted.py).
+Pure functions turn the rows into a funnel: the active stages in
 ``order_index`` order with Closed Lost set beside them, how many leads reached
 each stage (are in it or any later one), stage-to-stage conversion and the win
 rate, won / (won + lost).
@@ -22,6 +24,9 @@ from sqlalchemy import func, select, tuple_
 from crm.extensions import DbSession
 from crm.models import Customer, Lead, User, pipeline_stats, pipeline_totals
 from crm.models.lead import CLOSED_LOST, CLOSED_WON
+from crm.sales import converted
+from crm.sales.rates import Rates
+from crm.sales.rates import load as load_rates
 from crm.sales.stages import names as stage_names
 from crm.security import policy
 from crm.web.ids import row_id
@@ -32,9 +37,13 @@ CARDS = 20  # cards per board column at a time: the newest, then 20 more per cli
 
 @dataclass(frozen=True)
 class Filters:
-    """What the funnel is about; a sales rep's owner is always themselves."""
+    """What the funnel is about; a sales rep's owner is always themselves.
 
-    currency: str = "USD"
+    ``currency`` None: every lead, amounts in the base currency; a code: that
+    currency's leads and their own amounts.
+    """
+
+    currency: str | None = None
     owner_id: int | None = None
     source: str | None = None
     created_from: date | None = None
@@ -45,15 +54,23 @@ class Filters:
 
 @dataclass(frozen=True)
 class Totals:
-    """Leads in one stage: how many, their amount, their weighted amount."""
+    """Leads in one stage: how many, their amount, their weighted amount.
+
+    ``unrated``: how many of the leads have no exchange rate for their date, so
+    their amounts are not in ``amount`` (converted totals only).
+    """
 
     leads: int = 0
     amount: Decimal = Decimal(0)
     weighted: Decimal = Decimal(0)
+    unrated: int = 0
 
     def __add__(self, other: Totals) -> Totals:
         return Totals(
-            self.leads + other.leads, self.amount + other.amount, self.weighted + other.weighted
+            self.leads + other.leads,
+            self.amount + other.amount,
+            self.weighted + other.weighted,
+            self.unrated + other.unrated,
         )
 
     def measure(self, name: str) -> float:
@@ -79,11 +96,15 @@ class Step:
 
 @dataclass
 class Funnel:
-    """The funnel's steps, Closed Lost beside them, and the win rate."""
+    """The funnel's steps, Closed Lost beside them, and the win rate.
+
+    ``rates``: the rates a converted funnel used and the amounts it could not convert.
+    """
 
     steps: list[Step] = field(default_factory=list)
     lost: Step | None = None
     won: Totals = field(default_factory=Totals)
+    rates: Rates | None = None
 
     @property
     def win_rate(self) -> float | None:
@@ -95,7 +116,7 @@ class Funnel:
 
 def lead_conditions(filters: Filters) -> list[Any]:
     """WHERE clauses on leads for ``filters``."""
-    conditions = [Lead.currency == filters.currency]
+    conditions = [] if filters.currency is None else [Lead.currency == filters.currency]
     if filters.owner_id is not None:
         conditions.append(Lead.owner_id == filters.owner_id)
     if filters.source:
@@ -266,7 +287,7 @@ def stage_totals(session: DbSession, filters: Filters) -> dict[int | None, Total
     end = filters.created_to + timedelta(days=1) if filters.created_to else None
     months, edges = split_by_month(filters.created_from, end)
     totals = _from_stats(session, filters, months) if months else {}
-    undated = Filters(filters.currency, filters.owner_id, filters.source)
+    undated = replace(filters, created_from=None, created_to=None)
     for low, high in edges:
         edge = _from_leads(
             session, [*lead_conditions(undated), Lead.created_at >= low, Lead.created_at < high]
@@ -314,7 +335,43 @@ def within_rule(user: User, filters: Filters) -> Filters:
     return filters if owner is None else replace(filters, owner_id=owner)
 
 
+def converted_totals(
+    session: DbSession, filters: Filters, rates: Rates
+) -> dict[int | None, Totals]:
+    """Per stage id, every currency's leads the filters select, amounts in the base currency."""
+    if filters.close_from or filters.close_to:
+        groups = converted.from_leads(session, lead_conditions(filters))
+    else:
+        end = filters.created_to + timedelta(days=1) if filters.created_to else None
+        months, edges = split_by_month(filters.created_from, end)
+        groups = (
+            converted.from_aggregates(session, filters.owner_id, filters.source, months)
+            if months
+            else {}
+        )
+        undated = replace(filters, created_from=None, created_to=None)
+        for low, high in edges:
+            edge = [*lead_conditions(undated), Lead.created_at >= low, Lead.created_at < high]
+            converted.merge(groups, converted.from_leads(session, edge))
+    groups = converted.split_by_day(session, groups, rates, lead_conditions(filters))
+    return {
+        stage: Totals(leads, amount, weighted, unrated)
+        for stage, (leads, amount, weighted, unrated) in converted.convert(groups, rates).items()
+    }
+
+
 def funnel(session: DbSession, user: User, filters: Filters) -> Funnel:
-    """The funnel ``user`` may see for ``filters``: two small statements (stages, totals)."""
-    totals = stage_totals(session, within_rule(user, filters))
-    return build_funnel(stage_names(session, active_only=True), totals)
+    """The funnel ``user`` may see for ``filters``.
+
+    In one currency: two small statements (stages, totals); converted, one more
+    for the rates, and one per period a rate starts inside (rare).
+    """
+    filters = within_rule(user, filters)
+    if filters.currency is None:
+        rates = load_rates(session)
+        result = build_funnel(
+            stage_names(session, active_only=True), converted_totals(session, filters, rates)
+        )
+        result.rates = rates
+        return result
+    return build_funnel(stage_names(session, active_only=True), stage_totals(session, filters))

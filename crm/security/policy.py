@@ -13,7 +13,17 @@ from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from crm.extensions import DbSession
-from crm.models import AuditLog, Customer, Interaction, Lead, LeadStage, Task, User, UserRole
+from crm.models import (
+    AuditLog,
+    Customer,
+    ExchangeRate,
+    Interaction,
+    Lead,
+    LeadStage,
+    Task,
+    User,
+    UserRole,
+)
 
 
 class Action(enum.StrEnum):
@@ -32,6 +42,7 @@ class Resource(enum.StrEnum):
 
     USERS = "users"
     LEAD_STAGES = "lead_stages"
+    EXCHANGE_RATES = "exchange_rates"
     CUSTOMERS = "customers"
     LEADS = "leads"
     TASKS = "tasks"
@@ -63,6 +74,8 @@ MATRIX: dict[Resource, dict[UserRole, frozenset[Action]]] = {
         REP: READ_EXPORT,
         SUPPORT: READ,
     },
+    # Admins keep the rates; managers and support read them (the pipeline names them).
+    Resource.EXCHANGE_RATES: {ADMIN: WORK, MANAGER: READ_EXPORT, SUPPORT: READ},
     # Sales reps work their own rows but do not delete customers or leads.
     Resource.CUSTOMERS: {
         ADMIN: WORK,
@@ -97,6 +110,7 @@ MATRIX: dict[Resource, dict[UserRole, frozenset[Action]]] = {
 MODEL_RESOURCES: dict[type, Resource] = {
     User: Resource.USERS,
     LeadStage: Resource.LEAD_STAGES,
+    ExchangeRate: Resource.EXCHANGE_RATES,
     Customer: Resource.CUSTOMERS,
     Lead: Resource.LEADS,
     Task: Resource.TASKS,

@@ -33,7 +33,7 @@ def snapshot() -> dict[str, list[tuple]]:
 def test_seed_creates_the_spec_rows(cli: FlaskCliRunner):
     result = cli.invoke(args=["crm", "seed"])
     assert result.exit_code == 0, result.output
-    assert "4 users, 7 lead stages and 3 customers added" in result.output
+    assert "4 users, 7 lead stages, 3 customers and 6 exchange rates added" in result.output
 
     roles = dict(db.session.execute(select(User.email, User.role)).all())
     assert roles == {
@@ -66,7 +66,7 @@ def test_seed_twice_leaves_the_same_rows(cli: FlaskCliRunner):
     first = snapshot()
     second_run = cli.invoke(args=["crm", "seed"])
     assert second_run.exit_code == 0
-    assert "0 users, 0 lead stages and 0 customers added" in second_run.output
+    assert "0 users, 0 lead stages, 0 customers and 0 exchange rates added" in second_run.output
     assert snapshot() == first
 
 
@@ -75,7 +75,7 @@ def test_seed_fills_in_only_what_is_missing(cli: FlaskCliRunner):
     db.session.execute(text("DELETE FROM lead_stages WHERE name = 'Proposal'"))
     db.session.execute(text("UPDATE users SET name = 'Renamed' WHERE email = 'admin@crm.com'"))
     result = cli.invoke(args=["crm", "seed"])
-    assert "0 users, 1 lead stages and 0 customers added" in result.output
+    assert "0 users, 1 lead stages, 0 customers and 0 exchange rates added" in result.output
     assert db.session.scalar(select(User.name).where(User.email == "admin@crm.com")) == "Renamed"
 
 

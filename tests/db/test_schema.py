@@ -393,12 +393,25 @@ def test_foreign_keys_match_spec(db_connection: Connection) -> None:
     assert introspect.constraints(db_connection, "f") == SPEC_FOREIGN_KEYS
 
 
+# Migration 0023: exchange rates (issue 17), not in the spec.
+RATE_CHECKS = {
+    "chk_exchange_rates_currency": (
+        "exchange_rates",
+        "CHECK (((currency)::text ~ '^[A-Z]{3}$'::text))",
+    ),
+    "chk_exchange_rates_rate": ("exchange_rates", "CHECK ((rate > (0)::numeric))"),
+}
+RATE_UNIQUE = {
+    "uq_exchange_rates_currency_valid_from": ("exchange_rates", "UNIQUE (currency, valid_from)")
+}
+
+
 def test_check_constraints_match_spec(db_connection: Connection) -> None:
-    assert introspect.constraints(db_connection, "c") == SPEC_CHECKS
+    assert introspect.constraints(db_connection, "c") == {**SPEC_CHECKS, **RATE_CHECKS}
 
 
 def test_unique_constraints_match_spec(db_connection: Connection) -> None:
-    assert introspect.constraints(db_connection, "u") == SPEC_UNIQUES
+    assert introspect.constraints(db_connection, "u") == {**SPEC_UNIQUES, **RATE_UNIQUE}
 
 
 def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
@@ -408,6 +421,7 @@ def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
     assert pkeys.pop("retention_runs_pkey") == ("retention_runs", "PRIMARY KEY (xid)")
     assert pkeys.pop("csv_uploads_pkey") == ("csv_uploads", "PRIMARY KEY (id)")  # 0014
     assert pkeys.pop("lead_stage_history_pkey") == ("lead_stage_history", "PRIMARY KEY (id)")
+    assert pkeys.pop("exchange_rates_pkey") == ("exchange_rates", "PRIMARY KEY (id)")  # 0023
     assert pkeys == {f"{t}_pkey": (t, "PRIMARY KEY (id)") for t in introspect.TABLES}
 
 
@@ -425,15 +439,25 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
         "CREATE UNIQUE INDEX uk_users_email ON public.users USING btree (email)"
     )
     # Migration 0012: the pipeline aggregates' keys (nullable columns, NULLS NOT DISTINCT).
-    for table, last in (
-        ("pipeline_stats", "source, created_month"),
-        ("pipeline_totals", "source"),  # migration 0021
-        ("forecast_stats", "close_month"),
+    for table, key in (
+        ("pipeline_stats", "owner_id, stage_id, currency, source, created_month"),
+        ("pipeline_totals", "owner_id, stage_id, currency, source"),  # migration 0021
+        # Migration 0023: by creation month too, and every owner's.
+        ("forecast_stats", "owner_id, stage_id, currency, close_month, created_month"),
+        ("pipeline_months", "stage_id, currency, source, created_month"),
+        ("forecast_months", "stage_id, currency, close_month, created_month"),
     ):
         expected[f"uk_{table}"] = (
             f"CREATE UNIQUE INDEX uk_{table} ON public.{table} USING btree "
-            f"(owner_id, stage_id, currency, {last}) NULLS NOT DISTINCT"
+            f"({key}) NULLS NOT DISTINCT"
         )
+    expected["exchange_rates_pkey"] = (
+        "CREATE UNIQUE INDEX exchange_rates_pkey ON public.exchange_rates USING btree (id)"
+    )
+    expected["uq_exchange_rates_currency_valid_from"] = (
+        "CREATE UNIQUE INDEX uq_exchange_rates_currency_valid_from ON public.exchange_rates "
+        "USING btree (currency, valid_from)"
+    )
     expected["csv_uploads_pkey"] = (
         "CREATE UNIQUE INDEX csv_uploads_pkey ON public.csv_uploads USING btree (id)"
     )
@@ -487,6 +511,11 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         # Migration 0022: the stages a lead entered.
         "trg_leads_stage_history_insert",
         "trg_leads_stage_history_update",
+        # Migration 0023: exchange rates, kept like every table.
+        "trg_exchange_rates_updated_at",
+        "trg_exchange_rates_version",
+        "trg_exchange_rates_audit",
+        "trg_exchange_rates_no_truncate",
     }
     assert with_column == {"users", "customers", "leads", "tasks", "interactions"}
-    assert touched == with_column
+    assert touched == with_column | {"exchange_rates"}  # 0023: not a spec table

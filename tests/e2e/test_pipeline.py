@@ -43,6 +43,11 @@ def test_the_funnel_renders_and_follows_its_filters(page: Page, live_server: str
     expect(page.locator("#funnel-chart")).to_contain_text("Negotiation")  # a stage name, drawn
     new_row = page.locator("#funnel-table tr", has_text="New")
     expect(new_row.locator("td").first).to_have_text("2")
+    # Every currency by default: the EUR lead counted, converted at the seed's rate.
+    expect(page.locator("#funnel-table tr", has_text="Qualified").locator("td").first).to_have_text(
+        "1"
+    )
+    expect(page.locator("#rates-used")).to_contain_text("EUR: 1 rate, latest 1.08 from 2020-01-01")
     page.screenshot(path="/tmp/funnel.png", full_page=True)
 
     page.select_option("#currency", "EUR")
@@ -50,7 +55,7 @@ def test_the_funnel_renders_and_follows_its_filters(page: Page, live_server: str
     expect(page.locator("#funnel-table tr", has_text="New").locator("td").first).to_have_text("0")
     qualified = page.locator("#funnel-table tr", has_text="Qualified")
     expect(qualified.locator("td").first).to_have_text("1")
-    expect(page.locator("#pipeline-summary")).to_contain_text("Amounts in EUR only")
+    expect(page.locator("#pipeline-summary")).to_contain_text("Leads in EUR only")
 
 
 def test_dragging_a_card_moves_the_lead_and_the_audit_log_shows_it(

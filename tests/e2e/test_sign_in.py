@@ -8,7 +8,11 @@ from playwright.sync_api import Page, expect
 pytestmark = pytest.mark.own_database
 
 SALES = ["Customers", "Leads", "Tasks", "Interactions"]
-EVERYTHING = {"Sales": SALES, "Setup": ["Lead stages", "Users"], "Compliance": ["Audit log"]}
+EVERYTHING = {
+    "Sales": SALES,
+    "Setup": ["Lead stages", "Users", "Exchange rates"],
+    "Compliance": ["Audit log"],
+}
 MENUS = {
     "admin@crm.com": ("admin123", EVERYTHING),
     "manager@crm.com": ("manager123", EVERYTHING),

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from crm.extensions import db
 from crm.maintenance import demo_data
+from crm.maintenance.rates import DEMO_MONTHS
 from tests import introspect
 
 SCALE = "0.0005"  # 500 customers, 1,000 leads, 500 tasks, 1,500 interactions, 2,500 audit rows
@@ -46,7 +47,7 @@ def fingerprint() -> str:
 
 def test_loads_the_scaled_volumes_with_progress(seeded: FlaskCliRunner):
     seed_audit_rows = counts()["audit_logs"]  # the seed's own inserts are audited
-    assert seed_audit_rows == 4 + 7 + 3  # users, stages, sample customers
+    assert seed_audit_rows == 4 + 7 + 3 + 6  # users, stages, sample customers, rates
     result = seeded.invoke(args=["crm", "demo-data", "--scale", SCALE])
     assert result.exit_code == 0, result.output
     assert "Loading demo data" in result.output
@@ -60,7 +61,9 @@ def test_loads_the_scaled_volumes_with_progress(seeded: FlaskCliRunner):
         "leads": 1000,
         "tasks": 500,
         "interactions": 1500,
-        "audit_logs": seed_audit_rows + 2500,  # the load's INSERTs write none
+        # The load's INSERTs write none; its monthly exchange rates (36 months of
+        # six currencies) are audited as an admin's would be.
+        "audit_logs": seed_audit_rows + 2500 + DEMO_MONTHS * 6,
     }
 
 

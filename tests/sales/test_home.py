@@ -122,8 +122,9 @@ def test_managers_see_the_forecast_win_rate_stale_deals_and_overdue_tasks(
 def test_the_forecast_follows_the_chosen_currency(browser: Browser, users, world):
     browser.login_as(users[ADMIN])
     page = browser.get("/admin/?currency=EUR").get_data(as_text=True)
-    assert "7,000.00" in page and "(EUR)" in page
-    assert "(USD)" in browser.get("/admin/?currency=%3Cscript%3E").get_data(as_text=True)
+    assert "7,000.00" in page and "(EUR only)" in page
+    unknown = browser.get("/admin/?currency=%3Cscript%3E").get_data(as_text=True)
+    assert "(every currency, in USD)" in unknown
 
 
 def test_admins_also_see_user_counts(browser: Browser, users, world):
@@ -166,11 +167,13 @@ def test_support_sees_recent_audit_activity(browser: Browser, users, world):
     assert 'id="home-forecast"' not in page
 
 
-def test_an_unknown_currency_says_so_and_shows_usd(browser: Browser, users, world):
+def test_an_unknown_currency_says_so_and_shows_every_currency_in_usd(
+    browser: Browser, users, world
+):
     browser.login_as(users[MANAGER])
     page = browser.get("/admin/?currency=%3Cscript%3EXX").get_data(as_text=True)
-    assert "There is no currency “&lt;script&gt;XX” here; showing USD." in page
-    assert "(USD)" in page and "<script>XX" not in page
+    assert "There is no currency “&lt;script&gt;XX” here; showing every currency in USD." in page
+    assert "(every currency, in USD)" in page and "<script>XX" not in page
 
 
 def test_an_empty_forecast_says_what_to_do_instead_of_drawing_nothing(browser: Browser, users):

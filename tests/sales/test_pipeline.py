@@ -4,6 +4,7 @@ filters and bad input."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -93,15 +94,14 @@ def test_the_funnel_service_keeps_a_sales_rep_to_their_own_leads(world, users):
 
 
 def test_filters_change_the_numbers(world, users):
-    by_source = pipeline.funnel(db.session, users[MANAGER], pipeline.Filters(source="Referral"))
+    usd = pipeline.Filters(currency="USD")
+    by_source = pipeline.funnel(db.session, users[MANAGER], replace(usd, source="Referral"))
     assert by_source.steps[0].here.leads == 1 and by_source.steps[0].reached.leads == 1
-    one_owner = pipeline.funnel(
-        db.session, users[MANAGER], pipeline.Filters(owner_id=users[REP].id)
-    )
+    one_owner = pipeline.funnel(db.session, users[MANAGER], replace(usd, owner_id=users[REP].id))
     assert [s.here.leads for s in one_owner.steps] == [0, 0, 0, 1, 0, 0]
-    future = pipeline.Filters(created_from=date(2999, 1, 1))  # the dated path: leads grouped
+    future = replace(usd, created_from=date(2999, 1, 1))  # the dated path: leads grouped
     assert pipeline.funnel(db.session, users[MANAGER], future).steps[0].reached.leads == 0
-    today = pipeline.Filters(created_from=date(2000, 1, 1), created_to=date(2999, 1, 1))
+    today = replace(usd, created_from=date(2000, 1, 1), created_to=date(2999, 1, 1))
     assert pipeline.funnel(db.session, users[MANAGER], today).steps[0].reached.leads == 5
 
 
@@ -135,13 +135,35 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
     )
     monthly = (
         "SELECT owner_id, stage_id, currency, CAST(date_trunc('month', expected_close_date) "
-        "AS date), count(*), COALESCE(sum(amount), 0), "
+        "AS date), CAST(date_trunc('month', created_at) AS date), count(*), "
+        "COALESCE(sum(amount), 0), "
+        "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
+        "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+    )
+    forecast = (
+        "SELECT owner_id, stage_id, currency, close_month, created_month, leads, amount, "
+        "weighted FROM forecast_stats WHERE leads <> 0 ORDER BY 1, 2, 3, 4, 5"
+    )
+    # Migration 0023: every owner's, by creation month (conversion to the base currency).
+    owners_months = (
+        "SELECT stage_id, currency, source, CAST(date_trunc('month', created_at) AS date), "
+        "count(*), COALESCE(sum(amount), 0), "
         "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
         "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     )
-    forecast = (
-        "SELECT owner_id, stage_id, currency, close_month, leads, amount, weighted "
-        "FROM forecast_stats WHERE leads <> 0 ORDER BY 1, 2, 3, 4"
+    kept_months = (
+        "SELECT stage_id, currency, source, created_month, leads, amount, weighted "
+        "FROM pipeline_months WHERE leads <> 0 ORDER BY 1, 2, 3, 4"
+    )
+    owners_forecast = (
+        "SELECT stage_id, currency, CAST(date_trunc('month', expected_close_date) AS date), "
+        "CAST(date_trunc('month', created_at) AS date), count(*), COALESCE(sum(amount), 0), "
+        "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    )
+    kept_forecast = (
+        "SELECT stage_id, currency, close_month, created_month, leads, amount, weighted "
+        "FROM forecast_months WHERE leads <> 0 ORDER BY 1, 2, 3, 4"
     )
     totals = (
         "SELECT owner_id, stage_id, currency, source, count(*), COALESCE(sum(amount), 0), "
@@ -159,10 +181,15 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
             db_connection.execute(text(kept_totals)).all()
             == db_connection.execute(text(totals)).all()
         )
-        assert (
-            db_connection.execute(text(forecast)).all()
-            == db_connection.execute(text(monthly)).all()
-        )
+        for aggregate, computed in (
+            (forecast, monthly),
+            (kept_months, owners_months),
+            (kept_forecast, owners_forecast),
+        ):
+            assert (
+                db_connection.execute(text(aggregate)).all()
+                == db_connection.execute(text(computed)).all()
+            ), statement
 
 
 def page(browser: Browser, **args: str) -> str:
@@ -185,7 +212,7 @@ def test_the_page_shows_the_chart_data_and_the_same_numbers_as_a_table(
     browser: Browser, users, world
 ):
     browser.login_as(users[MANAGER])
-    html = page(browser)
+    html = page(browser, currency="USD")
     assert 'id="funnel-figure"' in html and '"type":"funnel"' in html
     assert table(html)["New"] == ("2", "5")
     assert table(html)["Closed Lost"] == ("2", "—")
@@ -204,7 +231,7 @@ def test_clicking_a_stage_opens_the_lead_list_with_the_same_filters(
     browser: Browser, users, world, stages
 ):
     browser.login_as(users[MANAGER])
-    html = page(browser, source="Website")
+    html = page(browser, source="Website", currency="USD")
     link = re.search(r'<a href="([^"]+)">New</a>', html).group(1).replace("&amp;", "&")
     assert f"stage_equals={stages['New']}" in link and "currency_equals=USD" in link
     assert "source_equals=Website" in link
@@ -223,7 +250,7 @@ def test_the_stage_links_name_filters_by_key_so_a_new_label_cannot_break_them(
         currency.name = "Money"
         leads._refresh_filters_cache()
         browser.login_as(users[MANAGER])
-        html = page(browser, source="Website")
+        html = page(browser, source="Website", currency="USD")
         link = re.search(r'<a href="([^"]+)">New</a>', html).group(1).replace("&amp;", "&")
         assert "money_equals=USD" in link and "currency_equals" not in link
         listed = browser.get(link).get_data(as_text=True)
@@ -317,7 +344,7 @@ def test_a_creation_range_matches_a_plain_group_by(users, stages, db_connection,
         ),
         {"first": stages["New"] - 0},
     )
-    filters = pipeline.Filters(created_from=start, created_to=end)
+    filters = pipeline.Filters(currency="USD", created_from=start, created_to=end)
     got = pipeline.stage_totals(db.session, filters)
     where = ["currency = 'USD'"]
     if start:
@@ -340,6 +367,6 @@ def test_a_creation_range_matches_a_plain_group_by(users, stages, db_connection,
 def test_no_leads_is_a_message_with_next_steps_not_an_empty_chart(browser: Browser, users, stages):
     browser.login_as(users[UserRole.USER])
     page = browser.get("/admin/pipeline/").get_data(as_text=True)
-    assert 'id="pipeline-empty"' in page and "No leads in USD match these filters." in page
+    assert 'id="pipeline-empty"' in page and "No leads match these filters." in page
     assert 'href="/admin/leads/new/"' in page and 'href="/admin/leads/import/"' in page
     assert 'id="funnel-chart"' not in page

@@ -7,6 +7,8 @@ crm.policy), so a change to the policy that breaks the design fails this test.
 from __future__ import annotations
 
 import re
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from sqlalchemy import text
 from werkzeug.test import TestResponse
 
 from crm.extensions import db
-from crm.models import User, UserRole
+from crm.models import ExchangeRate, User, UserRole
 from tests import factories
 from tests.helpers import Browser
 
@@ -35,6 +37,8 @@ EXPECTED: dict[str, dict[UserRole, frozenset[str]]] = {
     "users": {ADMIN: NO_DELETE, MANAGER: READ_EXPORT, REP: frozenset(), SUPPORT: READ},
     # nobody edits history; support reads it but exports nothing (revert: test_audit_browser)
     "audit": {ADMIN: READ_EXPORT, MANAGER: READ_EXPORT, REP: frozenset(), SUPPORT: READ},
+    # admins keep the rates; reps see the ones the pipeline used on the pipeline page
+    "exchange-rates": {ADMIN: ALL, MANAGER: READ_EXPORT, REP: frozenset(), SUPPORT: READ},
 }
 
 
@@ -52,6 +56,11 @@ def a_row(endpoint: str, actor: User) -> int:
         return factories.stage().id
     if endpoint == "users":
         return factories.user().id
+    if endpoint == "exchange-rates":
+        rate = ExchangeRate(currency="QQZ", rate=Decimal("1.5"), valid_from=date(2026, 1, 1))
+        db.session.add(rate)
+        db.session.flush()
+        return rate.id
     return db.session.execute(
         text(
             "INSERT INTO audit_logs (table_name, record_id, action) "
@@ -69,13 +78,14 @@ TABLES = {
     "lead-stages": ("lead_stages", "name"),
     "users": ("users", "name"),
     "audit": ("audit_logs", "table_name"),
+    "exchange-rates": ("exchange_rates", "currency"),
 }
 REFUSED = "Your role cannot open this page"
 
 
-def label(n: int) -> str:
+def label(n: int, endpoint: str = "") -> str:
     """The name form_data(endpoint, n) gives a row: no factory names a row like this."""
-    return f"Matrix row {n}"
+    return f"QQ{'AB'[n - 1]}" if endpoint == "exchange-rates" else f"Matrix row {n}"
 
 
 def form_data(endpoint: str, n: int) -> dict[str, Any]:
@@ -95,6 +105,11 @@ def form_data(endpoint: str, n: int) -> dict[str, Any]:
             "confirm_password": "a long password",
         },
         "audit": {},
+        "exchange-rates": {
+            "currency": label(n, endpoint),
+            "rate": "1.25",
+            "valid_from": f"2026-0{n}-01",
+        },
     }[endpoint]
 
 
@@ -166,7 +181,7 @@ def test_role_matrix(browser: Browser, users, endpoint: str, role: UserRole, met
         assert response.status_code == 403, body
         assert REFUSED in body
         assert row_name(endpoint, row_id) == before  # not deleted, not edited
-        assert rows_named(endpoint, label(1)) == 0  # not created
+        assert rows_named(endpoint, label(1, endpoint)) == 0  # not created
     elif method == "new":
         assert response.status_code == 200, body
         assert f'name="{TABLES[endpoint][1]}"' in body  # the form
@@ -176,10 +191,10 @@ def test_role_matrix(browser: Browser, users, endpoint: str, role: UserRole, met
     else:
         assert response.status_code == 302, body  # saved or deleted, then redirected
         if method == "create":
-            assert rows_named(endpoint, label(1)) == 1
+            assert rows_named(endpoint, label(1, endpoint)) == 1
             assert row_name(endpoint, row_id) == before
         elif method == "edit":
-            assert row_name(endpoint, row_id) == label(2)
+            assert row_name(endpoint, row_id) == label(2, endpoint)
         else:  # delete, bulk
             assert row_name(endpoint, row_id) is None
 
@@ -196,7 +211,10 @@ def test_signed_out_requests_go_to_login(browser: Browser, endpoint: str):
     )
 
 
-EVERY_VIEW = {"customers", "leads", "tasks", "interactions", "lead-stages", "users", "audit"}
+EVERY_VIEW = {
+    "customers", "leads", "tasks", "interactions", "lead-stages", "users", "audit",
+    "exchange-rates",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -15,12 +15,15 @@ from flask import request
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user
 
+from crm.admin.views.pipeline import currency_choices
 from crm.audit.revert import AUDITED
 from crm.extensions import db
 from crm.models import CURRENCIES
 from crm.sales import charts, dashboard
+from crm.sales.rates import base_currency
+from crm.sales.rates import load as load_rates
 from crm.security import policy
-from crm.security.policy import Panel
+from crm.security.policy import Action, Panel, Resource
 
 
 class HomeView(AdminIndexView):
@@ -33,22 +36,29 @@ class HomeView(AdminIndexView):
     def index(self) -> Any:
         role = current_user.effective_role
         now = datetime.now(UTC).replace(tzinfo=None)  # the database's timestamps are UTC
-        currency = request.args.get("currency", "USD")
-        context: dict[str, Any] = {"currencies": CURRENCIES, "role": role}
-        if currency not in CURRENCIES:
+        base = base_currency()
+        picked = request.args.get("currency", "")
+        context: dict[str, Any] = {"currencies": currency_choices(), "role": role}
+        if picked and picked not in CURRENCIES:
             context["currency_problem"] = (
-                f"There is no currency “{currency[:20]}” here; showing USD. Pick one from the list."
+                f"There is no currency “{picked[:20]}” here; showing every currency in {base}. "
+                "Pick one from the list."
             )
-            currency = "USD"
-        context["currency"] = currency
+            picked = ""
+        currency = picked or None
+        context.update(currency=picked, shown=currency or base)
         session, user = db.session, current_user
         panels = policy.home_panels(user)
         context["panels"] = {panel.value for panel in panels}
         if Panel.PIPELINE in panels:
-            months = dashboard.forecast(session, user, currency, now.date())
+            rates = load_rates(session) if currency is None else None
+            months = dashboard.forecast(session, user, currency, now.date(), rates=rates)
             context.update(
                 months=months,
-                forecast_json=charts.to_json(charts.forecast_figure(months, currency)),
+                rates=rates,
+                may_read_rates=policy.allowed(user, Resource.EXCHANGE_RATES, Action.READ),
+                may_add_rate=policy.allowed(user, Resource.EXCHANGE_RATES, Action.CREATE),
+                forecast_json=charts.to_json(charts.forecast_figure(months, currency or base)),
                 win_rate=dashboard.win_rate(session, user),
                 stale=dashboard.stale_deals(session, user, now),
                 overdue=dashboard.overdue_tasks(session, user, now),

@@ -16,6 +16,7 @@ from crm.admin.urls import list_url, view_url
 from crm.extensions import db
 from crm.models import CURRENCIES, LEAD_SOURCES, LeadStage
 from crm.sales import charts, pipeline
+from crm.sales.rates import base_currency
 from crm.security import policy
 from crm.security.policy import Action, Resource
 from crm.web.edge import path_of
@@ -44,12 +45,18 @@ class PipelineForm(Form):
     source = SelectField(
         "Source", choices=[("", "All sources"), *[(s, s) for s in LEAD_SOURCES]], default=""
     )
-    currency = SelectField("Currency", choices=[(c, c) for c in CURRENCIES], default="USD")
+    # "": every currency, converted to the base currency (choices: currency_choices()).
+    currency = SelectField("Currency", choices=[], default="")
     created_from = DateField("Created from", [Optional()])
     created_to = DateField("to", [Optional(), _not_before("created_from")])
     close_from = DateField("Expected close from", [Optional()])
     close_to = DateField("to", [Optional(), _not_before("close_from")])
     measure = RadioField("Show", choices=list(pipeline.MEASURES.items()), default="count")
+
+
+def currency_choices() -> list[tuple[str, str]]:
+    """Every currency converted to the base one (the default), or one in its own amounts."""
+    return [("", f"All, in {base_currency()}"), *[(c, f"{c} only") for c in CURRENCIES]]
 
 
 def filter_args() -> dict[str, str]:
@@ -61,12 +68,23 @@ def filter_args() -> dict[str, str]:
     return {k: v for k, v in request.args.items() if k in fields}
 
 
+def shown_currency(filters: pipeline.Filters) -> str:
+    """The currency the page's amounts are in: the one picked, or the base currency."""
+    return filters.currency or base_currency()
+
+
 class PipelineView(BaseView):
     """The funnel: managers and admins see every owner, sales reps their own leads."""
 
     def render(self, template: str, **kwargs: Any) -> Any:
         """Every pipeline page links to the others with the same filters."""
-        return super().render(template, filter_args=filter_args(), **kwargs)
+        return super().render(
+            template,
+            filter_args=filter_args(),
+            may_read_rates=policy.allowed(current_user, Resource.EXCHANGE_RATES, Action.READ),
+            may_add_rate=policy.allowed(current_user, Resource.EXCHANGE_RATES, Action.CREATE),
+            **kwargs,
+        )
 
     def is_accessible(self) -> bool:
         return policy.allowed(current_user, Resource.PIPELINE, Action.READ)
@@ -74,6 +92,7 @@ class PipelineView(BaseView):
     def _read_filters(self) -> tuple[PipelineForm, pipeline.Filters | None]:
         """The filter form from the query string, and its filters when they are valid."""
         form = PipelineForm(request.args)
+        form.currency.choices = currency_choices()
         everyone = policy.sees_all_rows(current_user)
         if everyone:
             form.owner.choices = [("", "All owners"), *owners()]
@@ -92,7 +111,9 @@ class PipelineView(BaseView):
         funnel = pipeline.funnel(db.session, current_user, filters) if filters else None
         measure = form.measure.data if form.measure.data in pipeline.MEASURES else "count"
         figure = (
-            charts.funnel_figure(funnel, measure, filters.currency) if funnel and filters else None
+            charts.funnel_figure(funnel, measure, shown_currency(filters))
+            if funnel and filters
+            else None
         )
         return self.render(
             "admin/pipeline.html",
@@ -102,6 +123,7 @@ class PipelineView(BaseView):
             measure=measure,
             figure_json=charts.to_json(figure) if figure else None,
             stage_urls=self._stage_urls(funnel, filters) if funnel and filters else {},
+            shown=shown_currency(filters) if filters else base_currency(),
         )
 
     @expose("/board")
@@ -126,6 +148,8 @@ class PipelineView(BaseView):
             cards_per_column=pipeline.CARDS,
             stage_urls=self._stage_urls(funnel, filters) if funnel and filters else {},
             may_move=policy.allowed(current_user, Resource.LEADS, Action.UPDATE),
+            funnel=funnel,
+            shown=shown_currency(filters) if filters else base_currency(),
         )
 
     @expose("/board/cards")
@@ -186,7 +210,7 @@ class PipelineView(BaseView):
         """The form's filters (the services keep a sales rep to their own leads)."""
         owner = form.owner.data
         return pipeline.Filters(
-            currency=form.currency.data or "USD",
+            currency=form.currency.data or None,
             owner_id=int(owner) if owner and owner.isdigit() else None,
             source=form.source.data or None,
             created_from=form.created_from.data,
@@ -197,7 +221,9 @@ class PipelineView(BaseView):
 
     def _stage_urls(self, funnel: pipeline.Funnel, filters: pipeline.Filters) -> dict[int, str]:
         """Per stage, the lead list filtered to that stage and the funnel's filters."""
-        common: dict[str, object] = {"currency": filters.currency}
+        common: dict[str, object] = {}
+        if filters.currency is not None:
+            common["currency"] = filters.currency
         if filters.owner_id is not None:
             common["owner_id"] = filters.owner_id
         if filters.source:

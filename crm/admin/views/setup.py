@@ -1,19 +1,31 @@
-"""Model views for setup: lead stages and users."""
+"""Model views for setup: lead stages, users and exchange rates."""
 
 from __future__ import annotations
 
+import contextlib
+import re
+from datetime import date
 from typing import Any
 
-from flask import flash
+from flask import flash, request
 from flask_admin.actions import action
 from sqlalchemy import exists, func, or_, select
 from wtforms import PasswordField
-from wtforms.validators import EqualTo, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    Optional,
+    ValidationError,
+)
 
 from crm.admin import filters
+from crm.admin import validators as v
 from crm.admin.base import PolicyModelView
 from crm.extensions import db
-from crm.models import Lead, LeadStage, LeadStageHistory, User
+from crm.models import ExchangeRate, Lead, LeadStage, LeadStageHistory, User
+from crm.sales.rates import base_currency
 from crm.sales.stages import stages as stages_in_order
 from crm.security import passwords
 from crm.security.policy import Resource
@@ -152,3 +164,80 @@ class UserView(PolicyModelView):
 
     def get_save_return_url(self, model: Any, is_created: bool = False) -> str:
         return self.get_url(".details_view", id=model.id)
+
+
+class ExchangeRateView(PolicyModelView):
+    """Admins keep the rates that convert amounts to the base currency (BASE_CURRENCY).
+
+    A rate holds from its date until the currency's next one; the pipeline pages
+    convert each amount at the rate of its lead's creation day.
+    """
+
+    resource = Resource.EXCHANGE_RATES
+    column_list = ("currency", "valid_from", "rate", "updated_at")
+    column_labels = {"valid_from": "Valid from", "updated_at": "Last changed"}
+    column_filters = ("currency", "valid_from")
+    column_default_sort = [("currency", False), ("valid_from", True)]
+    column_sortable_list = ("currency", "valid_from", "rate", "updated_at")
+    column_details_list = ("currency", "valid_from", "rate", "created_at", "updated_at")
+    column_export_list = column_details_list
+    form_columns = ("currency", "rate", "valid_from")
+    form_args = {
+        "currency": {"validators": [DataRequired(), v.currency_code]},
+        "rate": {"validators": [InputRequired(), v.positive_rate], "places": None},
+        "valid_from": {"validators": [InputRequired()]},  # a bad date: its own message
+    }
+
+    def __init__(self) -> None:
+        super().__init__(
+            ExchangeRate,
+            "Exchange rates",
+            endpoint="exchange_rates",
+            url="exchange-rates",
+            category="Setup",
+        )
+
+    def _describe(self, form: Any) -> Any:
+        base = base_currency()
+        form.rate.description = (
+            f"What 1 unit of the currency is worth in {base}, the base currency."
+        )
+        form.valid_from.description = "From this day until the currency's next rate."
+        return form
+
+    def create_form(self, obj: Any = None) -> Any:
+        """The form, filled from the address when a page links here for a missing rate."""
+        form = self._describe(super().create_form(obj))
+        if request.method == "GET":
+            currency = request.args.get("currency", "").strip().upper()
+            if re.fullmatch(r"[A-Z]{3}", currency):
+                form.currency.data = currency
+            valid_from = request.args.get("valid_from", "")
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", valid_from):
+                with contextlib.suppress(ValueError):  # 2026-02-31: leave it empty
+                    form.valid_from.data = date.fromisoformat(valid_from)
+        return form
+
+    def edit_form(self, obj: Any = None) -> Any:
+        return self._describe(super().edit_form(obj))
+
+    def on_model_change(self, form: Any, model: ExchangeRate, is_created: bool) -> None:
+        base = base_currency()
+        if model.currency == base:
+            raise ValidationError(
+                f"{base} is the base currency: its rate is always 1. Pick another currency."
+            )
+        with db.session.no_autoflush:  # the new row itself is not the clash
+            clash = db.session.scalar(
+                select(ExchangeRate.id).where(
+                    ExchangeRate.currency == model.currency,
+                    ExchangeRate.valid_from == model.valid_from,
+                    ExchangeRate.id != (model.id or 0),
+                )
+            )
+        if clash is not None:
+            raise ValidationError(
+                f"There is already a {model.currency} rate from {model.valid_from:%Y-%m-%d}: "
+                "edit that one, or pick another day."
+            )
+        super().on_model_change(form, model, is_created)

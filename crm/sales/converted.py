@@ -1,0 +1,154 @@
+"""Pipeline sums in every currency, converted to the base currency (issue 17, part 1).
+
+The sums come grouped by (stage, currency, creation month), each month converted
+at its rate (crm/sales/rates.py):
+
+- whole months from the aggregates the database keeps: ``pipeline_months`` for
+  every owner (about 7,000 rows at scale 1), ``pipeline_stats`` for one owner
+  (a range of its unique index);
+- partial months at the ends of a creation range, and any expected-close range,
+  from the leads, through ``idx_leads_created_pipeline`` as before;
+- a month in which one of its currency's rates starts (not on the 1st) from the
+  leads grouped by day, so each day converts at its own rate.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Date, and_, cast, func, or_, select
+
+from crm.extensions import DbSession
+from crm.models import Lead, pipeline_months, pipeline_stats
+from crm.sales.rates import Rates
+
+# (stage id, currency, first day of the period) -> (leads, amount, weighted)
+Groups = dict[tuple[int | None, str, date], tuple[int, Decimal, Decimal]]
+
+
+def _add(groups: Groups, rows: Any) -> None:
+    merge(
+        groups,
+        {
+            (stage, currency, day): (int(leads), Decimal(amount), Decimal(weighted))
+            for stage, currency, day, leads, amount, weighted in rows
+            if leads
+        },
+    )
+
+
+def merge(groups: Groups, more: Groups) -> None:
+    """Add ``more``'s sums into ``groups``."""
+    for key, (leads, amount, weighted) in more.items():
+        n, a, w = groups.get(key, (0, Decimal(0), Decimal(0)))
+        groups[key] = (n + leads, a + amount, w + weighted)
+
+
+def _sums() -> list[Any]:
+    """count, amount and weighted amount of the selected leads."""
+    return [
+        func.count(),
+        func.coalesce(func.sum(Lead.amount), 0),
+        func.coalesce(func.sum(Lead.amount * func.coalesce(Lead.probability, 0)), 0) / 100.0,
+    ]
+
+
+def from_leads(session: DbSession, conditions: list[Any], by_day: bool = False) -> Groups:
+    """Leads matching ``conditions`` grouped by stage, currency and creation month (or day)."""
+    unit = "day" if by_day else "month"
+    period = cast(func.date_trunc(unit, Lead.created_at), Date)
+    groups: Groups = {}
+    _add(
+        groups,
+        session.execute(
+            select(Lead.stage_id, Lead.currency, period, *_sums())
+            .where(*conditions)
+            .group_by(Lead.stage_id, Lead.currency, period)
+        ),
+    )
+    return groups
+
+
+def from_aggregates(
+    session: DbSession,
+    owner_id: int | None,
+    source: str | None,
+    months: tuple[date | None, date | None],
+) -> Groups:
+    """Whole creation months from the aggregates: every owner's, or one owner's."""
+    stats = (pipeline_stats if owner_id is not None else pipeline_months).c
+    conditions = []
+    if owner_id is not None:
+        conditions.append(stats.owner_id == owner_id)
+    if source:
+        conditions.append(stats.source == source)
+    first, stop = months
+    if first is not None:
+        conditions.append(stats.created_month >= first)
+    if stop is not None:
+        conditions.append(stats.created_month < stop)
+    groups: Groups = {}
+    _add(
+        groups,
+        session.execute(
+            select(
+                stats.stage_id,
+                stats.currency,
+                stats.created_month,
+                func.sum(stats.leads),
+                func.sum(stats.amount),
+                func.sum(stats.weighted),
+            )
+            .where(*conditions)
+            .group_by(stats.stage_id, stats.currency, stats.created_month)
+        ),
+    )
+    return groups
+
+
+def split_by_day(session: DbSession, groups: Groups, rates: Rates, conditions: list[Any]) -> Groups:
+    """``groups`` with each month a rate starts inside replaced by its leads, by day.
+
+    ``conditions`` select the same leads as ``groups`` (the filters, with any
+    creation range); only the split months' leads are read.
+    """
+    splits = rates.split_months()
+    hit = sorted({(c, day.replace(day=1)) for _stage, c, day in groups} & splits)
+    if not hit:
+        return groups
+    kept = {
+        key: value for key, value in groups.items() if (key[1], key[2].replace(day=1)) not in hit
+    }
+    months = [
+        and_(
+            Lead.currency == currency,
+            Lead.created_at >= month,
+            Lead.created_at < (month + timedelta(days=32)).replace(day=1),
+        )
+        for currency, month in hit
+    ]
+    for key, value in from_leads(session, [*conditions, or_(*months)], by_day=True).items():
+        kept[key] = value
+    return kept
+
+
+def convert(groups: Groups, rates: Rates) -> dict[int | None, tuple[int, Decimal, Decimal, int]]:
+    """Per stage: leads, amount and weighted amount in the base currency, unrated leads.
+
+    A group with no rate for its date adds its leads to the count (and to the
+    unrated ones), its amounts to nothing, and is recorded in ``rates.unrated``.
+    """
+    totals: dict[int | None, list[Any]] = defaultdict(lambda: [0, Decimal(0), Decimal(0), 0])
+    for (stage, currency, day), (leads, amount, weighted) in groups.items():
+        total = totals[stage]
+        total[0] += leads
+        factor = rates.factor(currency, day, amount, leads)
+        if factor is None:
+            total[3] += leads
+            continue
+        total[1] += amount * factor
+        total[2] += weighted * factor
+    return {stage: (n, a, w, u) for stage, (n, a, w, u) in totals.items()}
