@@ -19,6 +19,9 @@ triggers (migration 0010) are switched off for that transaction only (ALTER
 TABLE … DISABLE TRIGGER: transactional, and only the tables' owner may do it),
 so the millions of INSERTs write no audit rows of their own; the audit rows are
 synthetic history written directly.
+
+Each lead has a believable way to its stage (crm/maintenance/demo_rows.py's
+LEAD_PATH), in its stage history and its path columns alike (issue 17).
 """
 
 from __future__ import annotations
@@ -209,8 +212,8 @@ def load(
     conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 2"))
     conn.execute(text("SET LOCAL synchronous_commit = off"))
 
-    indexes = _drop_secondary_indexes(conn, BIG_TABLES)
-    foreign_keys = _drop_foreign_keys(conn, BIG_TABLES)
+    indexes = _drop_secondary_indexes(conn, (*BIG_TABLES, "lead_stage_history"))
+    foreign_keys = _drop_foreign_keys(conn, (*BIG_TABLES, "lead_stage_history"))
     bases = {table: _max_id(conn, table) for table in BIG_TABLES}
     constants.update(
         customer_base=bases["customers"],
@@ -220,11 +223,14 @@ def load(
         ntasks=volumes.tasks,
         ninteractions=volumes.interactions,
     )
+    params_extra = {"stage_ids": _stage_ids(conn)}
     for table in BIG_TABLES:
         count = getattr(volumes, table)
         for lo, hi in _batches(count):
-            params = {**constants, "base": bases[table], "lo": lo, "hi": hi}
+            params = {**constants, **params_extra, "base": bases[table], "lo": lo, "hi": hi}
             conn.execute(text(INSERTS[table]), params)
+            if table == "leads":  # and the way each of them came to its stage
+                conn.execute(text(INSERTS["lead_stage_history"]), params)
             progress(table, hi - lo + 1)
         conn.execute(
             text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), :last)"),
@@ -255,8 +261,14 @@ def _switch_triggers(conn: Connection, state: str, triggers: Mapping[str, tuple[
 LOAD_TRIGGERS: dict[str, tuple[str, ...]] = {
     table: (f"trg_{table}_audit",) for table in ("users", *BIG_TABLES[:-1])
 }
-# Demo leads bring their own closed_at, so its trigger may rest too.
-LOAD_TRIGGERS["leads"] += ("trg_leads_pipeline_insert", "trg_leads_closed_at")
+# Demo leads bring their own closed_at, path (0024) and stage history (0022), so those
+# triggers may rest too.
+LOAD_TRIGGERS["leads"] += (
+    "trg_leads_pipeline_insert",
+    "trg_leads_closed_at",
+    "trg_leads_path",
+    "trg_leads_stage_history_insert",
+)
 # TRUNCATE is refused on audited tables and on audit_logs; the demo users' DELETE is audited.
 REMOVE_TRIGGERS: Mapping[str, tuple[str, ...]] = {
     table: (f"trg_{table}_no_truncate",) for table in BIG_TABLES
@@ -332,6 +344,18 @@ def _drop_foreign_keys(conn: Connection, tables: Iterable[str]) -> list[str]:
         f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
         for name, table, definition in rows
     ]
+
+
+def _stage_ids(conn: Connection) -> list[int]:
+    """The stages' ids by order_index 1 to 7 (the first of each order, as the seed made)."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT DISTINCT ON (order_index) id FROM lead_stages "
+                "WHERE order_index BETWEEN 1 AND 7 ORDER BY order_index, id"
+            )
+        ).scalars()
+    )
 
 
 def _max_id(conn: Connection, table: str) -> int:

@@ -20,6 +20,25 @@ def _owner_of(customer_number: str) -> str:
 
 
 STAGE_WEIGHTS = "ARRAY[1,1,1,1,2,2,2,3,3,4,4,5,6,6,6,7,7]"  # more early-stage leads
+# The stages' ids by order_index (1 New ... 6 Closed Won, 7 Closed Lost), from the load.
+STAGE_AT = "(CAST(:stage_ids AS integer[]))"
+LEAD_CREATED = "now()::timestamp - make_interval(mins => ((g * 6007) % 1051200)::int)"
+# A lead's path, by stage order: k, the stage it is in; top, the furthest it went before
+# (it passed 1..top: k - 1 going forward; Closed Lost leads were lost at 1 to 5; one
+# open lead in 29 at Contacted to Proposal went a stage further and came back); done,
+# when it made its last move (closed leads: when they closed; open ones: 4 to 24 days
+# a stage). Both the leads and their stage history are worked out from it.
+LEAD_PATH = f"""
+        CROSS JOIN LATERAL (SELECT k, top,
+            CASE WHEN k >= 6 THEN least(x.ts + make_interval(days => (g % 90)::int),
+                                        now()::timestamp)
+                 ELSE least(x.ts + make_interval(days => (top * (4 + (g * 7) % 21))::int),
+                            now()::timestamp)
+            END AS done
+            FROM (SELECT k, CASE WHEN k = 7 THEN 1 + g % 5
+                                 WHEN g % 29 = 0 AND k BETWEEN 2 AND 4 THEN k + 1
+                                 ELSE k - 1 END AS top
+                  FROM (SELECT ({STAGE_WEIGHTS})[1 + (g * 3) % 17] AS k) AS w) AS t) AS p"""
 CURRENCIES = "ARRAY['USD','USD','USD','USD','USD','USD','USD','EUR','EUR','GBP','CAD','AUD']"
 SOURCES = (
     "ARRAY['Website','Referral','Cold call','Trade show','Partner','LinkedIn','Email campaign',"
@@ -83,36 +102,50 @@ INSERTS: dict[str, str] = {
     "leads": f"""
         INSERT INTO leads (id, title, description, amount, currency, customer_id, stage_id,
             owner_id, source, probability, expected_close_date, closed_at, created_at,
-            updated_at)
+            updated_at, stages_passed, previous_stage_id, stage_entered_at)
         SELECT :base + g,
                ({PRODUCTS})[1 + (g * 11) % 8] || ' for ' || c.v,
                CASE WHEN g % 2 = 0 THEN s.v END,
                round(((g * 2654435761) % 4990000 + 50000)::numeric / 10, 2),
                ({CURRENCIES})[1 + (g * 7) % 12],
                :customer_base + x.cust,
-               st.id,
+               {STAGE_AT}[p.k],
                o.user_id,
                ({SOURCES})[1 + (g * 5) % 8],
-               (ARRAY[10, 20, 40, 60, 80, 100, 0])[st.order_index],
+               (ARRAY[10, 20, 40, 60, 80, 100, 0])[p.k],
                -- Open deals close from three weeks ago to five months ahead of the day
                -- the data is loaded; closed ones some weeks after they were created.
-               CASE WHEN st.name IN ('Closed Won', 'Closed Lost')
+               CASE WHEN p.k >= 6
                     THEN (x.ts + make_interval(days => (30 + (g * 3) % 150)::int))::date
                     ELSE (now() + make_interval(days => ((g * 3) % 170)::int - 20))::date
                END,
-               CASE WHEN st.name IN ('Closed Won', 'Closed Lost')
-                    THEN least(x.ts + make_interval(days => (g % 90)::int), now()::timestamp)
-               END,
-               x.ts, x.ts
+               CASE WHEN p.k >= 6 THEN p.done END,
+               x.ts, x.ts,
+               {STAGE_AT}[1:p.top], {STAGE_AT}[p.top],
+               CASE WHEN p.top > 0 THEN p.done END
         FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
-        CROSS JOIN LATERAL (SELECT {LEAD_CUSTOMER} AS cust,
-            now()::timestamp - make_interval(mins => ((g * 6007) % 1051200)::int) AS ts) x
+        CROSS JOIN LATERAL (SELECT {LEAD_CUSTOMER} AS cust, {LEAD_CREATED} AS ts) x
+        {LEAD_PATH}
         JOIN demo_company c ON c.i = ((x.cust * :spread) / (CAST(:nf AS bigint) * :nl)) % :nc
         JOIN demo_sentence s ON s.i = (g * 13) % :ns
         JOIN demo_owner o ON o.i = {_owner_of("x.cust")}
-        JOIN (SELECT DISTINCT ON (order_index) id, order_index, name FROM lead_stages
-              WHERE order_index BETWEEN 1 AND 7 ORDER BY order_index, id) st
-          ON st.order_index = ({STAGE_WEIGHTS})[1 + (g * 3) % 17]
+    """,
+    # Each lead's way to its stage (see LEAD_PATH): a creation row, then one per move,
+    # spread evenly from its creation to its last move, made by its owner.
+    "lead_stage_history": f"""
+        INSERT INTO lead_stage_history (lead_id, from_stage_id, to_stage_id, changed_at,
+            changed_by)
+        SELECT :base + g,
+               CASE WHEN step > 0 THEN {STAGE_AT}[step] END,
+               {STAGE_AT}[CASE WHEN step = p.top THEN p.k ELSE step + 1 END],
+               x.ts + (p.done - x.ts)
+                    * (CASE WHEN p.top = 0 THEN 0 ELSE step::float8 / p.top END),
+               o.user_id
+        FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
+        CROSS JOIN LATERAL (SELECT {LEAD_CUSTOMER} AS cust, {LEAD_CREATED} AS ts) x
+        {LEAD_PATH}
+        CROSS JOIN LATERAL generate_series(0, p.top) AS step
+        JOIN demo_owner o ON o.i = {_owner_of("x.cust")}
     """,
     "tasks": f"""
         INSERT INTO tasks (id, title, description, status, priority, due_date, completed_at,

@@ -41,6 +41,9 @@ SEED_STAGES = (
     ("Closed Lost", "Opportunity lost", 7),
 )
 
+# Days an open deal may sit in each stage before it is stale (migration 0025's values).
+ROTTING_DAYS = {"New": 7, "Contacted": 14, "Qualified": 21, "Proposal": 14, "Negotiation": 21}
+
 # (name, email, company, industry, owner email): the spec's SQL sample customers,
 # whose owners 1, 2, 3 are the admin, the manager and the sales rep.
 SEED_CUSTOMERS = (
@@ -103,7 +106,14 @@ def seed(
     for name, description, order_index in SEED_STAGES:
         if name not in existing_stages:
             # One at a time, in order, so a fresh database gives the spec's ids 1..7.
-            session.add(LeadStage(name=name, description=description, order_index=order_index))
+            session.add(
+                LeadStage(
+                    name=name,
+                    description=description,
+                    order_index=order_index,
+                    rotting_days=ROTTING_DAYS.get(name),
+                )
+            )
             session.flush()
             report.stages += 1
 

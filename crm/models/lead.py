@@ -7,10 +7,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    ARRAY,
     CheckConstraint,
     FetchedValue,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
     String,
     Text,
@@ -35,6 +37,9 @@ LEAD_SOURCES = (
 )  # fmt: skip
 CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF")
 
+# When a lead entered its stage: its last move (migration 0024), or its creation.
+IN_STAGE_SINCE = "COALESCE(stage_entered_at, created_at)"
+
 # Stages that end a lead's life; idx_leads_active excludes them (see migrations).
 CLOSED_WON = "Closed Won"
 CLOSED_LOST = "Closed Lost"
@@ -47,12 +52,19 @@ class LeadStage(Model):
     """A step of the pipeline, ordered by ``order_index``."""
 
     __tablename__ = "lead_stages"
+    __table_args__ = (
+        CheckConstraint(
+            "rotting_days IS NULL OR rotting_days > 0", name="chk_lead_stages_rotting_days"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
     order_index: Mapped[int | None] = mapped_column(server_default=text("0"))
     is_active: Mapped[bool | None] = mapped_column(server_default=text("true"))
+    # Migration 0025: an open deal in this stage longer than this is stale (NULL: never).
+    rotting_days: Mapped[int | None] = mapped_column(info={"label": "Stale after (days)"})
     created_at: Mapped[CreatedAt]
     version: Mapped[RowVersion]
 
@@ -92,6 +104,9 @@ class Lead(Model):
         # Migration 0009: deep list pages by the default order (index-only).
         Index("idx_leads_created_at_id", "created_at", "id"),
         Index("idx_leads_owner_stage", "owner_id", "stage_id"),
+        # Migration 0025: a stage's leads longest in it first, for everyone and per owner.
+        Index("idx_leads_stage_since", "stage_id", text(IN_STAGE_SINCE)),
+        Index("idx_leads_owner_stage_since", "owner_id", "stage_id", text(IN_STAGE_SINCE)),
         # Migration 0016: a rep's leads newest first.
         Index("idx_leads_owner_created_at", "owner_id", "created_at", "id"),
         Index("idx_leads_customer_stage", "customer_id", "stage_id"),
@@ -146,6 +161,19 @@ class Lead(Model):
     expected_close_date: Mapped[date | None]
     # Migration 0013: when the lead entered Closed Won/Lost (a trigger keeps it).
     closed_at: Mapped[datetime | None] = mapped_column(
+        server_default=FetchedValue(), server_onupdate=FetchedValue()
+    )
+    # Migration 0024: the lead's path, kept by a trigger from every stage change (the app
+    # never writes them): the stages it left, the last one, and when it entered this one.
+    stages_passed: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer),
+        server_default=text("'{}'::integer[]"),
+        server_onupdate=FetchedValue(),
+    )
+    previous_stage_id: Mapped[int | None] = mapped_column(
+        server_default=FetchedValue(), server_onupdate=FetchedValue()
+    )
+    stage_entered_at: Mapped[datetime | None] = mapped_column(
         server_default=FetchedValue(), server_onupdate=FetchedValue()
     )
     created_at: Mapped[CreatedAt]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Date, Index, Integer, Numeric, String, Table
+from sqlalchemy import ARRAY, BigInteger, Column, Date, Index, Integer, Numeric, String, Table
 
 from crm.extensions import db
 
@@ -39,18 +39,30 @@ def _aggregate(name: str, *dimensions: Column[Any], by_owner: bool = True) -> Ta
     )
 
 
+def _path() -> tuple[Column[Any], Column[Any]]:
+    """Migration 0024: the leads' paths (``leads.stages_passed``, ``previous_stage_id``)."""
+    return (
+        Column("stages_passed", ARRAY(Integer), nullable=False, server_default="{}"),
+        Column("previous_stage_id", Integer),
+    )
+
+
 pipeline_stats = _aggregate(
-    "pipeline_stats", Column("source", String(100)), Column("created_month", Date)
+    "pipeline_stats", Column("source", String(100)), Column("created_month", Date), *_path()
 )
 forecast_stats = _aggregate(
     "forecast_stats", Column("close_month", Date), Column("created_month", Date)
 )
 # Migration 0021: pipeline_stats without the month, for pages with no creation-date filter.
-pipeline_totals = _aggregate("pipeline_totals", Column("source", String(100)))
+pipeline_totals = _aggregate("pipeline_totals", Column("source", String(100)), *_path())
 # Migration 0023: every owner's sums by creation month, for conversion to the base
 # currency at each month's rate without reading every owner's rows.
 pipeline_months = _aggregate(
-    "pipeline_months", Column("source", String(100)), Column("created_month", Date), by_owner=False
+    "pipeline_months",
+    Column("source", String(100)),
+    Column("created_month", Date),
+    *_path(),
+    by_owner=False,
 )
 forecast_months = _aggregate(
     "forecast_months", Column("close_month", Date), Column("created_month", Date), by_owner=False

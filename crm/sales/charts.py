@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from crm.sales.cohorts import Cohort
 from crm.sales.pipeline import MEASURES, Funnel
 
 WON_COLOR, STEP_COLOR, LOST_COLOR = "#2e7d32", "#1565c0", "#c62828"
@@ -119,5 +120,38 @@ def forecast_figure(months: list[Any], currency: str) -> dict[str, Any]:
             "font": {"family": "system-ui, sans-serif"},
             "legend": {"orientation": "h", "y": 1.12},
             "yaxis": {"title": {"text": currency}, "separatethousands": True},
+        },
+    }
+
+
+def cohort_figure(cohorts: list[Cohort], stages: list[str]) -> dict[str, Any]:
+    """Per creation month (newest on top), the share of its leads that reached each stage."""
+    shares = [[round(share * 100, 1) for share in cohort.shares()] for cohort in cohorts]
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": stages,
+                "y": [f"{cohort.month:%b %Y}" for cohort in cohorts],
+                "z": shares,
+                "text": [[f"{value:.0f}%" for value in row] for row in shares],
+                "texttemplate": "%{text}",
+                "customdata": [[cohort.leads] * len(stages) for cohort in cohorts],
+                "hovertemplate": "%{y}: %{z:.1f}% of %{customdata:,} leads reached %{x}"
+                "<extra></extra>",
+                "colorscale": "Blues",
+                "zmin": 0,
+                "zmax": 100,
+                "showscale": False,
+                "xgap": 2,
+                "ygap": 2,
+            }
+        ],
+        "layout": {
+            "height": 60 + 26 * len(cohorts),
+            "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+            "font": {"family": "system-ui, sans-serif"},
+            "xaxis": {"side": "top", "automargin": True},
+            "yaxis": {"autorange": "reversed", "automargin": True},
         },
     }

@@ -25,16 +25,24 @@ from crm.extensions import DbSession
 from crm.models import Lead, pipeline_months, pipeline_stats
 from crm.sales.rates import Rates
 
-# (stage id, currency, first day of the period) -> (leads, amount, weighted)
-Groups = dict[tuple[int | None, str, date], tuple[int, Decimal, Decimal]]
+# A group of leads: their stage, the stages they passed, the stage they left for it
+# (crm/sales/pipeline.py's PathKey), their currency and the first day of the period.
+GroupKey = tuple[int | None, tuple[int, ...], int | None, str, date]
+# -> (leads, amount, weighted)
+Groups = dict[GroupKey, tuple[int, Decimal, Decimal]]
+PathTotals = dict[tuple[int | None, tuple[int, ...], int | None], tuple[int, Decimal, Decimal, int]]
 
 
 def _add(groups: Groups, rows: Any) -> None:
     merge(
         groups,
         {
-            (stage, currency, day): (int(leads), Decimal(amount), Decimal(weighted))
-            for stage, currency, day, leads, amount, weighted in rows
+            (stage, tuple(passed or ()), previous, currency, day): (
+                int(leads),
+                Decimal(amount),
+                Decimal(weighted),
+            )
+            for stage, passed, previous, currency, day, leads, amount, weighted in rows
             if leads
         },
     )
@@ -45,6 +53,9 @@ def merge(groups: Groups, more: Groups) -> None:
     for key, (leads, amount, weighted) in more.items():
         n, a, w = groups.get(key, (0, Decimal(0), Decimal(0)))
         groups[key] = (n + leads, a + amount, w + weighted)
+
+
+_PATH = (Lead.stage_id, Lead.stages_passed, Lead.previous_stage_id)
 
 
 def _sums() -> list[Any]:
@@ -64,9 +75,9 @@ def from_leads(session: DbSession, conditions: list[Any], by_day: bool = False) 
     _add(
         groups,
         session.execute(
-            select(Lead.stage_id, Lead.currency, period, *_sums())
+            select(*_PATH, Lead.currency, period, *_sums())
             .where(*conditions)
-            .group_by(Lead.stage_id, Lead.currency, period)
+            .group_by(*_PATH, Lead.currency, period)
         ),
     )
     return groups
@@ -77,10 +88,11 @@ def from_aggregates(
     owner_id: int | None,
     source: str | None,
     months: tuple[date | None, date | None],
+    currency: str | None = None,
 ) -> Groups:
     """Whole creation months from the aggregates: every owner's, or one owner's."""
     stats = (pipeline_stats if owner_id is not None else pipeline_months).c
-    conditions = []
+    conditions = [] if currency is None else [stats.currency == currency]
     if owner_id is not None:
         conditions.append(stats.owner_id == owner_id)
     if source:
@@ -96,6 +108,8 @@ def from_aggregates(
         session.execute(
             select(
                 stats.stage_id,
+                stats.stages_passed,
+                stats.previous_stage_id,
                 stats.currency,
                 stats.created_month,
                 func.sum(stats.leads),
@@ -103,7 +117,13 @@ def from_aggregates(
                 func.sum(stats.weighted),
             )
             .where(*conditions)
-            .group_by(stats.stage_id, stats.currency, stats.created_month)
+            .group_by(
+                stats.stage_id,
+                stats.stages_passed,
+                stats.previous_stage_id,
+                stats.currency,
+                stats.created_month,
+            )
         ),
     )
     return groups
@@ -116,11 +136,11 @@ def split_by_day(session: DbSession, groups: Groups, rates: Rates, conditions: l
     creation range); only the split months' leads are read.
     """
     splits = rates.split_months()
-    hit = sorted({(c, day.replace(day=1)) for _stage, c, day in groups} & splits)
+    hit = sorted({(key[3], key[4].replace(day=1)) for key in groups} & splits)
     if not hit:
         return groups
     kept = {
-        key: value for key, value in groups.items() if (key[1], key[2].replace(day=1)) not in hit
+        key: value for key, value in groups.items() if (key[3], key[4].replace(day=1)) not in hit
     }
     months = [
         and_(
@@ -135,20 +155,21 @@ def split_by_day(session: DbSession, groups: Groups, rates: Rates, conditions: l
     return kept
 
 
-def convert(groups: Groups, rates: Rates) -> dict[int | None, tuple[int, Decimal, Decimal, int]]:
-    """Per stage: leads, amount and weighted amount in the base currency, unrated leads.
+def convert(groups: Groups, rates: Rates | None) -> PathTotals:
+    """Per path: leads, amount and weighted amount in the base currency, unrated leads.
 
     A group with no rate for its date adds its leads to the count (and to the
     unrated ones), its amounts to nothing, and is recorded in ``rates.unrated``.
+    Without ``rates`` (one currency's groups), the sums as they are.
     """
-    totals: dict[int | None, list[Any]] = defaultdict(lambda: [0, Decimal(0), Decimal(0), 0])
-    for (stage, currency, day), (leads, amount, weighted) in groups.items():
-        total = totals[stage]
+    totals: dict[Any, list[Any]] = defaultdict(lambda: [0, Decimal(0), Decimal(0), 0])
+    for (stage, passed, previous, currency, day), (leads, amount, weighted) in groups.items():
+        total = totals[(stage, passed, previous)]
         total[0] += leads
-        factor = rates.factor(currency, day, amount, leads)
+        factor = Decimal(1) if rates is None else rates.factor(currency, day, amount, leads)
         if factor is None:
             total[3] += leads
             continue
         total[1] += amount * factor
         total[2] += weighted * factor
-    return {stage: (n, a, w, u) for stage, (n, a, w, u) in totals.items()}
+    return {path: (n, a, w, u) for path, (n, a, w, u) in totals.items()}

@@ -1,38 +1,37 @@
 """The sales pipeline: per-stage counts and sums, the funnel built from them (a service).
 
-In one currency, amounts are that currency's: without date filters the numbers
-come from ``pipeline_totals``, which the database keeps exact (migrations 0012
-and 0021); whole months of a creation range from ``pipeline_stats``; partial
-months and an expected-close range from the leads themselves. Across every
-currency (the default), every lead is counted and its amount converted to the
-base currency at the rate of its creation day (crm/sales/converted.py).
-Pure functions turn the rows into a funnel: the active stages in
-``order_index`` order with Closed Lost set beside them, how many leads reached
-each stage (are in it or any later one), stage-to-stage conversion and the win
-rate, won / (won + lost).
+The numbers are sums by path (crm/sales/paths.py), currency and creation month:
+whole months from the aggregates the database keeps exact (``pipeline_months``
+for every owner, ``pipeline_stats`` for one; migrations 0012, 0023, 0024),
+partial months and an expected-close range from the leads themselves. In one
+currency, amounts are that currency's; across every currency (the default),
+every lead is counted and its amount converted to the base currency at the rate
+of its creation day (crm/sales/converted.py). Pure functions turn them into a
+funnel: the active stages in ``order_index`` order with Closed Lost set beside
+them, how many leads reached each stage (were ever in it or a later one),
+stage-to-stage conversion, where deals were lost, and the win rate, won / (won +
+lost).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
-
 from crm.extensions import DbSession
-from crm.models import Customer, Lead, User, pipeline_stats, pipeline_totals
-from crm.models.lead import CLOSED_LOST, CLOSED_WON
+from crm.models import Lead, User
+from crm.models.lead import CLOSED_LOST, CLOSED_STAGE_NAMES, CLOSED_WON
 from crm.sales import converted
+from crm.sales.cohorts import Cohort, cohorts
+from crm.sales.paths import PathKey, furthest, positions
 from crm.sales.rates import Rates
 from crm.sales.rates import load as load_rates
-from crm.sales.stages import names as stage_names
+from crm.sales.stages import stages as stages_in_order
 from crm.security import policy
-from crm.web.ids import row_id
 
 MEASURES = {"count": "Leads", "amount": "Amount", "weighted": "Weighted amount"}
-CARDS = 20  # cards per board column at a time: the newest, then 20 more per click
 
 
 @dataclass(frozen=True)
@@ -90,21 +89,25 @@ class Step:
     stage_id: int
     name: str
     here: Totals  # leads now in this stage
-    reached: Totals  # leads in this stage or a later one (Closed Lost aside)
+    reached: Totals  # leads ever in this stage or a later one (Closed Lost aside)
     conversion: float | None  # share of this stage's "reached" that reached the next
+    lost_here: Totals = field(default_factory=Totals)  # Closed Lost leads lost from here
 
 
 @dataclass
 class Funnel:
     """The funnel's steps, Closed Lost beside them, and the win rate.
 
-    ``rates``: the rates a converted funnel used and the amounts it could not convert.
+    ``rates``: the rates a converted funnel used and the amounts it could not convert;
+    ``cohorts``: the newest creation months, and how far their leads went.
     """
 
     steps: list[Step] = field(default_factory=list)
     lost: Step | None = None
     won: Totals = field(default_factory=Totals)
     rates: Rates | None = None
+    cohorts: list[Cohort] = field(default_factory=list)
+    limits: dict[int, int] = field(default_factory=dict)  # open stage id -> rotting days
 
     @property
     def win_rate(self) -> float | None:
@@ -130,73 +133,6 @@ def lead_conditions(filters: Filters) -> list[Any]:
     if filters.close_to:
         conditions.append(Lead.expected_close_date <= filters.close_to)
     return conditions
-
-
-@dataclass(frozen=True)
-class Card:
-    """What a board card shows of a lead."""
-
-    id: int
-    title: str
-    amount: Decimal | None
-    customer: str | None
-    created_at: datetime | None
-
-    @property
-    def cursor(self) -> str:
-        """Where the next cards of its column start (keyset: created_at, id)."""
-        stamp = self.created_at.isoformat() if self.created_at else ""
-        return f"{stamp}_{self.id}"
-
-
-def parse_cursor(raw: str) -> tuple[datetime, int] | None:
-    """A card cursor from the address, or None when it is not one."""
-    stamp, _, number = raw.rpartition("_")
-    lead_id = row_id(number)
-    try:
-        return (datetime.fromisoformat(stamp), lead_id) if lead_id is not None else None
-    except ValueError:
-        return None
-
-
-def column_cards(
-    session: DbSession,
-    user: User,
-    filters: Filters,
-    stage_id: int,
-    after: tuple[datetime, int] | None = None,
-) -> list[Card]:
-    """The next CARDS + 1 leads of one column, newest first (the extra one: "more?").
-
-    One short index scan per column, under the row rule; ``after`` continues
-    from a card's cursor without counting what came before it.
-    """
-    conditions = [Lead.stage_id == stage_id, policy.row_filter(user, Lead)]
-    if after is not None:
-        conditions.append(tuple_(Lead.created_at, Lead.id) < tuple_(*after))
-    rows = session.execute(
-        select(Lead.id, Lead.title, Lead.amount, Customer.name, Lead.created_at)
-        .outerjoin(Customer, Customer.id == Lead.customer_id)
-        .where(*conditions, *lead_conditions(filters))
-        .order_by(Lead.created_at.desc(), Lead.id.desc())
-        .limit(CARDS + 1)
-    )
-    return [Card(*row) for row in rows]
-
-
-def board_cards(
-    session: DbSession, user: User, filters: Filters, stage_ids: list[int]
-) -> dict[int, list[Card]]:
-    """Per stage, its first cards (see column_cards)."""
-    return {stage: column_cards(session, user, filters, stage) for stage in stage_ids}
-
-
-def readable_lead(session: DbSession, user: User, lead_id: str) -> Lead | None:
-    """The lead with this id if ``user`` may read it (the row rules), else None."""
-    number = row_id(lead_id)
-    if number is None:
-        return None
-    return session.scalar(select(Lead).where(Lead.id == number, policy.row_filter(user, Lead)))
 
 
 def _month_start(day: date) -> date:
@@ -227,106 +163,104 @@ def split_by_month(
     return (first, stop), edges
 
 
-def _from_leads(session: DbSession, conditions: list[Any]) -> dict[int | None, Totals]:
-    statement = (
-        select(
-            Lead.stage_id,
-            func.count(),
-            func.coalesce(func.sum(Lead.amount), 0),
-            # Summed, then divided once: the same number, and much cheaper per lead.
-            func.coalesce(func.sum(Lead.amount * func.coalesce(Lead.probability, 0)), 0) / 100.0,
+def by_stage(totals: dict[PathKey, Totals]) -> dict[int | None, Totals]:
+    """Per stage id, the totals of the leads in it now, whatever their paths."""
+    result: dict[int | None, Totals] = {}
+    for (stage, _passed, _previous), value in totals.items():
+        result[stage] = result.get(stage, Totals()) + value
+    return result
+
+
+def groups(session: DbSession, filters: Filters) -> converted.Groups:
+    """The leads the filters select, by path, currency and creation month.
+
+    Whole creation months come from the aggregates (every owner's, or one
+    owner's); partial months at the ends of a creation range, and any
+    expected-close range, from the leads.
+    """
+    if filters.close_from or filters.close_to:
+        return converted.from_leads(session, lead_conditions(filters))
+    end = filters.created_to + timedelta(days=1) if filters.created_to else None
+    months, edges = split_by_month(filters.created_from, end)
+    found = (
+        converted.from_aggregates(
+            session, filters.owner_id, filters.source, months, filters.currency
         )
-        .where(*conditions)
-        .group_by(Lead.stage_id)
+        if months
+        else {}
     )
-    return _totals(session.execute(statement))
+    undated = replace(filters, created_from=None, created_to=None)
+    for low, high in edges:
+        edge = [*lead_conditions(undated), Lead.created_at >= low, Lead.created_at < high]
+        converted.merge(found, converted.from_leads(session, edge))
+    return found
 
 
-def _from_stats(
-    session: DbSession, filters: Filters, months: tuple[date | None, date | None]
-) -> dict[int | None, Totals]:
-    first, stop = months
-    # No creation-date bounds: the month-less totals, a fraction of the rows (0021).
-    dated = first is not None or stop is not None
-    stats = (pipeline_stats if dated else pipeline_totals).c
-    conditions = [stats.currency == filters.currency]
-    if filters.owner_id is not None:
-        conditions.append(stats.owner_id == filters.owner_id)
-    if filters.source:
-        conditions.append(stats.source == filters.source)
-    if first is not None:
-        conditions.append(stats.created_month >= first)
-    if stop is not None:
-        conditions.append(stats.created_month < stop)
-    statement = (
-        select(
-            stats.stage_id, func.sum(stats.leads), func.sum(stats.amount), func.sum(stats.weighted)
-        )
-        .where(*conditions)
-        .group_by(stats.stage_id)
-    )
-    return _totals(session.execute(statement))
+def stage_totals(
+    session: DbSession, filters: Filters, rates: Rates | None = None, found: Any = None
+) -> dict[PathKey, Totals]:
+    """Per path, the totals of the leads the filters select.
 
-
-def _totals(rows: Any) -> dict[int | None, Totals]:
+    With ``rates`` (every currency), amounts converted to the base currency;
+    without, summed as they are (one currency's). ``found``: ``groups()`` already read.
+    """
+    found = groups(session, filters) if found is None else found
+    if rates is not None:
+        found = converted.split_by_day(session, found, rates, lead_conditions(filters))
+    totals = converted.convert(found, rates)
     return {
-        stage: Totals(int(leads), Decimal(amount), Decimal(weighted))
-        for stage, leads, amount, weighted in rows
-        if leads
+        path: Totals(leads, amount, weighted, unrated)
+        for path, (leads, amount, weighted, unrated) in totals.items()
     }
 
 
-def stage_totals(session: DbSession, filters: Filters) -> dict[int | None, Totals]:
-    """Per stage id, the totals of the leads the filters select.
+def build_funnel(
+    stages: list[tuple[int, str]],
+    totals: dict[PathKey, Totals],
+    order: list[tuple[int, str]] | None = None,
+) -> Funnel:
+    """The funnel from the active stages (in order) and totals per path (pure).
 
-    Whole creation months come from ``pipeline_stats``; partial months at the ends
-    of a creation range, and any expected-close range, from the leads.
+    A lead reached a stage if it was ever in it or a later one (``order``: every
+    stage in pipeline order, inactive ones too, so a path through one counts);
+    conversion is the share of a stage's reached leads that reached the next. A
+    Closed Lost lead counts for the stages it passed, and is "lost here" at the
+    stage it left for Closed Lost.
     """
-    if filters.close_from or filters.close_to:
-        return _from_leads(session, lead_conditions(filters))
-    end = filters.created_to + timedelta(days=1) if filters.created_to else None
-    months, edges = split_by_month(filters.created_from, end)
-    totals = _from_stats(session, filters, months) if months else {}
-    undated = replace(filters, created_from=None, created_to=None)
-    for low, high in edges:
-        edge = _from_leads(
-            session, [*lead_conditions(undated), Lead.created_at >= low, Lead.created_at < high]
-        )
-        for stage, value in edge.items():
-            totals[stage] = totals.get(stage, Totals()) + value
-    return totals
-
-
-def build_funnel(stages: list[tuple[int, str]], totals: dict[int | None, Totals]) -> Funnel:
-    """The funnel from the active stages (in order) and per-stage totals (pure)."""
     funnel = Funnel()
     ordered = [(i, name) for i, name in stages if name != CLOSED_LOST]
+    position = positions(order or stages)
+    here = by_stage(totals)
+    reached = dict.fromkeys((i for i, _ in ordered), Totals())
+    lost_from: dict[int | None, Totals] = {}
+    lost_ids = {i for i, name in (order or stages) if name == CLOSED_LOST}
+    for path, value in totals.items():
+        far = furthest(path, position)
+        for stage_id, _name in ordered:
+            if position[stage_id] <= far:
+                reached[stage_id] = reached[stage_id] + value
+        if path[0] in lost_ids:
+            lost_from[path[2]] = lost_from.get(path[2], Totals()) + value
     for stage_id, name in stages:
         if name == CLOSED_LOST:
-            here = totals.get(stage_id, Totals())
-            funnel.lost = Step(stage_id, name, here, here, None)
-    reached = Totals()
-    cumulative: list[Totals] = []
-    for stage_id, _name in reversed(ordered):
-        reached = reached + totals.get(stage_id, Totals())
-        cumulative.append(reached)
-    cumulative.reverse()
+            lost = here.get(stage_id, Totals())
+            funnel.lost = Step(stage_id, name, lost, lost, None)
     for n, (stage_id, name) in enumerate(ordered):
-        after = cumulative[n + 1].leads if n + 1 < len(ordered) else None
-        conversion = (
-            after / cumulative[n].leads if after is not None and cumulative[n].leads else None
+        after = reached[ordered[n + 1][0]].leads if n + 1 < len(ordered) else None
+        base = reached[stage_id].leads
+        conversion = after / base if after is not None and base else None
+        step = Step(
+            stage_id,
+            name,
+            here.get(stage_id, Totals()),
+            reached[stage_id],
+            conversion,
+            lost_from.get(stage_id, Totals()),
         )
-        here = totals.get(stage_id, Totals())
-        funnel.steps.append(Step(stage_id, name, here, cumulative[n], conversion))
+        funnel.steps.append(step)
         if name == CLOSED_WON:
-            funnel.won = here
+            funnel.won = step.here
     return funnel
-
-
-def board_stages(session: DbSession) -> list[tuple[int, str]]:
-    """The board's columns, in its order: the funnel's stages, then Closed Lost."""
-    active = stage_names(session, active_only=True)
-    return [s for s in active if s[1] != CLOSED_LOST] + [s for s in active if s[1] == CLOSED_LOST]
 
 
 def within_rule(user: User, filters: Filters) -> Filters:
@@ -335,43 +269,24 @@ def within_rule(user: User, filters: Filters) -> Filters:
     return filters if owner is None else replace(filters, owner_id=owner)
 
 
-def converted_totals(
-    session: DbSession, filters: Filters, rates: Rates
-) -> dict[int | None, Totals]:
-    """Per stage id, every currency's leads the filters select, amounts in the base currency."""
-    if filters.close_from or filters.close_to:
-        groups = converted.from_leads(session, lead_conditions(filters))
-    else:
-        end = filters.created_to + timedelta(days=1) if filters.created_to else None
-        months, edges = split_by_month(filters.created_from, end)
-        groups = (
-            converted.from_aggregates(session, filters.owner_id, filters.source, months)
-            if months
-            else {}
-        )
-        undated = replace(filters, created_from=None, created_to=None)
-        for low, high in edges:
-            edge = [*lead_conditions(undated), Lead.created_at >= low, Lead.created_at < high]
-            converted.merge(groups, converted.from_leads(session, edge))
-    groups = converted.split_by_day(session, groups, rates, lead_conditions(filters))
-    return {
-        stage: Totals(leads, amount, weighted, unrated)
-        for stage, (leads, amount, weighted, unrated) in converted.convert(groups, rates).items()
-    }
-
-
 def funnel(session: DbSession, user: User, filters: Filters) -> Funnel:
-    """The funnel ``user`` may see for ``filters``.
+    """The funnel ``user`` may see for ``filters``, and its cohorts.
 
-    In one currency: two small statements (stages, totals); converted, one more
-    for the rates, and one per period a rate starts inside (rare).
+    Three small statements (stages, rates, sums by path and month), and one per
+    period a rate starts inside (rare).
     """
     filters = within_rule(user, filters)
-    if filters.currency is None:
-        rates = load_rates(session)
-        result = build_funnel(
-            stage_names(session, active_only=True), converted_totals(session, filters, rates)
-        )
-        result.rates = rates
-        return result
-    return build_funnel(stage_names(session, active_only=True), stage_totals(session, filters))
+    every = stages_in_order(session)  # one statement: the order, and which are active
+    order = [(stage.id, stage.name) for stage in every]
+    active = [(stage.id, stage.name) for stage in every if stage.is_active]
+    rates = load_rates(session) if filters.currency is None else None
+    found = groups(session, filters)
+    result = build_funnel(active, stage_totals(session, filters, rates, found), order)
+    result.rates = rates
+    result.cohorts = cohorts(found, active, order)
+    result.limits = {
+        stage.id: stage.rotting_days
+        for stage in every
+        if stage.rotting_days and stage.name not in CLOSED_STAGE_NAMES
+    }
+    return result

@@ -74,6 +74,7 @@ def test_upgrade_from_empty_then_downgrade_to_base_and_up_again(scratch_app: Fla
                 "crm_common_lexemes",
                 "crm_keep_an_active_admin",
                 "crm_lead_closed_at",
+                "crm_lead_path",
                 "crm_lead_stage_history_insert",
                 "crm_lead_stage_history_update",
                 "crm_pipeline_stats",

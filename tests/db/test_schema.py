@@ -68,6 +68,7 @@ SPEC_COLUMNS = {
         ("is_active", "boolean", False, "true"),
         ("created_at", TS, False, NOW),
         VERSION,  # migration 0008
+        ("rotting_days", "integer", False, None),  # migration 0025
     ],
     "leads": [
         serial("leads"),
@@ -85,6 +86,10 @@ SPEC_COLUMNS = {
         ("updated_at", TS, False, NOW),
         VERSION,  # migration 0008
         ("closed_at", TS, False, None),  # migration 0013, kept by a trigger
+        # Migration 0024: the lead's path, kept by a trigger.
+        ("stages_passed", "integer[]", True, "'{}'::integer[]"),
+        ("previous_stage_id", "integer", False, None),
+        ("stage_entered_at", TS, False, None),
     ],
     "tasks": [
         serial("tasks"),
@@ -359,6 +364,15 @@ APP_INDEXES = (
             "tasks",
             "btree (completed_at) WHERE (completed_at IS NOT NULL)",
         ),
+        # Migration 0025: a stage's leads by how long they have been in it.
+        "idx_leads_stage_since": (
+            "leads",
+            "btree (stage_id, COALESCE(stage_entered_at, created_at))",
+        ),
+        "idx_leads_owner_stage_since": (
+            "leads",
+            "btree (owner_id, stage_id, COALESCE(stage_entered_at, created_at))",
+        ),
         # Migration 0022: stage history, by lead and by time; the FK columns' lookups.
         "idx_lead_stage_history_lead": ("lead_stage_history", "btree (lead_id, changed_at, id)"),
         "idx_lead_stage_history_changed_at": ("lead_stage_history", "btree (changed_at)"),
@@ -400,6 +414,11 @@ RATE_CHECKS = {
         "CHECK (((currency)::text ~ '^[A-Z]{3}$'::text))",
     ),
     "chk_exchange_rates_rate": ("exchange_rates", "CHECK ((rate > (0)::numeric))"),
+    # Migration 0025: a stage's limit for stale deals.
+    "chk_lead_stages_rotting_days": (
+        "lead_stages",
+        "CHECK (((rotting_days IS NULL) OR (rotting_days > 0)))",
+    ),
 }
 RATE_UNIQUE = {
     "uq_exchange_rates_currency_valid_from": ("exchange_rates", "UNIQUE (currency, valid_from)")
@@ -425,6 +444,9 @@ def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
     assert pkeys == {f"{t}_pkey": (t, "PRIMARY KEY (id)") for t in introspect.TABLES}
 
 
+PATH = "stages_passed, previous_stage_id"
+
+
 def test_every_index_matches_spec_by_name_and_definition(db_connection: Connection) -> None:
     expected = {
         name: f"CREATE INDEX {name} ON public.{table} USING {using}"
@@ -440,11 +462,12 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
     )
     # Migration 0012: the pipeline aggregates' keys (nullable columns, NULLS NOT DISTINCT).
     for table, key in (
-        ("pipeline_stats", "owner_id, stage_id, currency, source, created_month"),
-        ("pipeline_totals", "owner_id, stage_id, currency, source"),  # migration 0021
+        # Migration 0024: the funnel's by the leads' paths too.
+        ("pipeline_stats", f"owner_id, stage_id, currency, source, created_month, {PATH}"),
+        ("pipeline_totals", f"owner_id, stage_id, currency, source, {PATH}"),  # 0021
         # Migration 0023: by creation month too, and every owner's.
         ("forecast_stats", "owner_id, stage_id, currency, close_month, created_month"),
-        ("pipeline_months", "stage_id, currency, source, created_month"),
+        ("pipeline_months", f"stage_id, currency, source, created_month, {PATH}"),
         ("forecast_months", "stage_id, currency, close_month, created_month"),
     ):
         expected[f"uk_{table}"] = (
@@ -508,6 +531,8 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         "trg_leads_pipeline_delete",
         # Migration 0013: when a lead closed.
         "trg_leads_closed_at",
+        # Migration 0024: the lead's path through the stages.
+        "trg_leads_path",
         # Migration 0022: the stages a lead entered.
         "trg_leads_stage_history_insert",
         "trg_leads_stage_history_update",

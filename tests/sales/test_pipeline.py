@@ -123,15 +123,17 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
         "UPDATE leads SET expected_close_date = expected_close_date + 40",
         "UPDATE leads SET created_at = created_at - interval '45 days' WHERE amount < 300",
     ]
+    # Migration 0024: each lead's path is a dimension of the funnel's aggregates.
     plain = (
         "SELECT owner_id, stage_id, currency, source, CAST(date_trunc('month', created_at) "
-        "AS date), count(*), COALESCE(sum(amount), 0), "
+        "AS date), stages_passed, previous_stage_id, count(*), COALESCE(sum(amount), 0), "
         "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
-        "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+        "GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7"
     )
     kept = (
-        "SELECT owner_id, stage_id, currency, source, created_month, leads, amount, weighted "
-        "FROM pipeline_stats WHERE leads <> 0 ORDER BY 1, 2, 3, 4, 5"
+        "SELECT owner_id, stage_id, currency, source, created_month, stages_passed, "
+        "previous_stage_id, leads, amount, weighted "
+        "FROM pipeline_stats WHERE leads <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
     )
     monthly = (
         "SELECT owner_id, stage_id, currency, CAST(date_trunc('month', expected_close_date) "
@@ -147,13 +149,14 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
     # Migration 0023: every owner's, by creation month (conversion to the base currency).
     owners_months = (
         "SELECT stage_id, currency, source, CAST(date_trunc('month', created_at) AS date), "
-        "count(*), COALESCE(sum(amount), 0), "
+        "stages_passed, previous_stage_id, count(*), COALESCE(sum(amount), 0), "
         "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
-        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6"
     )
     kept_months = (
-        "SELECT stage_id, currency, source, created_month, leads, amount, weighted "
-        "FROM pipeline_months WHERE leads <> 0 ORDER BY 1, 2, 3, 4"
+        "SELECT stage_id, currency, source, created_month, stages_passed, previous_stage_id, "
+        "leads, amount, weighted FROM pipeline_months WHERE leads <> 0 "
+        "ORDER BY 1, 2, 3, 4, 5, 6"
     )
     owners_forecast = (
         "SELECT stage_id, currency, CAST(date_trunc('month', expected_close_date) AS date), "
@@ -166,13 +169,15 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
         "FROM forecast_months WHERE leads <> 0 ORDER BY 1, 2, 3, 4"
     )
     totals = (
-        "SELECT owner_id, stage_id, currency, source, count(*), COALESCE(sum(amount), 0), "
+        "SELECT owner_id, stage_id, currency, source, stages_passed, previous_stage_id, "
+        "count(*), COALESCE(sum(amount), 0), "
         "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
-        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6"
     )
     kept_totals = (
-        "SELECT owner_id, stage_id, currency, source, leads, amount, weighted "
-        "FROM pipeline_totals WHERE leads <> 0 ORDER BY 1, 2, 3, 4"
+        "SELECT owner_id, stage_id, currency, source, stages_passed, previous_stage_id, "
+        "leads, amount, weighted FROM pipeline_totals WHERE leads <> 0 "
+        "ORDER BY 1, 2, 3, 4, 5, 6"
     )
     for statement in statements:
         db_connection.execute(text(statement))
@@ -345,7 +350,7 @@ def test_a_creation_range_matches_a_plain_group_by(users, stages, db_connection,
         {"first": stages["New"] - 0},
     )
     filters = pipeline.Filters(currency="USD", created_from=start, created_to=end)
-    got = pipeline.stage_totals(db.session, filters)
+    got = pipeline.by_stage(pipeline.stage_totals(db.session, filters))
     where = ["currency = 'USD'"]
     if start:
         where.append(f"created_at >= DATE '{start}'")

@@ -204,6 +204,13 @@ def test_the_migration_rebuilds_history_from_the_audit_trail(scratch_app: Flask)
                     {"r": role},
                 )
             )
+            # Migration 0024's backfill: the paths of the leads that moved, from this history.
+            paths = conn.execute(
+                text(
+                    "SELECT id, stages_passed, previous_stage_id, stage_entered_at IS NOT NULL "
+                    "FROM leads ORDER BY id"
+                )
+            ).all()
         assert [tuple(row) for row in rows] == [
             (moved, None, a, maker),
             (moved, a, c, None),
@@ -211,3 +218,7 @@ def test_the_migration_rebuilds_history_from_the_audit_trail(scratch_app: Flask)
             (still, None, a, maker),
         ]
         assert may == [True, True, False, False, True]  # and the id sequence
+        assert [tuple(row) for row in paths] == [
+            (moved, sorted([a, c]), c, True),  # passed A and C, left C for B
+            (still, [], None, False),  # never moved: the defaults
+        ]

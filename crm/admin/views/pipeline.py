@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from flask import abort, flash, jsonify, redirect, request
@@ -15,7 +15,7 @@ from crm.admin.filters import owners
 from crm.admin.urls import list_url, view_url
 from crm.extensions import db
 from crm.models import CURRENCIES, LEAD_SOURCES, LeadStage
-from crm.sales import charts, pipeline
+from crm.sales import board, charts, pipeline
 from crm.sales.rates import base_currency
 from crm.security import policy
 from crm.security.policy import Action, Resource
@@ -115,10 +115,15 @@ class PipelineView(BaseView):
             if funnel and filters
             else None
         )
+        cohort_json = None
+        if funnel and funnel.cohorts:
+            names = [step.name for step in funnel.steps]
+            cohort_json = charts.to_json(charts.cohort_figure(funnel.cohorts, names))
         return self.render(
             "admin/pipeline.html",
             form=form,
             funnel=funnel,
+            cohort_json=cohort_json,
             filters=filters,
             measure=measure,
             figure_json=charts.to_json(figure) if figure else None,
@@ -131,13 +136,15 @@ class PipelineView(BaseView):
         """Leads as cards in stage columns (the newest CARDS of each), with totals."""
         form, filters = self._read_filters()
         funnel = pipeline.funnel(db.session, current_user, filters) if filters else None
-        columns = []
+        columns, stale = [], {}
+        now = datetime.now(UTC).replace(tzinfo=None)  # the database's timestamps are UTC
         if funnel and filters:
             steps = [*funnel.steps, *([funnel.lost] if funnel.lost else [])]
-            cards = pipeline.board_cards(
+            cards = board.board_cards(
                 db.session, current_user, filters, [s.stage_id for s in steps]
             )
             columns = [(step, cards.get(step.stage_id, [])) for step in steps]
+            stale = board.stale_counts(db.session, current_user, filters, funnel.limits, now)
         return self.render(
             "admin/board.html",
             form=form,
@@ -145,11 +152,15 @@ class PipelineView(BaseView):
             columns=columns,
             stages=[(step.stage_id, step.name) for step, _cards in columns],
             more_urls={step.stage_id: self._more_url(step.stage_id) for step, _ in columns},
-            cards_per_column=pipeline.CARDS,
+            cards_per_column=board.CARDS,
             stage_urls=self._stage_urls(funnel, filters) if funnel and filters else {},
             may_move=policy.allowed(current_user, Resource.LEADS, Action.UPDATE),
             funnel=funnel,
             shown=shown_currency(filters) if filters else base_currency(),
+            limits=funnel.limits if funnel else {},
+            stale=stale,
+            stale_cap=board.STALE_CAP,
+            now=now,
         )
 
     @expose("/board/cards")
@@ -157,18 +168,20 @@ class PipelineView(BaseView):
         """The next cards of one column, after a card's cursor (the column's "show more")."""
         _form, filters = self._read_filters()
         number = row_id(request.args.get("stage", ""))
-        after = pipeline.parse_cursor(request.args.get("after", ""))
+        after = board.parse_cursor(request.args.get("after", ""))
         stage = db.session.get(LeadStage, number) if number is not None else None
         if filters is None or stage is None or after is None:
             abort(400)
-        cards = pipeline.column_cards(db.session, current_user, filters, stage.id, after)
+        cards = board.column_cards(db.session, current_user, filters, stage.id, after)
         return self.render(
             "admin/board_cards.html",
             cards=cards,
             stage_id=stage.id,
-            stages=pipeline.board_stages(db.session),
+            stages=board.board_stages(db.session),
             more_url=self._more_url(stage.id),
-            cards_per_column=pipeline.CARDS,
+            cards_per_column=board.CARDS,
+            limits={stage.id: stage.rotting_days} if stage.rotting_days else {},
+            now=datetime.now(UTC).replace(tzinfo=None),
             may_move=policy.allowed(current_user, Resource.LEADS, Action.UPDATE),
         )
 
@@ -186,7 +199,7 @@ class PipelineView(BaseView):
         # and its selector is named after it (one form per column: templates/admin/board_card.html).
         lead_id = request.form.get("lead", "")
         stage_id = request.form.get("stage") or request.form.get(f"stage_{lead_id}", "")
-        lead = pipeline.readable_lead(db.session, current_user, lead_id)
+        lead = board.readable_lead(db.session, current_user, lead_id)
         if lead is None:
             abort(404)
         number = row_id(stage_id)

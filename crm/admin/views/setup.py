@@ -16,6 +16,7 @@ from wtforms.validators import (
     EqualTo,
     InputRequired,
     Length,
+    NumberRange,
     Optional,
     ValidationError,
 )
@@ -33,13 +34,26 @@ from crm.security.policy import Resource
 
 class LeadStageView(PolicyModelView):
     resource = Resource.LEAD_STAGES
-    column_list = ("order_index", "name", "description", "is_active")
-    column_labels = {"order_index": "Order", "is_active": "Active"}
+    column_list = ("order_index", "name", "description", "rotting_days", "is_active")
+    column_labels = {
+        "order_index": "Order",
+        "is_active": "Active",
+        "rotting_days": "Stale after (days)",
+    }
     column_default_sort = "order_index"
     column_sortable_list = ("order_index", "name")
-    column_details_list = ("order_index", "name", "description", "is_active", "created_at")
+    column_details_list = (
+        "order_index", "name", "description", "rotting_days", "is_active", "created_at",
+    )  # fmt: skip
     column_export_list = column_details_list
-    form_columns = ("name", "description", "order_index", "is_active")
+    form_columns = ("name", "description", "order_index", "rotting_days", "is_active")
+    form_args = {
+        "rotting_days": {
+            "validators": [Optional(), NumberRange(min=1, message="At least one day, or empty.")],
+            "description": "An open deal in this stage longer than this is flagged as stale on "
+            "the board. Empty: never.",
+        }
+    }
 
     def delete_model(self, model: LeadStage) -> bool:
         """Delete a stage no lead is or ever was in; deactivate one that leads were in.

@@ -1,0 +1,141 @@
+"""The pipeline board: cards per stage column, newest first, under the row rules.
+
+Stale deals (longer in their stage than its ``rotting_days``) are flagged and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+
+from crm.extensions import DbSession
+from crm.models import Customer, Lead, User
+from crm.models.lead import CLOSED_LOST
+from crm.sales.pipeline import Filters, lead_conditions, within_rule
+from crm.sales.stages import names as stage_names
+from crm.security import policy
+from crm.web.ids import row_id
+
+CARDS = 20  # cards per board column at a time: the newest, then 20 more per click
+STALE_CAP = 1_000  # stale deals per column counted exactly up to this
+
+
+def in_stage_since() -> Any:
+    """When a lead entered its stage, as idx_leads_stage_since indexes it (migration 0025)."""
+    return func.coalesce(Lead.stage_entered_at, Lead.created_at)
+
+
+@dataclass(frozen=True)
+class Card:
+    """What a board card shows of a lead."""
+
+    id: int
+    title: str
+    amount: Decimal | None
+    currency: str | None
+    customer: str | None
+    created_at: datetime | None
+    since: datetime | None  # in its stage since (its last move, or its creation)
+
+    def days_in_stage(self, now: datetime) -> int | None:
+        """Whole days the lead has been in its stage at ``now``."""
+        return (now - self.since).days if self.since else None
+
+    @property
+    def cursor(self) -> str:
+        """Where the next cards of its column start (keyset: created_at, id)."""
+        stamp = self.created_at.isoformat() if self.created_at else ""
+        return f"{stamp}_{self.id}"
+
+
+def parse_cursor(raw: str) -> tuple[datetime, int] | None:
+    """A card cursor from the address, or None when it is not one."""
+    stamp, _, number = raw.rpartition("_")
+    lead_id = row_id(number)
+    try:
+        return (datetime.fromisoformat(stamp), lead_id) if lead_id is not None else None
+    except ValueError:
+        return None
+
+
+def column_cards(
+    session: DbSession,
+    user: User,
+    filters: Filters,
+    stage_id: int,
+    after: tuple[datetime, int] | None = None,
+) -> list[Card]:
+    """The next CARDS + 1 leads of one column, newest first (the extra one: "more?").
+
+    One short index scan per column, under the row rule; ``after`` continues
+    from a card's cursor without counting what came before it.
+    """
+    conditions = [Lead.stage_id == stage_id, policy.row_filter(user, Lead)]
+    if after is not None:
+        conditions.append(tuple_(Lead.created_at, Lead.id) < tuple_(*after))
+    rows = session.execute(
+        select(
+            Lead.id,
+            Lead.title,
+            Lead.amount,
+            Lead.currency,
+            Customer.name,
+            Lead.created_at,
+            in_stage_since(),
+        )
+        .outerjoin(Customer, Customer.id == Lead.customer_id)
+        .where(*conditions, *lead_conditions(filters))
+        .order_by(Lead.created_at.desc(), Lead.id.desc())
+        .limit(CARDS + 1)
+    )
+    return [Card(*row) for row in rows]
+
+
+def stale_counts(
+    session: DbSession, user: User, filters: Filters, limits: dict[int, int], now: datetime
+) -> dict[int, int]:
+    """Per stage with a limit (days), its deals in it longer than that, up to STALE_CAP + 1.
+
+    One short index range per stage (idx_leads_stage_since, or the owner's), under
+    the row rule and the filters; beyond the cap the page says "more than".
+    """
+    conditions = [policy.row_filter(user, Lead), *lead_conditions(within_rule(user, filters))]
+    counts = {}
+    for stage_id, days in limits.items():
+        capped = (
+            select(Lead.id)
+            .where(
+                Lead.stage_id == stage_id,
+                in_stage_since() < now - timedelta(days=days),
+                *conditions,
+            )
+            .limit(STALE_CAP + 1)
+            .subquery()
+        )
+        counts[stage_id] = int(session.scalar(select(func.count()).select_from(capped)) or 0)
+    return counts
+
+
+def board_cards(
+    session: DbSession, user: User, filters: Filters, stage_ids: list[int]
+) -> dict[int, list[Card]]:
+    """Per stage, its first cards (see column_cards)."""
+    return {stage: column_cards(session, user, filters, stage) for stage in stage_ids}
+
+
+def readable_lead(session: DbSession, user: User, lead_id: str) -> Lead | None:
+    """The lead with this id if ``user`` may read it (the row rules), else None."""
+    number = row_id(lead_id)
+    if number is None:
+        return None
+    return session.scalar(select(Lead).where(Lead.id == number, policy.row_filter(user, Lead)))
+
+
+def board_stages(session: DbSession) -> list[tuple[int, str]]:
+    """The board's columns, in its order: the funnel's stages, then Closed Lost."""
+    active = stage_names(session, active_only=True)
+    return [s for s in active if s[1] != CLOSED_LOST] + [s for s in active if s[1] == CLOSED_LOST]

@@ -1,0 +1,46 @@
+"""``lead_stages.rotting_days``: how long an open deal may sit in a stage (issue 17, part 4).
+
+A lead that has been in its stage longer than the stage's ``rotting_days`` is
+stale: the board flags its card and counts such deals per column. NULL: the
+stage has no limit (Closed Won and Closed Lost). The spec's stages get sensible
+limits here (on a new database the seed gives them); admins change them on the
+lead stages' form.
+
+How long a lead has been in its stage: since ``stage_entered_at`` (migration
+0024), or since it was created if it never moved. Two indexes find the oldest
+leads of a stage at once, for everyone and per owner (a rep's board).
+
+Revision ID: 0025_rotting_days
+Revises: 0024_lead_paths
+Create Date: 2026-12-01
+"""
+
+from alembic import op
+
+revision = "0025_rotting_days"
+down_revision = "0024_lead_paths"
+branch_labels = None
+depends_on = None
+
+# The spec's stage names -> days (the seed's values: crm/maintenance/seed.py).
+LIMITS = {"New": 7, "Contacted": 14, "Qualified": 21, "Proposal": 14, "Negotiation": 21}
+IN_STAGE_SINCE = "COALESCE(stage_entered_at, created_at)"
+
+
+def upgrade() -> None:
+    op.execute(
+        "ALTER TABLE lead_stages ADD COLUMN rotting_days integer "
+        "CONSTRAINT chk_lead_stages_rotting_days CHECK (rotting_days IS NULL OR rotting_days > 0)"
+    )
+    for name, days in LIMITS.items():
+        op.execute(f"UPDATE lead_stages SET rotting_days = {days} WHERE name = '{name}'")
+    op.execute(f"CREATE INDEX idx_leads_stage_since ON leads (stage_id, ({IN_STAGE_SINCE}))")
+    op.execute(
+        f"CREATE INDEX idx_leads_owner_stage_since ON leads (owner_id, stage_id, ({IN_STAGE_SINCE}))"
+    )
+
+
+def downgrade() -> None:
+    op.execute("DROP INDEX idx_leads_owner_stage_since")
+    op.execute("DROP INDEX idx_leads_stage_since")
+    op.execute("ALTER TABLE lead_stages DROP COLUMN rotting_days")
