@@ -150,7 +150,9 @@ def upgrade() -> None:
         # The backfill is no one's edit: no audit rows, no version bump, no updated_at.
         op.execute("ALTER TABLE leads DISABLE TRIGGER USER")
         starts = range(low, high + 1, BATCH)
-        with click.progressbar(starts, label="Lead paths from stage history", file=sys.stderr) as bar:
+        with click.progressbar(
+            starts, label="Lead paths from stage history", file=sys.stderr
+        ) as bar:
             for start in bar:
                 conn.execute(text(BACKFILL), {"lo": start, "hi": start + BATCH - 1})
         op.execute("ALTER TABLE leads ENABLE TRIGGER USER")
