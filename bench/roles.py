@@ -14,6 +14,7 @@ the table. Ids come from the data and are ones the role may read.
 from __future__ import annotations
 
 import argparse
+import datetime
 import http.cookiejar
 import re
 import signal
@@ -150,6 +151,21 @@ def pages(conn: psycopg.Connection, person: Role) -> dict[str, str | None]:
         "pipeline funnel": "/admin/pipeline/",
         "pipeline board": "/admin/pipeline/board",
     }
+    # Issue 17: the pipeline "whatever the filters" (dates relative to the demo's load day).
+    today = datetime.date.today()
+    created = (
+        f"created_from={today - datetime.timedelta(days=400)}"
+        f"&created_to={today - datetime.timedelta(days=45)}"
+    )
+    close = f"close_from={today}&close_to={today + datetime.timedelta(days=60)}"
+    for page in ("pipeline/", "pipeline/board"):
+        name = "funnel" if page == "pipeline/" else "board"
+        found |= {
+            f"pipeline {name}, EUR only": f"/admin/{page}?currency=EUR",
+            f"pipeline {name}, source": f"/admin/{page}?source=Referral",
+            f"pipeline {name}, created range": f"/admin/{page}?{created}",
+            f"pipeline {name}, close range": f"/admin/{page}?{close}",
+        }
     return found
 
 

@@ -99,6 +99,8 @@ class Lead(Model):
                 "source",
                 "amount",
                 "probability",
+                "stages_passed",  # migration 0025
+                "previous_stage_id",
             ],
         ),
         # Migration 0009: deep list pages by the default order (index-only).

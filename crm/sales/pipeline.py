@@ -269,7 +269,7 @@ def within_rule(user: User, filters: Filters) -> Filters:
     return filters if owner is None else replace(filters, owner_id=owner)
 
 
-def funnel(session: DbSession, user: User, filters: Filters) -> Funnel:
+def funnel(session: DbSession, user: User, filters: Filters, with_cohorts: bool = True) -> Funnel:
     """The funnel ``user`` may see for ``filters``, and its cohorts.
 
     Three small statements (stages, rates, sums by path and month), and one per
@@ -283,7 +283,7 @@ def funnel(session: DbSession, user: User, filters: Filters) -> Funnel:
     found = groups(session, filters)
     result = build_funnel(active, stage_totals(session, filters, rates, found), order)
     result.rates = rates
-    result.cohorts = cohorts(found, active, order)
+    result.cohorts = cohorts(found, active, order) if with_cohorts else []
     result.limits = {
         stage.id: stage.rotting_days
         for stage in every

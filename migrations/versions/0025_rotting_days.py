@@ -10,6 +10,10 @@ How long a lead has been in its stage: since ``stage_entered_at`` (migration
 0024), or since it was created if it never moved. Two indexes find the oldest
 leads of a stage at once, for everyone and per owner (a rep's board).
 
+``idx_leads_created_pipeline`` (migration 0012) also covers the leads' paths, so
+the partial months of a creation range stay index-only reads now that the funnel
+groups by path (at scale 1: 185 → 77 ms for a range with two partial months).
+
 Revision ID: 0025_rotting_days
 Revises: 0024_lead_paths
 Create Date: 2026-12-01
@@ -25,6 +29,7 @@ depends_on = None
 # The spec's stage names -> days (the seed's values: crm/maintenance/seed.py).
 LIMITS = {"New": 7, "Contacted": 14, "Qualified": 21, "Proposal": 14, "Negotiation": 21}
 IN_STAGE_SINCE = "COALESCE(stage_entered_at, created_at)"
+COVERED = "stage_id, owner_id, currency, source, amount, probability"
 
 
 def upgrade() -> None:
@@ -38,9 +43,16 @@ def upgrade() -> None:
     op.execute(
         f"CREATE INDEX idx_leads_owner_stage_since ON leads (owner_id, stage_id, ({IN_STAGE_SINCE}))"
     )
+    _pipeline_index(f"{COVERED}, stages_passed, previous_stage_id")
+
+
+def _pipeline_index(covered: str) -> None:
+    op.execute("DROP INDEX idx_leads_created_pipeline")
+    op.execute(f"CREATE INDEX idx_leads_created_pipeline ON leads (created_at) INCLUDE ({covered})")
 
 
 def downgrade() -> None:
+    _pipeline_index(COVERED)
     op.execute("DROP INDEX idx_leads_owner_stage_since")
     op.execute("DROP INDEX idx_leads_stage_since")
     op.execute("ALTER TABLE lead_stages DROP COLUMN rotting_days")

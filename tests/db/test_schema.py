@@ -346,7 +346,7 @@ APP_INDEXES = (
         "idx_leads_created_pipeline": (
             "leads",
             "btree (created_at) INCLUDE (stage_id, owner_id, currency, source, amount, "
-            "probability)",
+            "probability, stages_passed, previous_stage_id)",  # paths: migration 0025
         ),
         # Migration 0020: the open tasks, oldest due first (the home page), all and per
         # part of a rep's rule.

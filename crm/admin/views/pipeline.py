@@ -135,7 +135,11 @@ class PipelineView(BaseView):
     def board(self) -> Any:
         """Leads as cards in stage columns (the newest CARDS of each), with totals."""
         form, filters = self._read_filters()
-        funnel = pipeline.funnel(db.session, current_user, filters) if filters else None
+        funnel = (
+            pipeline.funnel(db.session, current_user, filters, with_cohorts=False)
+            if filters
+            else None
+        )
         columns, stale = [], {}
         now = datetime.now(UTC).replace(tzinfo=None)  # the database's timestamps are UTC
         if funnel and filters:
