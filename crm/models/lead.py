@@ -107,8 +107,39 @@ class Lead(Model):
         Index("idx_leads_created_at_id", "created_at", "id"),
         Index("idx_leads_owner_stage", "owner_id", "stage_id"),
         # Migration 0025: a stage's leads longest in it first, for everyone and per owner.
-        Index("idx_leads_stage_since", "stage_id", text(IN_STAGE_SINCE)),
-        Index("idx_leads_owner_stage_since", "owner_id", "stage_id", text(IN_STAGE_SINCE)),
+        Index(
+            "idx_leads_stage_since",
+            "stage_id",
+            text(IN_STAGE_SINCE),
+            postgresql_include=[
+                "stage_entered_at",
+                "created_at",
+                "owner_id",
+                "currency",
+                "source",
+                "expected_close_date",
+            ],
+        ),
+        Index(
+            "idx_leads_owner_stage_since",
+            "owner_id",
+            "stage_id",
+            text(IN_STAGE_SINCE),
+            postgresql_include=[
+                "stage_entered_at",
+                "created_at",
+                "currency",
+                "source",
+                "expected_close_date",
+            ],
+        ),
+        Index(
+            "idx_leads_stage_created",
+            "stage_id",
+            "created_at",
+            "id",
+            postgresql_include=["owner_id", "currency", "source", "expected_close_date"],
+        ),
         # Migration 0016: a rep's leads newest first.
         Index("idx_leads_owner_created_at", "owner_id", "created_at", "id"),
         Index("idx_leads_customer_stage", "customer_id", "stage_id"),

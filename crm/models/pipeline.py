@@ -6,8 +6,10 @@ funnel filtered by creation date, or converted to the base currency);
 creation-date filter, the home page's counts); ``forecast_stats`` per owner,
 stage, currency, expected-close month and creation month (the home page's
 forecast); ``pipeline_months`` and ``forecast_months`` the same as those two
-without the owner (every owner's pipeline, converted: migration 0023).
-Statement-level triggers on ``leads`` keep all five (migrations 0012, 0021, 0023);
+without the owner (every owner's pipeline, converted: migration 0023);
+``pipeline_days`` like ``pipeline_months`` by creation day, ``pipeline_closing`` by
+expected-close day and creation month (migration 0026).
+Statement-level triggers on ``leads`` keep all seven (migrations 0012, 0021, 0023, 0026);
 the app only reads them. Plain tables, not ORM classes: they
 have no primary key (their unique keys have nullable columns, NULLS NOT DISTINCT).
 """
@@ -66,4 +68,19 @@ pipeline_months = _aggregate(
 )
 forecast_months = _aggregate(
     "forecast_months", Column("close_month", Date), Column("created_month", Date), by_owner=False
+)
+# Migration 0026: pipeline_months by creation day, for a creation range's partial months.
+pipeline_days = _aggregate(
+    "pipeline_days",
+    Column("source", String(100)),
+    Column("created_day", Date),
+    *_path(),
+    by_owner=False,
+)
+pipeline_closing = _aggregate(
+    "pipeline_closing",
+    Column("close_day", Date),
+    Column("created_month", Date),
+    *_path(),
+    by_owner=False,
 )

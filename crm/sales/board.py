@@ -106,13 +106,16 @@ def stale_counts(
     conditions = [policy.row_filter(user, Lead), *lead_conditions(within_rule(user, filters))]
     counts = {}
     for stage_id, days in limits.items():
+        # In the index's order, from the stage's column: an index-only range that stops
+        # at the cap (without ORDER BY the planner read the table until it got there).
         capped = (
-            select(Lead.id)
+            select(Lead.stage_id)
             .where(
                 Lead.stage_id == stage_id,
                 in_stage_since() < now - timedelta(days=days),
                 *conditions,
             )
+            .order_by(in_stage_since())
             .limit(STALE_CAP + 1)
             .subquery()
         )

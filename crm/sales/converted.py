@@ -6,8 +6,10 @@ at its rate (crm/sales/rates.py):
 - whole months from the aggregates the database keeps: ``pipeline_months`` for
   every owner (about 7,000 rows at scale 1), ``pipeline_stats`` for one owner
   (a range of its unique index);
-- partial months at the ends of a creation range, and any expected-close range,
-  from the leads, through ``idx_leads_created_pipeline`` as before;
+- partial months at the ends of a creation range from ``pipeline_days`` (every
+  owner's) or the leads (one owner's, through ``idx_leads_owner_created_at``);
+- an expected-close range from ``pipeline_closing`` (every owner's, any source,
+  whole creation months) or else the leads;
 - a month in which one of its currency's rates starts (not on the 1st) from the
   leads grouped by day, so each day converts at its own rate.
 """
@@ -22,7 +24,7 @@ from typing import Any
 from sqlalchemy import Date, and_, cast, func, or_, select
 
 from crm.extensions import DbSession
-from crm.models import Lead, pipeline_months, pipeline_stats
+from crm.models import Lead, pipeline_closing, pipeline_days, pipeline_months, pipeline_stats
 from crm.sales.rates import Rates
 
 # A group of leads: their stage, the stages they passed, the stage they left for it
@@ -124,6 +126,70 @@ def from_aggregates(
                 stats.currency,
                 stats.created_month,
             )
+        ),
+    )
+    return groups
+
+
+def from_days(
+    session: DbSession, source: str | None, currency: str | None, low: date, high: date
+) -> Groups:
+    """Every owner's leads created in [low, high), by creation month, from ``pipeline_days``."""
+    days = pipeline_days.c
+    month = cast(func.date_trunc("month", days.created_day), Date)
+    conditions = [days.created_day >= low, days.created_day < high]
+    if source:
+        conditions.append(days.source == source)
+    if currency is not None:
+        conditions.append(days.currency == currency)
+    path = (days.stage_id, days.stages_passed, days.previous_stage_id, days.currency, month)
+    groups: Groups = {}
+    _add(
+        groups,
+        session.execute(
+            select(*path, func.sum(days.leads), func.sum(days.amount), func.sum(days.weighted))
+            .where(*conditions)
+            .group_by(*path)
+        ),
+    )
+    return groups
+
+
+def from_closing(
+    session: DbSession,
+    currency: str | None,
+    close: tuple[date | None, date | None],
+    months: tuple[date | None, date | None],
+) -> Groups:
+    """Every owner's leads by expected-close day range and whole creation months."""
+    closing = pipeline_closing.c
+    conditions = [] if currency is None else [closing.currency == currency]
+    first, last = close
+    if first is not None:
+        conditions.append(closing.close_day >= first)
+    if last is not None:
+        conditions.append(closing.close_day <= last)
+    start, stop = months
+    if start is not None:
+        conditions.append(closing.created_month >= start)
+    if stop is not None:
+        conditions.append(closing.created_month < stop)
+    path = (
+        closing.stage_id,
+        closing.stages_passed,
+        closing.previous_stage_id,
+        closing.currency,
+        closing.created_month,
+    )
+    groups: Groups = {}
+    _add(
+        groups,
+        session.execute(
+            select(
+                *path, func.sum(closing.leads), func.sum(closing.amount), func.sum(closing.weighted)
+            )
+            .where(*conditions)
+            .group_by(*path)
         ),
     )
     return groups

@@ -8,7 +8,10 @@ lead stages' form.
 
 How long a lead has been in its stage: since ``stage_entered_at`` (migration
 0024), or since it was created if it never moved. Two indexes find the oldest
-leads of a stage at once, for everyone and per owner (a rep's board).
+leads of a stage at once, for everyone and per owner (a rep's board), and count
+them up to a cap without reading the table (5 columns: 19 → 4 ms at scale 1; with
+a currency filter, 78 → 8 ms). ``idx_leads_stage_created`` gives each board
+column its newest cards the same way (with a filter: 23 → 8 ms).
 
 ``idx_leads_created_pipeline`` (migration 0012) also covers the leads' paths, so
 the partial months of a creation range stay index-only reads now that the funnel
@@ -30,6 +33,7 @@ depends_on = None
 LIMITS = {"New": 7, "Contacted": 14, "Qualified": 21, "Proposal": 14, "Negotiation": 21}
 IN_STAGE_SINCE = "COALESCE(stage_entered_at, created_at)"
 COVERED = "stage_id, owner_id, currency, source, amount, probability"
+FILTERED = "currency, source, expected_close_date"
 
 
 def upgrade() -> None:
@@ -39,9 +43,21 @@ def upgrade() -> None:
     )
     for name, days in LIMITS.items():
         op.execute(f"UPDATE lead_stages SET rotting_days = {days} WHERE name = '{name}'")
-    op.execute(f"CREATE INDEX idx_leads_stage_since ON leads (stage_id, ({IN_STAGE_SINCE}))")
+    # INCLUDE: the expression's columns (an index-only scan needs them as plain columns)
+    # and the board's filters, so a capped count never reads the table.
     op.execute(
-        f"CREATE INDEX idx_leads_owner_stage_since ON leads (owner_id, stage_id, ({IN_STAGE_SINCE}))"
+        f"CREATE INDEX idx_leads_stage_since ON leads (stage_id, ({IN_STAGE_SINCE})) "
+        f"INCLUDE (stage_entered_at, created_at, owner_id, {FILTERED})"
+    )
+    op.execute(
+        "CREATE INDEX idx_leads_owner_stage_since ON leads "
+        f"(owner_id, stage_id, ({IN_STAGE_SINCE})) "
+        f"INCLUDE (stage_entered_at, created_at, {FILTERED})"
+    )
+    # A board column's newest cards, filtered without reading rows that do not match.
+    op.execute(
+        "CREATE INDEX idx_leads_stage_created ON leads (stage_id, created_at, id) "
+        f"INCLUDE (owner_id, {FILTERED})"
     )
     _pipeline_index(f"{COVERED}, stages_passed, previous_stage_id")
 
@@ -53,6 +69,7 @@ def _pipeline_index(covered: str) -> None:
 
 def downgrade() -> None:
     _pipeline_index(COVERED)
+    op.execute("DROP INDEX idx_leads_stage_created")
     op.execute("DROP INDEX idx_leads_owner_stage_since")
     op.execute("DROP INDEX idx_leads_stage_since")
     op.execute("ALTER TABLE lead_stages DROP COLUMN rotting_days")

@@ -367,11 +367,18 @@ APP_INDEXES = (
         # Migration 0025: a stage's leads by how long they have been in it.
         "idx_leads_stage_since": (
             "leads",
-            "btree (stage_id, COALESCE(stage_entered_at, created_at))",
+            "btree (stage_id, COALESCE(stage_entered_at, created_at)) INCLUDE "
+            "(stage_entered_at, created_at, owner_id, currency, source, expected_close_date)",
         ),
         "idx_leads_owner_stage_since": (
             "leads",
-            "btree (owner_id, stage_id, COALESCE(stage_entered_at, created_at))",
+            "btree (owner_id, stage_id, COALESCE(stage_entered_at, created_at)) INCLUDE "
+            "(stage_entered_at, created_at, currency, source, expected_close_date)",
+        ),
+        "idx_leads_stage_created": (
+            "leads",
+            "btree (stage_id, created_at, id) INCLUDE (owner_id, currency, source, "
+            "expected_close_date)",
         ),
         # Migration 0022: stage history, by lead and by time; the FK columns' lookups.
         "idx_lead_stage_history_lead": ("lead_stage_history", "btree (lead_id, changed_at, id)"),
@@ -468,11 +475,18 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
         # Migration 0023: by creation month too, and every owner's.
         ("forecast_stats", "owner_id, stage_id, currency, close_month, created_month"),
         ("pipeline_months", f"stage_id, currency, source, created_month, {PATH}"),
+        # Migration 0026: by creation day, and by expected-close day.
+        ("pipeline_days", f"stage_id, currency, source, created_day, {PATH}"),
+        ("pipeline_closing", f"stage_id, currency, close_day, created_month, {PATH}"),
         ("forecast_months", "stage_id, currency, close_month, created_month"),
     ):
         expected[f"uk_{table}"] = (
             f"CREATE UNIQUE INDEX uk_{table} ON public.{table} USING btree "
             f"({key}) NULLS NOT DISTINCT"
+        )
+    for table, day in (("pipeline_days", "created_day"), ("pipeline_closing", "close_day")):
+        expected[f"idx_{table}_{day}"] = (
+            f"CREATE INDEX idx_{table}_{day} ON public.{table} USING btree ({day})"
         )
     expected["exchange_rates_pkey"] = (
         "CREATE UNIQUE INDEX exchange_rates_pkey ON public.exchange_rates USING btree (id)"

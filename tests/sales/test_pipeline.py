@@ -179,6 +179,29 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
         "leads, amount, weighted FROM pipeline_totals WHERE leads <> 0 "
         "ORDER BY 1, 2, 3, 4, 5, 6"
     )
+    # Migration 0026: the same by creation day, and by expected-close day.
+    by_day = (
+        "SELECT stage_id, currency, source, CAST(created_at AS date), stages_passed, "
+        "previous_stage_id, count(*), COALESCE(sum(amount), 0), "
+        "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
+        "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6"
+    )
+    kept_days = (
+        "SELECT stage_id, currency, source, created_day, stages_passed, previous_stage_id, "
+        "leads, amount, weighted FROM pipeline_days WHERE leads <> 0 ORDER BY 1, 2, 3, 4, 5, 6"
+    )
+    by_close_day = (
+        "SELECT stage_id, currency, expected_close_date, "
+        "CAST(date_trunc('month', created_at) AS date), stages_passed, previous_stage_id, "
+        "count(*), COALESCE(sum(amount), 0), "
+        "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
+        "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6"
+    )
+    kept_closing = (
+        "SELECT stage_id, currency, close_day, created_month, stages_passed, previous_stage_id, "
+        "leads, amount, weighted FROM pipeline_closing WHERE leads <> 0 "
+        "ORDER BY 1, 2, 3, 4, 5, 6"
+    )
     for statement in statements:
         db_connection.execute(text(statement))
         assert db_connection.execute(text(kept)).all() == db_connection.execute(text(plain)).all()
@@ -190,6 +213,8 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
             (forecast, monthly),
             (kept_months, owners_months),
             (kept_forecast, owners_forecast),
+            (kept_days, by_day),
+            (kept_closing, by_close_day),
         ):
             assert (
                 db_connection.execute(text(aggregate)).all()

@@ -6,6 +6,7 @@ worked out by hand, the same on every path the funnel reads."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -43,6 +44,7 @@ def world(stages, users, db_connection: Connection) -> dict[str, int]:
         ids[name] = factories.lead(
             title=name, stage_id=stages["New"], currency="USD", amount=100, probability=50,
             customer_id=customer, owner_id=users[ADMIN].id, expected_close_date=date(2027, 1, 15),
+            source="Website",
         ).id  # fmt: skip
         for stage in moves:  # raw SQL, as any client could: the trigger keeps the path
             db_connection.execute(
@@ -74,11 +76,18 @@ EXPECTED = {
         pipeline.Filters(currency="USD"),  # pipeline_totals
         pipeline.Filters(currency="USD", created_from=date.today() - timedelta(days=1)),  # leads
         pipeline.Filters(created_from=date.today().replace(day=1)),  # pipeline_months, dated
-        pipeline.Filters(close_from=date(2027, 1, 1), close_to=date(2027, 1, 31)),  # leads
+        pipeline.Filters(close_from=date(2027, 1, 1), close_to=date(2027, 1, 31)),  # closing
+        pipeline.Filters(close_to=date(2027, 1, 31), source="Website"),  # with a source: leads
+        pipeline.Filters(owner_id=-1, created_from=date.today() - timedelta(days=1)),  # see below
     ],
-    ids=["converted", "one-currency", "partial-month", "whole-month", "close-range"],
-)
+    ids=[
+        "converted", "one-currency", "partial-month", "whole-month", "close-range",
+        "close-range-and-source", "owners-partial-month",
+    ],
+)  # fmt: skip
 def test_reached_counts_every_stage_a_lead_passed(world, users, filters):
+    if filters.owner_id == -1:  # one owner's partial month: their own leads, not pipeline_days
+        filters = replace(filters, owner_id=users[ADMIN].id)
     funnel = pipeline.funnel(db.session, users[MANAGER], filters)
     assert reached(funnel) == EXPECTED
     assert funnel.lost.here.leads == 2
