@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, and_, cast, func, or_, select
+from sqlalchemy import ARRAY, Date, Integer, and_, cast, func, literal, or_, select
 
 from crm.extensions import DbSession
 from crm.models import Lead, pipeline_closing, pipeline_days, pipeline_months, pipeline_stats
@@ -57,7 +57,16 @@ def merge(groups: Groups, more: Groups) -> None:
         groups[key] = (n + leads, a + amount, w + weighted)
 
 
-_PATH = (Lead.stage_id, Lead.stages_passed, Lead.previous_stage_id)
+def _path(columns: Any, paths: bool) -> tuple[list[Any], list[Any]]:
+    """The path's columns to select and to group by.
+
+    Without ``paths``, the stage alone: the board shows leads by stage (half the rows).
+    """
+    if paths:
+        found = [columns.stage_id, columns.stages_passed, columns.previous_stage_id]
+        return found, found
+    nothing = [literal(None, ARRAY(Integer)), literal(None, Integer)]
+    return [columns.stage_id, *nothing], [columns.stage_id]
 
 
 def _sums() -> list[Any]:
@@ -69,7 +78,9 @@ def _sums() -> list[Any]:
     ]
 
 
-def from_leads(session: DbSession, conditions: list[Any], by_day: bool = False) -> Groups:
+def from_leads(
+    session: DbSession, conditions: list[Any], by_day: bool = False, paths: bool = True
+) -> Groups:
     """Leads matching ``conditions`` grouped by stage, currency and creation month (or day)."""
     unit = "day" if by_day else "month"
     period = cast(func.date_trunc(unit, Lead.created_at), Date)
@@ -77,9 +88,9 @@ def from_leads(session: DbSession, conditions: list[Any], by_day: bool = False) 
     _add(
         groups,
         session.execute(
-            select(*_PATH, Lead.currency, period, *_sums())
+            select(*_path(Lead, paths)[0], Lead.currency, period, *_sums())
             .where(*conditions)
-            .group_by(*_PATH, Lead.currency, period)
+            .group_by(*_path(Lead, paths)[1], Lead.currency, period)
         ),
     )
     return groups
@@ -91,6 +102,7 @@ def from_aggregates(
     source: str | None,
     months: tuple[date | None, date | None],
     currency: str | None = None,
+    paths: bool = True,
 ) -> Groups:
     """Whole creation months from the aggregates: every owner's, or one owner's."""
     stats = (pipeline_stats if owner_id is not None else pipeline_months).c
@@ -109,9 +121,7 @@ def from_aggregates(
         groups,
         session.execute(
             select(
-                stats.stage_id,
-                stats.stages_passed,
-                stats.previous_stage_id,
+                *_path(stats, paths)[0],
                 stats.currency,
                 stats.created_month,
                 func.sum(stats.leads),
@@ -119,20 +129,19 @@ def from_aggregates(
                 func.sum(stats.weighted),
             )
             .where(*conditions)
-            .group_by(
-                stats.stage_id,
-                stats.stages_passed,
-                stats.previous_stage_id,
-                stats.currency,
-                stats.created_month,
-            )
+            .group_by(*_path(stats, paths)[1], stats.currency, stats.created_month)
         ),
     )
     return groups
 
 
 def from_days(
-    session: DbSession, source: str | None, currency: str | None, low: date, high: date
+    session: DbSession,
+    source: str | None,
+    currency: str | None,
+    low: date,
+    high: date,
+    paths: bool = True,
 ) -> Groups:
     """Every owner's leads created in [low, high), by creation month, from ``pipeline_days``."""
     days = pipeline_days.c
@@ -142,14 +151,21 @@ def from_days(
         conditions.append(days.source == source)
     if currency is not None:
         conditions.append(days.currency == currency)
-    path = (days.stage_id, days.stages_passed, days.previous_stage_id, days.currency, month)
+    chosen, grouped = _path(days, paths)
     groups: Groups = {}
     _add(
         groups,
         session.execute(
-            select(*path, func.sum(days.leads), func.sum(days.amount), func.sum(days.weighted))
+            select(
+                *chosen,
+                days.currency,
+                month,
+                func.sum(days.leads),
+                func.sum(days.amount),
+                func.sum(days.weighted),
+            )
             .where(*conditions)
-            .group_by(*path)
+            .group_by(*grouped, days.currency, month)
         ),
     )
     return groups
@@ -160,6 +176,7 @@ def from_closing(
     currency: str | None,
     close: tuple[date | None, date | None],
     months: tuple[date | None, date | None],
+    paths: bool = True,
 ) -> Groups:
     """Every owner's leads by expected-close day range and whole creation months."""
     closing = pipeline_closing.c
@@ -174,28 +191,29 @@ def from_closing(
         conditions.append(closing.created_month >= start)
     if stop is not None:
         conditions.append(closing.created_month < stop)
-    path = (
-        closing.stage_id,
-        closing.stages_passed,
-        closing.previous_stage_id,
-        closing.currency,
-        closing.created_month,
-    )
+    chosen, grouped = _path(closing, paths)
     groups: Groups = {}
     _add(
         groups,
         session.execute(
             select(
-                *path, func.sum(closing.leads), func.sum(closing.amount), func.sum(closing.weighted)
+                *chosen,
+                closing.currency,
+                closing.created_month,
+                func.sum(closing.leads),
+                func.sum(closing.amount),
+                func.sum(closing.weighted),
             )
             .where(*conditions)
-            .group_by(*path)
+            .group_by(*grouped, closing.currency, closing.created_month)
         ),
     )
     return groups
 
 
-def split_by_day(session: DbSession, groups: Groups, rates: Rates, conditions: list[Any]) -> Groups:
+def split_by_day(
+    session: DbSession, groups: Groups, rates: Rates, conditions: list[Any], paths: bool = True
+) -> Groups:
     """``groups`` with each month a rate starts inside replaced by its leads, by day.
 
     ``conditions`` select the same leads as ``groups`` (the filters, with any
@@ -216,7 +234,8 @@ def split_by_day(session: DbSession, groups: Groups, rates: Rates, conditions: l
         )
         for currency, month in hit
     ]
-    for key, value in from_leads(session, [*conditions, or_(*months)], by_day=True).items():
+    by_day = from_leads(session, [*conditions, or_(*months)], by_day=True, paths=paths)
+    for key, value in by_day.items():
         kept[key] = value
     return kept
 

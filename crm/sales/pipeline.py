@@ -171,7 +171,7 @@ def by_stage(totals: dict[PathKey, Totals]) -> dict[int | None, Totals]:
     return result
 
 
-def groups(session: DbSession, filters: Filters) -> converted.Groups:
+def groups(session: DbSession, filters: Filters, paths: bool = True) -> converted.Groups:
     """The leads the filters select, by path, currency and creation month.
 
     Whole creation months come from the aggregates (every owner's, or one
@@ -183,11 +183,11 @@ def groups(session: DbSession, filters: Filters) -> converted.Groups:
     if filters.close_from or filters.close_to:
         if filters.owner_id is None and not filters.source and months and not edges:
             close = (filters.close_from, filters.close_to)
-            return converted.from_closing(session, filters.currency, close, months)
-        return converted.from_leads(session, lead_conditions(filters))
+            return converted.from_closing(session, filters.currency, close, months, paths)
+        return converted.from_leads(session, lead_conditions(filters), paths=paths)
     found = (
         converted.from_aggregates(
-            session, filters.owner_id, filters.source, months, filters.currency
+            session, filters.owner_id, filters.source, months, filters.currency, paths
         )
         if months
         else {}
@@ -195,25 +195,30 @@ def groups(session: DbSession, filters: Filters) -> converted.Groups:
     undated = replace(filters, created_from=None, created_to=None)
     for low, high in edges:
         if filters.owner_id is None:  # every owner's: a few thousand rows by day
-            edge = converted.from_days(session, filters.source, filters.currency, low, high)
+            edge = converted.from_days(session, filters.source, filters.currency, low, high, paths)
         else:
             conditions = [*lead_conditions(undated), Lead.created_at >= low, Lead.created_at < high]
-            edge = converted.from_leads(session, conditions)
+            edge = converted.from_leads(session, conditions, paths=paths)
         converted.merge(found, edge)
     return found
 
 
 def stage_totals(
-    session: DbSession, filters: Filters, rates: Rates | None = None, found: Any = None
+    session: DbSession,
+    filters: Filters,
+    rates: Rates | None = None,
+    found: Any = None,
+    paths: bool = True,
 ) -> dict[PathKey, Totals]:
     """Per path, the totals of the leads the filters select.
 
     With ``rates`` (every currency), amounts converted to the base currency;
     without, summed as they are (one currency's). ``found``: ``groups()`` already read.
     """
-    found = groups(session, filters) if found is None else found
+    found = groups(session, filters, paths) if found is None else found
     if rates is not None:
-        found = converted.split_by_day(session, found, rates, lead_conditions(filters))
+        conditions = lead_conditions(filters)
+        found = converted.split_by_day(session, found, rates, conditions, paths)
     totals = converted.convert(found, rates)
     return {
         path: Totals(leads, amount, weighted, unrated)
@@ -276,21 +281,24 @@ def within_rule(user: User, filters: Filters) -> Filters:
     return filters if owner is None else replace(filters, owner_id=owner)
 
 
-def funnel(session: DbSession, user: User, filters: Filters, with_cohorts: bool = True) -> Funnel:
+def funnel(session: DbSession, user: User, filters: Filters, for_board: bool = False) -> Funnel:
     """The funnel ``user`` may see for ``filters``, and its cohorts.
 
-    Three small statements (stages, rates, sums by path and month), and one per
-    period a rate starts inside (rare).
+    ``for_board``: only who is in each stage now, without paths or cohorts. Three
+    small statements (stages, rates, sums by path and month), and one per period a
+    rate starts inside (rare).
     """
     filters = within_rule(user, filters)
     every = stages_in_order(session)  # one statement: the order, and which are active
     order = [(stage.id, stage.name) for stage in every]
     active = [(stage.id, stage.name) for stage in every if stage.is_active]
     rates = load_rates(session) if filters.currency is None else None
-    found = groups(session, filters)
-    result = build_funnel(active, stage_totals(session, filters, rates, found), order)
+    paths = not for_board  # the board shows who is where now: no paths, no cohorts
+    found = groups(session, filters, paths)
+    totals = stage_totals(session, filters, rates, found, paths)
+    result = build_funnel(active, totals, order)
     result.rates = rates
-    result.cohorts = cohorts(found, active, order) if with_cohorts else []
+    result.cohorts = cohorts(found, active, order) if paths else []
     result.limits = {
         stage.id: stage.rotting_days
         for stage in every

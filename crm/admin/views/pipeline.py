@@ -136,9 +136,7 @@ class PipelineView(BaseView):
         """Leads as cards in stage columns (the newest CARDS of each), with totals."""
         form, filters = self._read_filters()
         funnel = (
-            pipeline.funnel(db.session, current_user, filters, with_cohorts=False)
-            if filters
-            else None
+            pipeline.funnel(db.session, current_user, filters, for_board=True) if filters else None
         )
         columns, stale = [], {}
         now = datetime.now(UTC).replace(tzinfo=None)  # the database's timestamps are UTC
