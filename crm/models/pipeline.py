@@ -84,3 +84,5 @@ pipeline_closing = _aggregate(
     *_path(),
     by_owner=False,
 )
+Index("idx_pipeline_days_created_day", pipeline_days.c.created_day)
+Index("idx_pipeline_closing_close_day", pipeline_closing.c.close_day)

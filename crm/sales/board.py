@@ -104,6 +104,10 @@ def stale_counts(
     the row rule and the filters; beyond the cap the page says "more than".
     """
     conditions = [policy.row_filter(user, Lead), *lead_conditions(within_rule(user, filters))]
+    if filters.created_from:
+        # Implied (a lead enters a stage when or after it is created), and it starts the
+        # index range at the creation range instead of at the stage's oldest leads.
+        conditions.append(in_stage_since() >= filters.created_from)
     counts = {}
     for stage_id, days in limits.items():
         # In the index's order, from the stage's column: an index-only range that stops

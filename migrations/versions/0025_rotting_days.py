@@ -11,7 +11,10 @@ How long a lead has been in its stage: since ``stage_entered_at`` (migration
 leads of a stage at once, for everyone and per owner (a rep's board), and count
 them up to a cap without reading the table (5 columns: 19 → 4 ms at scale 1; with
 a currency filter, 78 → 8 ms). ``idx_leads_stage_created`` gives each board
-column its newest cards the same way (with a filter: 23 → 8 ms).
+column its newest cards the same way (with a filter: 23 → 8 ms), and
+``idx_leads_owner_stage_created`` a rep's (with an expected-close range: 331 →
+13 ms); ``idx_leads_owner_close`` reads one owner's funnel by expected close date
+from the index (the biggest book: 63 → 12 ms).
 
 ``idx_leads_created_pipeline`` (migration 0012) also covers the leads' paths, so
 the partial months of a creation range stay index-only reads now that the funnel
@@ -54,10 +57,21 @@ def upgrade() -> None:
         f"(owner_id, stage_id, ({IN_STAGE_SINCE})) "
         f"INCLUDE (stage_entered_at, created_at, {FILTERED})"
     )
-    # A board column's newest cards, filtered without reading rows that do not match.
+    # A board column's newest cards, filtered without reading rows that do not match;
+    # the same for one owner (a rep's board, or a filter by owner).
     op.execute(
         "CREATE INDEX idx_leads_stage_created ON leads (stage_id, created_at, id) "
         f"INCLUDE (owner_id, {FILTERED})"
+    )
+    op.execute(
+        "CREATE INDEX idx_leads_owner_stage_created ON leads "
+        f"(owner_id, stage_id, created_at, id) INCLUDE ({FILTERED})"
+    )
+    # One owner's funnel by expected close date: an index-only range of their leads.
+    op.execute(
+        "CREATE INDEX idx_leads_owner_close ON leads (owner_id, expected_close_date) "
+        "INCLUDE (stage_id, stages_passed, previous_stage_id, currency, source, created_at, "
+        "amount, probability)"
     )
     _pipeline_index(f"{COVERED}, stages_passed, previous_stage_id")
 
@@ -69,7 +83,8 @@ def _pipeline_index(covered: str) -> None:
 
 def downgrade() -> None:
     _pipeline_index(COVERED)
-    op.execute("DROP INDEX idx_leads_stage_created")
+    for name in ("owner_close", "owner_stage_created", "stage_created"):
+        op.execute(f"DROP INDEX idx_leads_{name}")
     op.execute("DROP INDEX idx_leads_owner_stage_since")
     op.execute("DROP INDEX idx_leads_stage_since")
     op.execute("ALTER TABLE lead_stages DROP COLUMN rotting_days")

@@ -380,6 +380,16 @@ APP_INDEXES = (
             "btree (stage_id, created_at, id) INCLUDE (owner_id, currency, source, "
             "expected_close_date)",
         ),
+        "idx_leads_owner_stage_created": (
+            "leads",
+            "btree (owner_id, stage_id, created_at, id) INCLUDE (currency, source, "
+            "expected_close_date)",
+        ),
+        "idx_leads_owner_close": (
+            "leads",
+            "btree (owner_id, expected_close_date) INCLUDE (stage_id, stages_passed, "
+            "previous_stage_id, currency, source, created_at, amount, probability)",
+        ),
         # Migration 0022: stage history, by lead and by time; the FK columns' lookups.
         "idx_lead_stage_history_lead": ("lead_stage_history", "btree (lead_id, changed_at, id)"),
         "idx_lead_stage_history_changed_at": ("lead_stage_history", "btree (changed_at)"),
