@@ -23,11 +23,12 @@ STAGE_WEIGHTS = "ARRAY[1,1,1,1,2,2,2,3,3,4,4,5,6,6,6,7,7]"  # more early-stage l
 # The stages' ids by order_index (1 New ... 6 Closed Won, 7 Closed Lost), from the load.
 STAGE_AT = "(CAST(:stage_ids AS integer[]))"
 LEAD_CREATED = "now()::timestamp - make_interval(mins => ((g * 6007) % 1051200)::int)"
-# A lead's path, by stage order: k, the stage it is in; top, the furthest it went before
-# (it passed 1..top: k - 1 going forward; Closed Lost leads were lost at 1 to 5; one
-# open lead in 29 at Contacted to Proposal went a stage further and came back); done,
-# when it made its last move (closed leads: when they closed; open ones: 4 to 24 days
-# a stage). Both the leads and their stage history are worked out from it.
+# A lead's path, by stage order: k, the stage it is in (a young lead has had no time to
+# go far: one stage per ten days of age at most); top, the furthest it went before (it
+# passed 1..top: k - 1 going forward; Closed Lost leads were lost at New to Negotiation,
+# most of them early; one open lead in 29 at Contacted to Proposal went a stage further
+# and came back); done, when it made its last move (closed leads: when they closed;
+# open ones: 4 to 24 days a stage). The leads and their stage history both come from it.
 LEAD_PATH = f"""
         CROSS JOIN LATERAL (SELECT k, top,
             CASE WHEN k >= 6 THEN least(x.ts + make_interval(days => (g % 90)::int),
@@ -35,10 +36,11 @@ LEAD_PATH = f"""
                  ELSE least(x.ts + make_interval(days => (top * (4 + (g * 7) % 21))::int),
                             now()::timestamp)
             END AS done
-            FROM (SELECT k, CASE WHEN k = 7 THEN 1 + g % 5
+            FROM (SELECT k, CASE WHEN k = 7 THEN (ARRAY[1,1,2,2,2,3,3,4,5])[1 + g % 9]
                                  WHEN g % 29 = 0 AND k BETWEEN 2 AND 4 THEN k + 1
                                  ELSE k - 1 END AS top
-                  FROM (SELECT ({STAGE_WEIGHTS})[1 + (g * 3) % 17] AS k) AS w) AS t) AS p"""
+                  FROM (SELECT least(({STAGE_WEIGHTS})[1 + (g * 3) % 17],
+                                     1 + ((g * 6007) % 1051200) / 14400) AS k) AS w) AS t) AS p"""
 CURRENCIES = "ARRAY['USD','USD','USD','USD','USD','USD','USD','EUR','EUR','GBP','CAD','AUD']"
 SOURCES = (
     "ARRAY['Website','Referral','Cold call','Trade show','Partner','LinkedIn','Email campaign',"

@@ -140,6 +140,7 @@ def cohort_figure(cohorts: list[Cohort], stages: list[str]) -> dict[str, Any]:
                 "hovertemplate": "%{y}: %{z:.1f}% of %{customdata:,} leads reached %{x}"
                 "<extra></extra>",
                 "colorscale": "Blues",
+                "reversescale": True,  # Plotly's Blues runs dark to light: more is darker
                 "zmin": 0,
                 "zmax": 100,
                 "showscale": False,
