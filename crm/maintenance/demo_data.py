@@ -243,7 +243,7 @@ def load(
         progress("indexes", share + (extra if number == 0 else 0))
     conn.execute(text("ANALYZE users, lead_stage_history, " + ", ".join(BIG_TABLES)))
     conn.execute(text("DROP TABLE " + ", ".join(f"demo_{name}" for name in POOL_TABLES)))
-    conn.execute(text("SELECT crm_rebuild_pipeline_stats()"))
+    conn.execute(text("SELECT crm_rebuild_pipeline_stats(), crm_rebuild_stage_stays()"))
     _switch_triggers(conn, "ENABLE", LOAD_TRIGGERS)
     demo_rates(conn, base, date.today())  # after ENABLE: audited like an admin's
     return volumes

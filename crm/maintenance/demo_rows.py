@@ -123,7 +123,8 @@ INSERTS: dict[str, str] = {
                END,
                CASE WHEN p.k >= 6 THEN p.done END,
                x.ts, x.ts,
-               {STAGE_AT}[1:p.top], {STAGE_AT}[p.top],
+               -- sorted by id, as the path trigger keeps it
+               ARRAY(SELECT unnest({STAGE_AT}[1:p.top]) ORDER BY 1), {STAGE_AT}[p.top],
                CASE WHEN p.top > 0 THEN p.done END
         FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
         CROSS JOIN LATERAL (SELECT {LEAD_CUSTOMER} AS cust, {LEAD_CREATED} AS ts) x

@@ -14,6 +14,8 @@ from crm.models.pipeline import (
     pipeline_months,
     pipeline_stats,
     pipeline_totals,
+    stage_stays,
+    won_cycles,
 )
 from crm.models.rate import ExchangeRate
 from crm.models.task import Task
@@ -47,4 +49,6 @@ __all__ = [
     "pipeline_months",
     "pipeline_stats",
     "pipeline_totals",
+    "stage_stays",
+    "won_cycles",
 ]

@@ -2,8 +2,8 @@
 
 ``pipeline_stats`` per owner, stage, currency, source and creation month (the
 funnel filtered by creation date, or converted to the base currency);
-``pipeline_totals`` the same without the month (funnels in one currency with no
-creation-date filter, the home page's counts); ``forecast_stats`` per owner,
+``pipeline_totals`` the same without the month (the home page's win rate and a
+rep's open leads by stage); ``forecast_stats`` per owner,
 stage, currency, expected-close month and creation month (the home page's
 forecast); ``pipeline_months`` and ``forecast_months`` the same as those two
 without the owner (every owner's pipeline, converted: migration 0023);
@@ -86,3 +86,24 @@ pipeline_closing = _aggregate(
 )
 Index("idx_pipeline_days_created_day", pipeline_days.c.created_day)
 Index("idx_pipeline_closing_close_day", pipeline_closing.c.close_day)
+# Migration 0027: histograms of completed stays in a stage, and of days to win, by owner.
+stage_stays = Table(
+    "stage_stays",
+    db.metadata,
+    Column("owner_id", Integer),
+    Column("stage_id", Integer),
+    Column("days", Integer, nullable=False),
+    Column("stays", BigInteger, nullable=False),
+    Index(
+        "uk_stage_stays", "owner_id", "stage_id", "days", unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+)  # fmt: skip
+won_cycles = Table(
+    "won_cycles",
+    db.metadata,
+    Column("owner_id", Integer),
+    Column("days", Integer, nullable=False),
+    Column("leads", BigInteger, nullable=False),
+    Index("uk_won_cycles", "owner_id", "days", unique=True, postgresql_nulls_not_distinct=True),
+)

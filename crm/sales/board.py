@@ -45,6 +45,10 @@ class Card:
         """Whole days the lead has been in its stage at ``now``."""
         return (now - self.since).days if self.since else None
 
+    def is_stale(self, now: datetime, limit: int | None) -> bool:
+        """In its stage longer than ``limit`` days: the same rule as stale_counts."""
+        return bool(limit and self.since and self.since < now - timedelta(days=limit))
+
     @property
     def cursor(self) -> str:
         """Where the next cards of its column start (keyset: created_at, id)."""

@@ -46,6 +46,8 @@ def cohorts(
     funnel = [stage_id for stage_id, name in stages if name != CLOSED_LOST]
     found: dict[date, Cohort] = {}
     for (stage, passed, previous, _currency, day), (leads, _amount, _weighted) in groups.items():
+        if day is None:  # no creation date: in no month's cohort
+            continue
         month = day.replace(day=1)
         cohort = found.setdefault(month, Cohort(month, 0, [0] * len(funnel)))
         cohort.leads += leads

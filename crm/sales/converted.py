@@ -220,11 +220,13 @@ def split_by_day(
     creation range); only the split months' leads are read.
     """
     splits = rates.split_months()
-    hit = sorted({(key[3], key[4].replace(day=1)) for key in groups} & splits)
+    hit = sorted({(key[3], key[4].replace(day=1)) for key in groups if key[4]} & splits)
     if not hit:
         return groups
     kept = {
-        key: value for key, value in groups.items() if (key[3], key[4].replace(day=1)) not in hit
+        key: value
+        for key, value in groups.items()
+        if not key[4] or (key[3], key[4].replace(day=1)) not in hit
     }
     months = [
         and_(

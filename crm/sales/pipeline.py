@@ -3,7 +3,8 @@
 The numbers are sums by path (crm/sales/paths.py), currency and creation month:
 whole months from the aggregates the database keeps exact (``pipeline_months``
 for every owner, ``pipeline_stats`` for one; migrations 0012, 0023, 0024),
-partial months and an expected-close range from the leads themselves. In one
+partial months from ``pipeline_days`` (or one owner's leads), an expected-close
+range from ``pipeline_closing`` (or the leads; migration 0026). In one
 currency, amounts are that currency's; across every currency (the default),
 every lead is counted and its amount converted to the base currency at the rate
 of its creation day (crm/sales/converted.py). Pure functions turn them into a
@@ -21,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from crm.extensions import DbSession
-from crm.models import Lead, User
+from crm.models import Lead, LeadStage, User
 from crm.models.lead import CLOSED_LOST, CLOSED_STAGE_NAMES, CLOSED_WON
 from crm.sales import converted
 from crm.sales.cohorts import Cohort, cohorts
@@ -175,8 +176,9 @@ def groups(session: DbSession, filters: Filters, paths: bool = True) -> converte
     """The leads the filters select, by path, currency and creation month.
 
     Whole creation months come from the aggregates (every owner's, or one
-    owner's); partial months at the ends of a creation range, and any
-    expected-close range, from the leads.
+    owner's); partial months at the ends of a creation range from ``pipeline_days``
+    (every owner's) or the owner's leads; an expected-close range from
+    ``pipeline_closing`` (every owner's, no source, whole months) or the leads.
     """
     end = filters.created_to + timedelta(days=1) if filters.created_to else None
     months, edges = split_by_month(filters.created_from, end)
@@ -275,6 +277,16 @@ def build_funnel(
     return funnel
 
 
+def stale_limit(stage: LeadStage) -> int | None:
+    """Days an open deal may sit in ``stage`` before it is stale (None: no limit).
+
+    A closed or inactive stage has none, whatever its ``rotting_days`` says.
+    """
+    if not stage.is_active or stage.name in CLOSED_STAGE_NAMES:
+        return None
+    return stage.rotting_days or None
+
+
 def within_rule(user: User, filters: Filters) -> Filters:
     """``filters`` as ``user`` may see them: a sales rep's pipeline is their own leads."""
     owner = policy.pipeline_owner(user)
@@ -299,9 +311,5 @@ def funnel(session: DbSession, user: User, filters: Filters, for_board: bool = F
     result = build_funnel(active, totals, order)
     result.rates = rates
     result.cohorts = cohorts(found, active, order) if paths else []
-    result.limits = {
-        stage.id: stage.rotting_days
-        for stage in every
-        if stage.rotting_days and stage.name not in CLOSED_STAGE_NAMES
-    }
+    result.limits = {stage.id: limit for stage in every if (limit := stale_limit(stage))}
     return result

@@ -60,10 +60,16 @@ class Rates:
     used: dict[str, set[Rate]] = field(default_factory=lambda: defaultdict(set))
     unrated: dict[str, Unrated] = field(default_factory=dict)
 
-    def rate_on(self, currency: str, day: date) -> Rate | None:
-        """The rate valid on ``day`` (None: there is none; the base: 1)."""
+    def rate_on(self, currency: str, day: date | None) -> Rate | None:
+        """The rate valid on ``day`` (None: there is none; the base: 1).
+
+        A lead with no creation date (the spec's column is nullable) has no day, so no
+        rate but the base currency's.
+        """
         if currency == self.base:
             return Rate(currency, date.min, Decimal(1))
+        if day is None:
+            return None
         rates = self.by_currency.get(currency, [])
         at = bisect_right([r.valid_from for r in rates], day)
         return rates[at - 1] if at else None
@@ -77,22 +83,26 @@ class Rates:
             if rate.valid_from.day != 1
         }
 
-    def factor(self, currency: str, day: date, amount: Decimal, leads: int) -> Decimal | None:
+    def factor(
+        self, currency: str | None, day: date | None, amount: Decimal, leads: int
+    ) -> Decimal | None:
         """What to multiply sums in ``currency`` created on ``day`` by (None: no rate).
 
         ``amount`` and ``leads`` are the sums'; without a rate they are recorded in
         ``unrated`` (a lead without an amount too: its currency has no rate that
         day), with one the rate is recorded in ``used``.
         """
-        rate = self.rate_on(currency, day)
+        code = currency or ""  # a lead with no currency: listed as such, sorted first
+        rate = self.rate_on(code, day)
         if rate is None:
-            missing = self.unrated.setdefault(currency, Unrated(currency))
+            missing = self.unrated.setdefault(code, Unrated(code))
             missing.leads += leads
             missing.amount += amount
-            missing.earliest = min(missing.earliest or day, day)
+            if day is not None:
+                missing.earliest = min(missing.earliest or day, day)
             return None
-        if currency != self.base:
-            self.used[currency].add(rate)
+        if code != self.base:
+            self.used[code].add(rate)
         return rate.rate
 
     def summary(self) -> list[tuple[str, int, Rate, Rate]]:

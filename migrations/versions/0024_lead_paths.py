@@ -13,7 +13,9 @@ Three columns on ``leads``, kept by a BEFORE trigger from every change of
 - ``stage_entered_at``: when it entered the current stage (NULL: at creation).
 
 The trigger owns them: an INSERT starts them empty, an UPDATE that does not
-change the stage keeps them, whatever it asks. The audit trail leaves them out
+change the stage keeps them, whatever it asks. (So the aggregates stay exact only
+while it runs: a session that disables user triggers and writes these columns must
+run ``crm_rebuild_pipeline_stats()`` after.) The audit trail leaves them out
 (the stage change it records says the same). The pipeline aggregates gain
 ``stages_passed`` and ``previous_stage_id`` as dimensions (the triggers and the
 rebuild are regenerated with 0021's code), so the funnel stays a read of a few
@@ -58,18 +60,23 @@ OLD_KEYS = {
 PATH_FUNCTION = """
 CREATE FUNCTION crm_lead_path() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    left_stage integer;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         NEW.stages_passed := '{}';
         NEW.previous_stage_id := NULL;
         NEW.stage_entered_at := NULL;
     ELSIF NEW.stage_id IS DISTINCT FROM OLD.stage_id THEN
+        -- The stage left may be the one being deleted (ON DELETE SET NULL on leads):
+        -- then it is NULL here, as in lead_stage_history.
+        left_stage := (SELECT s.id FROM lead_stages AS s WHERE s.id = OLD.stage_id);
         NEW.stages_passed := CASE
-            WHEN OLD.stage_id IS NULL OR OLD.stage_id = ANY (OLD.stages_passed)
+            WHEN left_stage IS NULL OR left_stage = ANY (OLD.stages_passed)
                 THEN OLD.stages_passed
-            ELSE (SELECT array_agg(s ORDER BY s) FROM unnest(OLD.stages_passed || OLD.stage_id) s)
+            ELSE (SELECT array_agg(s ORDER BY s) FROM unnest(OLD.stages_passed || left_stage) s)
         END;
-        NEW.previous_stage_id := OLD.stage_id;
+        NEW.previous_stage_id := left_stage;
         NEW.stage_entered_at := LOCALTIMESTAMP;  -- as lead_stage_history's changed_at
     ELSE
         NEW.stages_passed := OLD.stages_passed;

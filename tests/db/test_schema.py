@@ -494,6 +494,15 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
             f"CREATE UNIQUE INDEX uk_{table} ON public.{table} USING btree "
             f"({key}) NULLS NOT DISTINCT"
         )
+    # Migration 0027: the histograms of stays and of days to win.
+    expected["uk_stage_stays"] = (
+        "CREATE UNIQUE INDEX uk_stage_stays ON public.stage_stays USING btree "
+        "(owner_id, stage_id, days) NULLS NOT DISTINCT"
+    )
+    expected["uk_won_cycles"] = (
+        "CREATE UNIQUE INDEX uk_won_cycles ON public.won_cycles USING btree "
+        "(owner_id, days) NULLS NOT DISTINCT"
+    )
     for table, day in (("pipeline_days", "created_day"), ("pipeline_closing", "close_day")):
         expected[f"idx_{table}_{day}"] = (
             f"CREATE INDEX idx_{table}_{day} ON public.{table} USING btree ({day})"
@@ -557,6 +566,9 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         "trg_leads_closed_at",
         # Migration 0024: the lead's path through the stages.
         "trg_leads_path",
+        # Migration 0027: the histograms of stays and of days to win.
+        "trg_leads_stays",
+        "trg_leads_stays_delete",
         # Migration 0022: the stages a lead entered.
         "trg_leads_stage_history_insert",
         "trg_leads_stage_history_update",

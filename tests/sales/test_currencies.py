@@ -112,10 +112,11 @@ def test_one_currency_shows_its_own_amounts_and_only_its_leads(world, users):
             pipeline.Filters(created_from=date(2026, 3, 12), created_to=date(2026, 3, 25)),
             {"Qualified": (1, Decimal("360.00"), 0), "Proposal": (1, Decimal("1200.00"), 0)},
         ),
-        # An expected-close range: the leads' own path.
+        # An expected-close range: pipeline_closing (GBP), March's EUR split by day.
         (
             pipeline.Filters(close_from=date(2026, 6, 1), close_to=date(2026, 6, 30)),
-            {"New": (1, Decimal("220.00"), 0), "Qualified": (1, Decimal("360.00"), 0)},
+            {"New": (1, Decimal("220.00"), 0), "Qualified": (1, Decimal("360.00"), 0),
+             "Closed Won": (1, Decimal("1250.00"), 0)},
         ),
         (
             pipeline.Filters(source="Referral"),
@@ -127,8 +128,8 @@ def test_one_currency_shows_its_own_amounts_and_only_its_leads(world, users):
 def test_every_filter_path_converts_the_same_way(world, users, filters, expected):
     db.session.execute(
         db.text(
-            "UPDATE leads SET expected_close_date = DATE '2026-06-10' WHERE id IN (:a, :b)"
-        ).bindparams(a=world["eur_early"], b=world["eur_late"])
+            "UPDATE leads SET expected_close_date = DATE '2026-06-10' WHERE id IN (:a, :b, :c)"
+        ).bindparams(a=world["eur_early"], b=world["eur_late"], c=world["gbp"])
     )
     db.session.execute(
         db.text("UPDATE leads SET source = 'Referral' WHERE id = :id").bindparams(id=world["usd"])
@@ -275,3 +276,38 @@ def test_a_base_currency_that_is_not_a_code_stops_the_app_with_a_message():
 
     with pytest.raises(StartupError, match="BASE_CURRENCY='dollars' is not a currency code"):
         check_required_settings({"BASE_CURRENCY": "dollars"})
+
+
+def test_a_lead_without_a_creation_date_or_a_currency_breaks_nothing(
+    browser: Browser, users, world, stages, db_connection
+):
+    """The spec's created_at and currency are nullable: such leads are counted, and
+    their amounts listed as having no rate (no date, no currency), never a 500."""
+    db_connection.execute(
+        db.text(
+            "INSERT INTO leads (title, stage_id, currency, amount, created_at) VALUES "
+            "('No date', :s, 'EUR', 70, NULL), ('No currency', :s, NULL, 30, TIMESTAMP "
+            "'2026-03-10 12:00')"
+        ).bindparams(s=stages["New"])
+    )
+    funnel = pipeline.funnel(db.session, users[MANAGER], pipeline.Filters())
+    assert amounts(funnel)["New"] == (5, Decimal("320.00"), 3)
+    unrated = funnel.rates.unrated
+    assert (unrated["EUR"].leads, unrated["EUR"].earliest) == (1, None)
+    assert (unrated[""].leads, unrated[""].amount) == (1, Decimal(30))
+    browser.login_as(users[ADMIN])
+    for page in ("/admin/pipeline/", "/admin/pipeline/board", "/admin/"):
+        response = browser.get(page)
+        assert response.status_code == 200, page
+    missing = browser.get("/admin/pipeline/").get_data(as_text=True).split('id="rates-missing"')[1]
+    assert "No currency: 1 lead" in missing and "give these leads a currency" in missing
+    assert "add a EUR rate</a>" in missing  # no day to name for the undated one
+
+
+def test_a_date_beyond_the_calendar_is_a_message_not_a_crash(browser: Browser, users, world):
+    browser.login_as(users[MANAGER])
+    for args in ("created_to=9999-12-31", "created_from=9999-12-15", "close_to=0001-01-01"):
+        for page in ("/admin/pipeline/", "/admin/pipeline/board"):
+            response = browser.get(f"{page}?{args}")
+            assert response.status_code == 200, (page, args)
+            assert "Use a date between 1900 and 9998." in response.get_data(as_text=True)

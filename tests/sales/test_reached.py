@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, text
@@ -19,6 +19,7 @@ from tests import factories
 from tests.helpers import Browser
 
 MANAGER, ADMIN = UserRole.MANAGER, UserRole.ADMIN
+TODAY = datetime.now(UTC).date()  # the database's timestamps are UTC
 STAGES = ("New", "Contacted", "Qualified", "Proposal", "Negotiation", "Closed Won", "Closed Lost")
 # Each lead's moves after it is created in New.
 PATHS = {
@@ -73,12 +74,12 @@ EXPECTED = {
     "filters",
     [
         pipeline.Filters(),  # every currency: pipeline_months
-        pipeline.Filters(currency="USD"),  # pipeline_totals
-        pipeline.Filters(currency="USD", created_from=date.today() - timedelta(days=1)),  # leads
-        pipeline.Filters(created_from=date.today().replace(day=1)),  # pipeline_months, dated
+        pipeline.Filters(currency="USD"),  # pipeline_months, one currency
+        pipeline.Filters(currency="USD", created_from=TODAY - timedelta(days=1)),  # leads
+        pipeline.Filters(created_from=TODAY.replace(day=1)),  # pipeline_months, dated
         pipeline.Filters(close_from=date(2027, 1, 1), close_to=date(2027, 1, 31)),  # closing
         pipeline.Filters(close_to=date(2027, 1, 31), source="Website"),  # with a source: leads
-        pipeline.Filters(owner_id=-1, created_from=date.today() - timedelta(days=1)),  # see below
+        pipeline.Filters(owner_id=-1, created_from=TODAY - timedelta(days=1)),  # see below
     ],
     ids=[
         "converted", "one-currency", "partial-month", "whole-month", "close-range",
@@ -183,7 +184,7 @@ def test_cohorts_say_how_far_each_months_leads_went(world, users, db_connection:
     )
     cohorts = pipeline.funnel(db.session, users[MANAGER], pipeline.Filters()).cohorts
     assert [(c.month, c.leads, c.reached) for c in cohorts] == [
-        (date.today().replace(day=1), 5, [5, 3, 3, 2, 2, 1]),  # newest first; won moved out
+        (TODAY.replace(day=1), 5, [5, 3, 3, 2, 2, 1]),  # newest first; won moved out
         (date(2026, 2, 1), 1, [1, 1, 1, 1, 1, 1]),
     ]
     assert cohorts[0].shares()[1] == pytest.approx(3 / 5)

@@ -3,6 +3,7 @@ rotting_days is flagged on the board and counted per column, under the row rules
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -117,3 +118,32 @@ def test_an_admin_sets_a_stage_limit(browser: Browser, users, stages):
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(LeadStage, stages["Qualified"]).rotting_days == 9
+
+
+def test_the_badge_and_the_count_agree_on_the_day(
+    browser: Browser, users, stages, db_connection: Connection
+):
+    """10.5 days into a 10-day stage: stale in the count and on the card alike."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    factories.lead(
+        title="Ten and a half", stage_id=stages["Proposal"], owner_id=users[MANAGER].id,
+        created_at=now - timedelta(days=10, hours=12),
+    )  # fmt: skip
+    browser.login_as(users[MANAGER])
+    proposal = column(browser.get("/admin/pipeline/board").get_data(as_text=True), "Proposal")
+    assert "1 stale (over 10 days here)" in proposal
+    assert "Stale: 10 days in stage" in card(proposal, "Ten and a half")
+
+
+def test_show_more_flags_no_card_in_a_closed_stage(browser: Browser, users, stages):
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for n in range(board.CARDS + 1):
+        factories.lead(
+            title=f"Won {n}", stage_id=stages["Closed Won"], owner_id=users[MANAGER].id,
+            created_at=now - timedelta(days=40 + n),
+        )  # fmt: skip
+    browser.login_as(users[MANAGER])
+    page = browser.get("/admin/pipeline/board").get_data(as_text=True)
+    more = re.search(r'data-url="([^"]+)"', column(page, "Closed Won")).group(1)
+    extra = browser.get(more.replace("&amp;", "&")).get_data(as_text=True)
+    assert "Won 20" in extra and "board-stale" not in extra  # Closed Won's 5 days: ignored

@@ -15,7 +15,8 @@ from crm.admin.filters import owners
 from crm.admin.urls import list_url, view_url
 from crm.extensions import db
 from crm.models import CURRENCIES, LEAD_SOURCES, LeadStage
-from crm.sales import board, charts, pipeline
+from crm.models.lead import CLOSED_WON
+from crm.sales import board, charts, pipeline, timing
 from crm.sales.rates import base_currency
 from crm.security import policy
 from crm.security.policy import Action, Resource
@@ -35,6 +36,12 @@ def _not_before(start: str) -> Any:
     return check
 
 
+def _sensible(_form: Form, field: DateField) -> None:
+    """Years 1900 to 9998: a range's end a day or a month on must still be a date."""
+    if field.data and not date(1900, 1, 1) <= field.data <= date(9998, 12, 31):
+        raise ValidationError("Use a date between 1900 and 9998.")
+
+
 class PipelineForm(Form):
     """The funnel's filters (a GET form: it changes nothing, so no CSRF token)."""
 
@@ -47,10 +54,10 @@ class PipelineForm(Form):
     )
     # "": every currency, converted to the base currency (choices: currency_choices()).
     currency = SelectField("Currency", choices=[], default="")
-    created_from = DateField("Created from", [Optional()])
-    created_to = DateField("to", [Optional(), _not_before("created_from")])
-    close_from = DateField("Expected close from", [Optional()])
-    close_to = DateField("to", [Optional(), _not_before("close_from")])
+    created_from = DateField("Created from", [Optional(), _sensible])
+    created_to = DateField("to", [Optional(), _sensible, _not_before("created_from")])
+    close_from = DateField("Expected close from", [Optional(), _sensible])
+    close_to = DateField("to", [Optional(), _sensible, _not_before("close_from")])
     measure = RadioField("Show", choices=list(pipeline.MEASURES.items()), default="count")
 
 
@@ -115,6 +122,18 @@ class PipelineView(BaseView):
             if funnel and filters
             else None
         )
+        times, speed = {}, None
+        if funnel and filters:
+            owner = pipeline.within_rule(current_user, filters).owner_id
+            times = timing.stage_times(db.session, owner)
+            won = funnel.won
+            speed = timing.velocity(
+                sum(s.here.leads for s in funnel.steps if s.name != CLOSED_WON),
+                funnel.win_rate,
+                won.leads - won.unrated,
+                won.amount,
+                timing.median_days_to_win(db.session, owner),
+            )
         cohort_json = None
         if funnel and funnel.cohorts:
             names = [step.name for step in funnel.steps]
@@ -124,6 +143,8 @@ class PipelineView(BaseView):
             form=form,
             funnel=funnel,
             cohort_json=cohort_json,
+            times=times,
+            velocity=speed,
             filters=filters,
             measure=measure,
             figure_json=charts.to_json(figure) if figure else None,
@@ -182,7 +203,7 @@ class PipelineView(BaseView):
             stages=board.board_stages(db.session),
             more_url=self._more_url(stage.id),
             cards_per_column=board.CARDS,
-            limits={stage.id: stage.rotting_days} if stage.rotting_days else {},
+            limits={stage.id: limit} if (limit := pipeline.stale_limit(stage)) else {},
             now=datetime.now(UTC).replace(tzinfo=None),
             may_move=policy.allowed(current_user, Resource.LEADS, Action.UPDATE),
         )
