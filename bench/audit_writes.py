@@ -9,7 +9,8 @@ re-enabled afterwards whatever happens), in ten short rounds each, alternating,
 so that the machine's drift (±15% here) falls on both alike; the median rounds
 are compared. Two workloads: a customer's phone with and without the audit
 trigger (target ≥ 70%), and a lead's stage, audited, with and without the
-stage-history trigger of migration 0022 (target ≥ 90%).
+stage-history trigger of migration 0022 (target ≥ 90%), and with and without
+everything issue 17 adds to a stage move (history, path, time-in-stage histograms).
 """
 
 from __future__ import annotations
@@ -45,21 +46,23 @@ def run(conn: psycopg.Connection, ids: list[int], admin: int, update: Update) ->
 def compare(
     conn: psycopg.Connection,
     table: str,
-    trigger: str,
+    triggers: tuple[str, ...],
     ids: list[int],
     admin: int,
     rounds: int,
     update: Update,
 ) -> tuple[float, float]:
-    """Median updates/s with ``trigger`` enabled, and disabled."""
+    """Median updates/s with ``triggers`` enabled, and disabled."""
     rates: dict[str, list[float]] = {"ENABLE": [], "DISABLE": []}
     try:
         for _round in range(rounds):
             for state in rates:
-                conn.execute(f"ALTER TABLE {table} {state} TRIGGER {trigger}")
+                for trigger in triggers:
+                    conn.execute(f"ALTER TABLE {table} {state} TRIGGER {trigger}")
                 rates[state].append(run(conn, ids, admin, update))
     finally:
-        conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
+        for trigger in triggers:
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
     return statistics.median(rates["ENABLE"]), statistics.median(rates["DISABLE"])
 
 
@@ -91,10 +94,19 @@ def main() -> None:
                 (stages, stages, len(stages), row_id),
             )
 
-        audit = compare(conn, "customers", "trg_customers_audit", customers, admin,
+        audit = compare(conn, "customers", ("trg_customers_audit",), customers, admin,
                         args.rounds, phone)  # fmt: skip
-        history = compare(conn, "leads", "trg_leads_stage_history_update", leads, admin,
+        history = compare(conn, "leads", ("trg_leads_stage_history_update",), leads, admin,
                           args.rounds, stage)  # fmt: skip
+        # Everything issue 17 adds to a stage move: the history row, the lead's path
+        # (0024) and the time-in-stage histograms (0027). Off, the moved leads' paths and
+        # stays fall behind their history: the run rebuilds the histograms after.
+        issue17 = compare(
+            conn, "leads",
+            ("trg_leads_stage_history_update", "trg_leads_path", "trg_leads_stays"),
+            leads, admin, args.rounds, stage,
+        )  # fmt: skip
+        conn.execute("SELECT crm_rebuild_stage_stays()")
     print(
         f"\nScale {args.scale:g}; {per_round:,} single-row UPDATEs per round, "
         f"{args.rounds} rounds each, alternating.\n"
@@ -104,6 +116,7 @@ def main() -> None:
     for label, (on, off), target in (
         ("a customer's phone: the audit trigger", audit, "≥ 70%"),
         ("a lead's stage (audited): the stage-history trigger", history, "≥ 90%"),
+        ("a lead's stage (audited): history, path and time-in-stage triggers", issue17, "≥ 90%"),
     ):
         print(f"| {label} | {on:,.0f}/s | {off:,.0f}/s | {on / off:.0%} | {target} |")
 

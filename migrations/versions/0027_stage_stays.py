@@ -10,10 +10,12 @@ cannot be worked out per page view, so the database keeps histograms by owner
 - ``won_cycles (owner_id, days, leads)``: moves into Closed Won, in whole days
   since the lead was created.
 
-Row triggers on ``leads`` keep them: an UPDATE that changes the stage or the owner
-takes the lead's stays out under the old owner as they were before it and puts
-them back under the new one as they are after it (a move adds one stay; a new
-owner takes the lead's stays along); a DELETE takes them out (BEFORE it, while the
+Row triggers on ``leads`` keep them: a move adds one stay, from when the lead
+entered the stage it left (``stage_entered_at``, or its creation: its history's
+last row) to now (this move's row), and a win if it went to Closed Won; an UPDATE
+that changes the owner or the creation date too takes the lead's stays out under
+the old owner as they were before it and puts them back under the new one as they
+are after it, from its history; a DELETE takes them out (BEFORE it, while the
 lead's history is still there). The stage-history row of a move is written first
 (triggers fire in name order: ``trg_leads_stage_history_update`` before
 ``trg_leads_stays``), so "before" leaves out the lead's newest row. The backfill
@@ -92,6 +94,30 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM crm_lead_stays_apply(OLD.id, OLD.owner_id, OLD.created_at, NULL, -1);
         RETURN OLD;
+    END IF;
+    IF NEW.owner_id IS NOT DISTINCT FROM OLD.owner_id
+       AND NEW.created_at IS NOT DISTINCT FROM OLD.created_at THEN
+        -- Only the stage changed (most moves): one stay more, from when the lead entered
+        -- the stage it left (its history's last row) to now (this move's row), and a win.
+        IF COALESCE(OLD.stage_entered_at, OLD.created_at) IS NOT NULL
+           AND EXISTS (SELECT 1 FROM lead_stages AS s WHERE s.id = OLD.stage_id) THEN
+            INSERT INTO stage_stays AS t (owner_id, stage_id, days, stays)
+            VALUES (NEW.owner_id, OLD.stage_id,
+                    {
+    DAYS.format(later="LOCALTIMESTAMP", earlier="COALESCE(OLD.stage_entered_at, OLD.created_at)")
+}, 1)
+            ON CONFLICT (owner_id, stage_id, days) DO UPDATE SET stays = t.stays + 1;
+        END IF;
+        IF NEW.created_at IS NOT NULL AND EXISTS (
+            SELECT 1 FROM lead_stages AS s WHERE s.id = NEW.stage_id AND s.name = 'Closed Won'
+        ) THEN
+            INSERT INTO won_cycles AS t (owner_id, days, leads)
+            VALUES (NEW.owner_id,
+                    greatest({DAYS.format(later="LOCALTIMESTAMP", earlier="NEW.created_at")}, 0),
+                    1)
+            ON CONFLICT (owner_id, days) DO UPDATE SET leads = t.leads + 1;
+        END IF;
+        RETURN NULL;
     END IF;
     IF NEW.stage_id IS DISTINCT FROM OLD.stage_id THEN
         -- This move's history row, written by trg_leads_stage_history_update.

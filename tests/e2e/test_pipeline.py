@@ -151,3 +151,16 @@ def test_every_stage_name_and_title_is_whole_on_a_wide_screen_and_a_phone(
         for box in labels:  # inside the chart, left and right
             assert chart["x"] <= box["x"] and box["x"] + box["width"] <= chart["x"] + chart["width"]
         assert not overlap(*titles), titles
+    # The cohort heatmap: every stage's name whole and inside the chart, at both widths.
+    page.goto(f"{live_server}/admin/pipeline/")
+    expect(page.locator("#cohort-chart svg.main-svg").first).to_be_visible()
+    cohorts = page.locator("#cohort-chart").bounding_box()
+    assert cohorts is not None
+    stage_names = boxes(page, "#cohort-chart .xtick text")
+    names = [el.text_content() for el in page.query_selector_all("#cohort-chart .xtick text")]
+    assert {"New", "Negotiation", "Closed Won"} <= set(names)
+    for box in stage_names:
+        assert (
+            cohorts["x"] <= box["x"] and box["x"] + box["width"] <= cohorts["x"] + cohorts["width"]
+        )
+        assert cohorts["y"] <= box["y"]
