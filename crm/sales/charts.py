@@ -149,10 +149,12 @@ def cohort_figure(cohorts: list[Cohort], stages: list[str]) -> dict[str, Any]:
             }
         ],
         "layout": {
-            "height": 60 + 26 * len(cohorts),
-            "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+            "height": 90 + 26 * len(cohorts),
+            "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
             "font": {"family": "system-ui, sans-serif"},
-            "xaxis": {"side": "top", "automargin": True},
+            # Stage names under the grid: at 390 px Plotly turns them, and its automargin
+            # makes room below (above the grid, the turned names ran off the chart's top).
+            "xaxis": {"automargin": True},
             "yaxis": {"autorange": "reversed", "automargin": True},
         },
     }

@@ -163,4 +163,7 @@ def test_every_stage_name_and_title_is_whole_on_a_wide_screen_and_a_phone(
         assert (
             cohorts["x"] <= box["x"] and box["x"] + box["width"] <= cohorts["x"] + cohorts["width"]
         )
-        assert cohorts["y"] <= box["y"]
+        assert (
+            cohorts["y"] <= box["y"]
+            and box["y"] + box["height"] <= cohorts["y"] + cohorts["height"]
+        )
