@@ -96,6 +96,36 @@ def from_leads(
     return groups
 
 
+def _summed(
+    session: DbSession, columns: Any, month: Any, conditions: list[Any], paths: bool
+) -> Groups:
+    """An aggregate table's sums by path, currency and ``month``, where ``conditions``."""
+    chosen, grouped = _path(columns, paths)
+    groups: Groups = {}
+    _add(
+        groups,
+        session.execute(
+            select(
+                *chosen,
+                columns.currency,
+                month,
+                func.sum(columns.leads),
+                func.sum(columns.amount),
+                func.sum(columns.weighted),
+            )
+            .where(*conditions)
+            .group_by(*grouped, columns.currency, month)
+        ),
+    )
+    return groups
+
+
+def _between(column: Any, first: date | None, stop: date | None) -> list[Any]:
+    """``first <= column < stop``, either end open when None."""
+    found = [] if first is None else [column >= first]
+    return found if stop is None else [*found, column < stop]
+
+
 def from_aggregates(
     session: DbSession,
     owner_id: int | None,
@@ -111,28 +141,8 @@ def from_aggregates(
         conditions.append(stats.owner_id == owner_id)
     if source:
         conditions.append(stats.source == source)
-    first, stop = months
-    if first is not None:
-        conditions.append(stats.created_month >= first)
-    if stop is not None:
-        conditions.append(stats.created_month < stop)
-    groups: Groups = {}
-    _add(
-        groups,
-        session.execute(
-            select(
-                *_path(stats, paths)[0],
-                stats.currency,
-                stats.created_month,
-                func.sum(stats.leads),
-                func.sum(stats.amount),
-                func.sum(stats.weighted),
-            )
-            .where(*conditions)
-            .group_by(*_path(stats, paths)[1], stats.currency, stats.created_month)
-        ),
-    )
-    return groups
+    conditions += _between(stats.created_month, *months)
+    return _summed(session, stats, stats.created_month, conditions, paths)
 
 
 def from_days(
@@ -146,29 +156,12 @@ def from_days(
     """Every owner's leads created in [low, high), by creation month, from ``pipeline_days``."""
     days = pipeline_days.c
     month = cast(func.date_trunc("month", days.created_day), Date)
-    conditions = [days.created_day >= low, days.created_day < high]
+    conditions = _between(days.created_day, low, high)
     if source:
         conditions.append(days.source == source)
     if currency is not None:
         conditions.append(days.currency == currency)
-    chosen, grouped = _path(days, paths)
-    groups: Groups = {}
-    _add(
-        groups,
-        session.execute(
-            select(
-                *chosen,
-                days.currency,
-                month,
-                func.sum(days.leads),
-                func.sum(days.amount),
-                func.sum(days.weighted),
-            )
-            .where(*conditions)
-            .group_by(*grouped, days.currency, month)
-        ),
-    )
-    return groups
+    return _summed(session, days, month, conditions, paths)
 
 
 def from_closing(
@@ -182,33 +175,10 @@ def from_closing(
     closing = pipeline_closing.c
     conditions = [] if currency is None else [closing.currency == currency]
     first, last = close
-    if first is not None:
-        conditions.append(closing.close_day >= first)
-    if last is not None:
-        conditions.append(closing.close_day <= last)
-    start, stop = months
-    if start is not None:
-        conditions.append(closing.created_month >= start)
-    if stop is not None:
-        conditions.append(closing.created_month < stop)
-    chosen, grouped = _path(closing, paths)
-    groups: Groups = {}
-    _add(
-        groups,
-        session.execute(
-            select(
-                *chosen,
-                closing.currency,
-                closing.created_month,
-                func.sum(closing.leads),
-                func.sum(closing.amount),
-                func.sum(closing.weighted),
-            )
-            .where(*conditions)
-            .group_by(*grouped, closing.currency, closing.created_month)
-        ),
-    )
-    return groups
+    last_stop = last + timedelta(days=1) if last is not None else None  # close_to counts
+    conditions += _between(closing.close_day, first, last_stop)
+    conditions += _between(closing.created_month, *months)
+    return _summed(session, closing, closing.created_month, conditions, paths)
 
 
 def split_by_day(
