@@ -92,7 +92,9 @@ class Rates:
         ``unrated`` (a lead without an amount too: its currency has no rate that
         day), with one the rate is recorded in ``used``.
         """
-        code = currency or ""  # a lead with no currency: listed as such, sorted first
+        # A lead with no currency: listed as such, sorted first. One saved as " eur" by raw
+        # SQL (the forms and the import store codes upper case) converts as EUR.
+        code = (currency or "").strip().upper()
         rate = self.rate_on(code, day)
         if rate is None:
             missing = self.unrated.setdefault(code, Unrated(code))

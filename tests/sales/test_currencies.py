@@ -304,6 +304,15 @@ def test_a_lead_without_a_creation_date_or_a_currency_breaks_nothing(
     assert "add a EUR rate</a>" in missing  # no day to name for the undated one
 
 
+def test_a_currency_code_in_lower_case_converts_like_its_upper_case(users, world, stages):
+    factories.lead(
+        title="Lower", stage_id=stages["New"], currency="eur", amount=100,
+        created_at=datetime(2026, 3, 10, 12),
+    )  # fmt: skip
+    funnel = pipeline.funnel(db.session, users[MANAGER], pipeline.Filters())
+    assert amounts(funnel)["New"] == (4, Decimal("430.00"), 1)  # + 100 × 1.10
+
+
 def test_a_date_beyond_the_calendar_is_a_message_not_a_crash(browser: Browser, users, world):
     browser.login_as(users[MANAGER])
     for args in ("created_to=9999-12-31", "created_from=9999-12-15", "close_to=0001-01-01"):
