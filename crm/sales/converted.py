@@ -69,7 +69,7 @@ def _path(columns: Any, paths: bool) -> tuple[list[Any], list[Any]]:
     return [columns.stage_id, *nothing], [columns.stage_id]
 
 
-def _sums() -> list[Any]:
+def lead_sums() -> list[Any]:
     """count, amount and weighted amount of the selected leads."""
     return [
         func.count(),
@@ -88,7 +88,7 @@ def from_leads(
     _add(
         groups,
         session.execute(
-            select(*_path(Lead, paths)[0], Lead.currency, period, *_sums())
+            select(*_path(Lead, paths)[0], Lead.currency, period, *lead_sums())
             .where(*conditions)
             .group_by(*_path(Lead, paths)[1], Lead.currency, period)
         ),

@@ -30,6 +30,7 @@ from crm.models import (
 )
 from crm.models.lead import CLOSED_LOST, CLOSED_STAGE_NAMES, CLOSED_WON
 from crm.models.task import OPEN_TASKS
+from crm.sales.converted import lead_sums
 from crm.sales.rates import Rates
 from crm.sales.rates import load as load_rates
 from crm.security import policy
@@ -119,9 +120,7 @@ def _split_rows(
             close_month,
             Lead.currency,
             created_day,
-            func.count(),
-            func.coalesce(func.sum(Lead.amount), 0),
-            func.coalesce(func.sum(Lead.amount * func.coalesce(Lead.probability, 0)), 0) / 100.0,
+            *lead_sums(),
         )
         .where(*conditions)
         .group_by(close_month, Lead.currency, created_day)

@@ -44,12 +44,18 @@ CLOSING_KEY = f"stage_id, currency, close_day, created_month, {PATH}"
 NEW = {"pipeline_days": (DAYS_KEY, "created_day"), "pipeline_closing": (CLOSING_KEY, "close_day")}
 
 
-def _migration_0021() -> ModuleType:
-    """Migration 0021's module (its SQL generators), loaded afresh: a file never edited."""
-    spec = spec_from_file_location("_m0021", Path(__file__).with_name("0021_pipeline_totals.py"))
+def _migration(name: str) -> ModuleType:
+    """An earlier migration's module (its SQL generators), loaded afresh: a file never edited."""
+    spec = spec_from_file_location(f"_m{name[:4]}", Path(__file__).with_name(name))
     assert spec is not None and spec.loader is not None
     module = module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _migration_0021() -> ModuleType:
+    """Migration 0021's generators, knowing the days this migration groups by."""
+    module = _migration("0021_pipeline_totals.py")
     module.MONTHS["created_day"] = "CAST(date_trunc('day', created_at) AS date) AS created_day"
     module.MONTHS["close_day"] = "expected_close_date AS close_day"
     return module
@@ -90,25 +96,8 @@ def upgrade() -> None:
         )
         op.execute(f"CREATE UNIQUE INDEX uk_{table} ON {table} ({key}) NULLS NOT DISTINCT")
         op.execute(f"CREATE INDEX idx_{table}_{day} ON {table} ({day})")
-        op.execute(GRANTS.format(table=table))
+        op.execute(_migration("0023_exchange_rates.py")._copy_grants("pipeline_stats", table))
         op.execute(f"ANALYZE {table}")
-
-
-GRANTS = """
-DO $$
-DECLARE g record;
-BEGIN
-    FOR g IN SELECT DISTINCT a.privilege_type, r.rolname
-               FROM pg_class AS c
-               CROSS JOIN LATERAL aclexplode(c.relacl) AS a
-               JOIN pg_roles AS r ON r.oid = a.grantee
-              WHERE c.relnamespace = current_schema()::regnamespace
-                AND c.relname = 'pipeline_stats' AND a.grantee <> c.relowner
-    LOOP
-        EXECUTE format('GRANT %s ON {table} TO %I', g.privilege_type, g.rolname);
-    END LOOP;
-END $$
-"""
 
 
 def downgrade() -> None:

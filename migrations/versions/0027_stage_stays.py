@@ -28,6 +28,9 @@ Revises: 0026_pipeline_days
 Create Date: 2026-12-01
 """
 
+from importlib.util import module_from_spec, spec_from_file_location
+from pathlib import Path
+
 from alembic import op
 
 revision = "0027_stage_stays"
@@ -168,21 +171,15 @@ LANGUAGE sql AS $$
     {BACKFILL}
 $$
 """
-GRANTS = """
-DO $$
-DECLARE g record;
-BEGIN
-    FOR g IN SELECT DISTINCT a.privilege_type, r.rolname
-               FROM pg_class AS c
-               CROSS JOIN LATERAL aclexplode(c.relacl) AS a
-               JOIN pg_roles AS r ON r.oid = a.grantee
-              WHERE c.relnamespace = current_schema()::regnamespace
-                AND c.relname = 'pipeline_stats' AND a.grantee <> c.relowner
-    LOOP
-        EXECUTE format('GRANT %s ON stage_stays, won_cycles TO %I', g.privilege_type, g.rolname);
-    END LOOP;
-END $$
-"""
+
+
+def _copy_grants(table: str) -> str:
+    """Migration 0023's grant copy: ``pipeline_stats``' privileges on ``table``."""
+    spec = spec_from_file_location("_m0023", Path(__file__).with_name("0023_exchange_rates.py"))
+    assert spec is not None and spec.loader is not None
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module._copy_grants("pipeline_stats", table))
 
 
 def upgrade() -> None:
@@ -192,7 +189,8 @@ def upgrade() -> None:
     op.execute("SELECT crm_rebuild_stage_stays()")
     for statement in TRIGGERS:
         op.execute(statement)
-    op.execute(GRANTS)
+    for table in ("stage_stays", "won_cycles"):
+        op.execute(_copy_grants(table))
     op.execute("ANALYZE stage_stays, won_cycles")
 
 
