@@ -10,7 +10,8 @@ so that the machine's drift (±15% here) falls on both alike; the median rounds
 are compared. Two workloads: a customer's phone with and without the audit
 trigger (target ≥ 70%), and a lead's stage, audited, with and without the
 stage-history trigger of migration 0022 (target ≥ 90%), and with and without
-everything issue 17 adds to a stage move (history, path, time-in-stage histograms).
+everything issue 17 adds to a stage move (history, path, time-in-stage histograms),
+and with and without the as-of flows (migration 0028) in the aggregates' trigger.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from importlib.util import module_from_spec, spec_from_file_location
+from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 
@@ -66,6 +70,37 @@ def compare(
     return statistics.median(rates["ENABLE"]), statistics.median(rates["DISABLE"])
 
 
+def aggregate_functions() -> tuple[str, str]:
+    """The pipeline aggregates' trigger function with the as-of flows (0028), and without."""
+    spec = spec_from_file_location(
+        "_m0028", Path(__file__).parents[1] / "migrations/versions/0028_pipeline_flows.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    made: list[str] = []
+    module.op = SimpleNamespace(execute=made.append)  # collect the SQL, run none of it
+    module._functions(flows=True)
+    module._functions(flows=False)
+    return made[0], made[2]  # each call: the trigger function, then the rebuild
+
+
+def compare_functions(
+    conn: psycopg.Connection, ids: list[int], admin: int, rounds: int, update: Update
+) -> tuple[float, float]:
+    """Median updates/s with the aggregates' function keeping the flows, and without."""
+    with_flows, without = aggregate_functions()
+    rates: dict[str, list[float]] = {with_flows: [], without: []}
+    try:
+        for _round in range(rounds):
+            for function in rates:
+                conn.execute(function)
+                rates[function].append(run(conn, ids, admin, update))
+    finally:
+        conn.execute(with_flows)
+    return statistics.median(rates[with_flows]), statistics.median(rates[without])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
@@ -107,6 +142,8 @@ def main() -> None:
             leads, admin, args.rounds, stage,
         )  # fmt: skip
         conn.execute("SELECT crm_rebuild_stage_stays()")
+        # Part 5: the as-of funnel's flows, two more upserts in the aggregates' trigger.
+        flows = compare_functions(conn, leads, admin, args.rounds, stage)
     print(
         f"\nScale {args.scale:g}; {per_round:,} single-row UPDATEs per round, "
         f"{args.rounds} rounds each, alternating.\n"
@@ -117,6 +154,7 @@ def main() -> None:
         ("a customer's phone: the audit trigger", audit, "≥ 70%"),
         ("a lead's stage (audited): the stage-history trigger", history, "≥ 90%"),
         ("a lead's stage (audited): history, path and time-in-stage triggers", issue17, "≥ 90%"),
+        ("a lead's stage (audited): the as-of flows in the aggregates' trigger", flows, "≥ 90%"),
     ):
         print(f"| {label} | {on:,.0f}/s | {off:,.0f}/s | {on / off:.0%} | {target} |")
 

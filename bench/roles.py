@@ -166,6 +166,15 @@ def pages(conn: psycopg.Connection, person: Role) -> dict[str, str | None]:
             f"pipeline {name}, created range": f"/admin/{page}?{created}",
             f"pipeline {name}, close range": f"/admin/{page}?{close}",
         }
+    # Part 5: the funnel as it stood on a past day (mid-month: a checkpoint plus ~15 days).
+    for label, days in (("a month ago", 31), ("a year ago", 365)):
+        day = (today - datetime.timedelta(days=days)).replace(day=15)
+        found[f"pipeline funnel, as of {label}"] = f"/admin/pipeline/?as_of={day}"
+        if days == 31:
+            start = day.replace(day=1) - datetime.timedelta(days=92)
+            found[f"pipeline funnel, as of {label}, created range"] = (
+                f"/admin/pipeline/?as_of={day}&created_from={start}&created_to={day}"
+            )
     return found
 
 

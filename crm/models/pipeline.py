@@ -9,8 +9,10 @@ forecast); ``pipeline_months`` and ``forecast_months`` the same as those two
 without the owner (every owner's pipeline, converted: migration 0023);
 ``pipeline_days`` like ``pipeline_months`` by creation day, ``pipeline_closing`` by
 expected-close day and creation month (migration 0026).
-Statement-level triggers on ``leads`` keep all seven (migrations 0012, 0021, 0023, 0026);
-the app only reads them. Plain tables, not ORM classes: they
+Statement-level triggers on ``leads`` keep all seven (migrations 0012, 0021, 0023, 0026),
+and ``pipeline_flows`` and ``pipeline_flows_all``, the same by day of change (0028);
+the app only reads them (and makes the flows' month checkpoints, through
+``crm_pipeline_checkpoint()``: crm/sales/asof.py). Plain tables, not ORM classes: they
 have no primary key (their unique keys have nullable columns, NULLS NOT DISTINCT).
 """
 
@@ -106,4 +108,56 @@ won_cycles = Table(
     Column("days", Integer, nullable=False),
     Column("leads", BigInteger, nullable=False),
     Index("uk_won_cycles", "owner_id", "days", unique=True, postgresql_nulls_not_distinct=True),
+)
+
+
+def _lead_columns() -> list[Column[Any]]:
+    """What a flow or a checkpoint (migration 0028) is about, and its sums."""
+    return [
+        Column("stage_id", Integer),
+        Column("currency", String(3)),
+        Column("source", String(100)),
+        *_path(),
+        Column("leads", BigInteger, nullable=False),
+        Column("amount", Numeric, nullable=False),
+        Column("weighted", Numeric, nullable=False),
+    ]
+
+
+_LEAD = ("stage_id", "currency", "source", "stages_passed", "previous_stage_id")
+# Migration 0028: leads in (+) and out (-) of each path by day, and their sums by month.
+pipeline_flows = Table(
+    "pipeline_flows",
+    db.metadata,
+    Column("owner_id", Integer),
+    Column("flow_day", Date, nullable=False),
+    *_lead_columns(),
+    Index(
+        "uk_pipeline_flows", "owner_id", "flow_day", *_LEAD, unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+)  # fmt: skip
+pipeline_flows_all = Table(
+    "pipeline_flows_all",
+    db.metadata,
+    Column("flow_day", Date, nullable=False),
+    *_lead_columns(),
+    Index(
+        "uk_pipeline_flows_all", "flow_day", *_LEAD, unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+)  # fmt: skip
+pipeline_checkpoints = Table(
+    "pipeline_checkpoints",
+    db.metadata,
+    Column("month", Date, nullable=False),
+    Column("owner_id", Integer),
+    *_lead_columns(),
+    Index(
+        "uk_pipeline_checkpoints", "month", "owner_id", *_LEAD, unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+)  # fmt: skip
+pipeline_checkpoint_months = Table(
+    "pipeline_checkpoint_months", db.metadata, Column("month", Date, primary_key=True)
 )

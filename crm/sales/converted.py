@@ -35,7 +35,8 @@ Groups = dict[GroupKey, tuple[int, Decimal, Decimal]]
 PathTotals = dict[tuple[int | None, tuple[int, ...], int | None], tuple[int, Decimal, Decimal, int]]
 
 
-def _add(groups: Groups, rows: Any) -> None:
+def add(groups: Groups, rows: Any) -> None:
+    """Add query ``rows`` (path, currency, period, sums) into ``groups``; empty ones skipped."""
     merge(
         groups,
         {
@@ -85,7 +86,7 @@ def from_leads(
     unit = "day" if by_day else "month"
     period = cast(func.date_trunc(unit, Lead.created_at), Date)
     groups: Groups = {}
-    _add(
+    add(
         groups,
         session.execute(
             select(*_path(Lead, paths)[0], Lead.currency, period, *lead_sums())
@@ -102,7 +103,7 @@ def _summed(
     """An aggregate table's sums by path, currency and ``month``, where ``conditions``."""
     chosen, grouped = _path(columns, paths)
     groups: Groups = {}
-    _add(
+    add(
         groups,
         session.execute(
             select(

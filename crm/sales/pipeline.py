@@ -24,7 +24,7 @@ from typing import Any
 from crm.extensions import DbSession
 from crm.models import Lead, LeadStage, User
 from crm.models.lead import CLOSED_LOST, CLOSED_STAGE_NAMES, CLOSED_WON
-from crm.sales import converted
+from crm.sales import asof, converted
 from crm.sales.cohorts import Cohort, cohorts
 from crm.sales.paths import PathKey, furthest, positions
 from crm.sales.rates import Rates
@@ -50,6 +50,12 @@ class Filters:
     created_to: date | None = None
     close_from: date | None = None
     close_to: date | None = None
+    as_of: date | None = None  # the funnel as it stood at the end of that day (crm/sales/asof.py)
+
+    @property
+    def dated(self) -> bool:
+        """Whether a creation or expected-close range is asked for."""
+        return any((self.created_from, self.created_to, self.close_from, self.close_to))
 
 
 @dataclass(frozen=True)
@@ -301,6 +307,8 @@ def funnel(session: DbSession, user: User, filters: Filters, for_board: bool = F
     rate starts inside (rare).
     """
     filters = within_rule(user, filters)
+    if filters.as_of is not None and not for_board:
+        return funnel_as_of(session, filters, filters.as_of)
     every = stages_in_order(session)  # one statement: the order, and which are active
     order = [(stage.id, stage.name) for stage in every]
     active = [(stage.id, stage.name) for stage in every if stage.is_active]
@@ -312,4 +320,31 @@ def funnel(session: DbSession, user: User, filters: Filters, for_board: bool = F
     result.rates = rates
     result.cohorts = cohorts(found, active, order) if paths else []
     result.limits = {stage.id: limit for stage in every if (limit := stale_limit(stage))}
+    return result
+
+
+def funnel_as_of(session: DbSession, filters: Filters, day: date) -> Funnel:
+    """The funnel at the end of ``day`` (``filters`` already within the user's rule).
+
+    Amounts convert at the rates valid that day; no cohorts, no stale limits (those
+    are today's). See crm/sales/asof.py for where the numbers come from.
+    """
+    every = stages_in_order(session)
+    order = [(stage.id, stage.name) for stage in every]
+    active = [(stage.id, stage.name) for stage in every if stage.is_active]
+    rates = load_rates(session) if filters.currency is None else None
+    if filters.created_from and filters.created_from > day:
+        found: converted.Groups = {}  # nothing created in the range had been created yet
+    elif filters.dated:
+        made = min(filters.created_to or day, day)
+        found = groups(session, replace(filters, created_to=made, as_of=None))
+        found = asof.rewound(session, found, lead_conditions(filters), day)
+    else:
+        found = asof.flowed(session, day, filters.owner_id, filters.currency, filters.source)
+    totals = {
+        path: Totals(leads, amount, weighted, unrated)
+        for path, (leads, amount, weighted, unrated) in converted.convert(found, rates).items()
+    }
+    result = build_funnel(active, totals, order)
+    result.rates = rates
     return result

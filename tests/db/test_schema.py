@@ -458,6 +458,9 @@ def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
     assert pkeys.pop("csv_uploads_pkey") == ("csv_uploads", "PRIMARY KEY (id)")  # 0014
     assert pkeys.pop("lead_stage_history_pkey") == ("lead_stage_history", "PRIMARY KEY (id)")
     assert pkeys.pop("exchange_rates_pkey") == ("exchange_rates", "PRIMARY KEY (id)")  # 0023
+    # 0028: the months the as-of funnel's checkpoints were made for.
+    months = ("pipeline_checkpoint_months", "PRIMARY KEY (month)")
+    assert pkeys.pop("pipeline_checkpoint_months_pkey") == months
     assert pkeys == {f"{t}_pkey": (t, "PRIMARY KEY (id)") for t in introspect.TABLES}
 
 
@@ -489,6 +492,10 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
         ("pipeline_days", f"stage_id, currency, source, created_day, {PATH}"),
         ("pipeline_closing", f"stage_id, currency, close_day, created_month, {PATH}"),
         ("forecast_months", "stage_id, currency, close_month, created_month"),
+        # Migration 0028: the as-of funnel's flows by day, and checkpoints by month.
+        ("pipeline_flows", f"owner_id, flow_day, stage_id, currency, source, {PATH}"),
+        ("pipeline_flows_all", f"flow_day, stage_id, currency, source, {PATH}"),
+        ("pipeline_checkpoints", f"month, owner_id, stage_id, currency, source, {PATH}"),
     ):
         expected[f"uk_{table}"] = (
             f"CREATE UNIQUE INDEX uk_{table} ON public.{table} USING btree "
@@ -507,6 +514,10 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
         expected[f"idx_{table}_{day}"] = (
             f"CREATE INDEX idx_{table}_{day} ON public.{table} USING btree ({day})"
         )
+    expected["pipeline_checkpoint_months_pkey"] = (
+        "CREATE UNIQUE INDEX pipeline_checkpoint_months_pkey ON public.pipeline_checkpoint_months "
+        "USING btree (month)"
+    )
     expected["exchange_rates_pkey"] = (
         "CREATE UNIQUE INDEX exchange_rates_pkey ON public.exchange_rates USING btree (id)"
     )

@@ -80,6 +80,23 @@ def test_the_app_role_works_the_crm(as_app_role: Connection):
         {"id": lead},
     ).all()
     assert actions == ["INSERT", "UPDATE", "DELETE"]  # the cascade is audited too
+    # The as-of funnel makes its month checkpoints from a page view, as the app's role.
+    moves = conn.scalar(text("SELECT sum(leads) FROM pipeline_flows WHERE owner_id = :owner"), ids)
+    assert moves == 0  # in, moved, deleted: today's flows net to nothing
+    for table, owner in (("pipeline_flows", "owner_id, "), ("pipeline_flows_all", "")):
+        conn.execute(
+            text(
+                f"INSERT INTO {table} ({owner}flow_day, stage_id, leads, amount, weighted) "
+                f"VALUES ({':owner, ' if owner else ''}'2020-01-15', :stage, 1, 5, 0)"
+            ),
+            ids,
+        )
+    made = conn.scalar(text("SELECT crm_pipeline_checkpoint(DATE '2020-03-20')"))
+    held = conn.scalar(
+        text("SELECT leads FROM pipeline_checkpoints WHERE month = :m AND owner_id = :owner"),
+        {"m": made, "owner": ids["owner"]},
+    )
+    assert (str(made), held) == ("2020-03-01", 1)
 
 
 def test_the_app_role_cannot_touch_the_audit_trail(as_app_role: Connection):

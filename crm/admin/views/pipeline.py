@@ -42,6 +42,14 @@ def _sensible(_form: Form, field: DateField) -> None:
         raise ValidationError("Use a date between 1900 and 9998.")
 
 
+def _not_after_today(_form: Form, field: DateField) -> None:
+    """An as-of day has happened: the pipeline of a day to come is not known."""
+    if field.data and field.data > datetime.now(UTC).date():
+        raise ValidationError(
+            "Pick today or an earlier day: the pipeline of a later one is not known yet."
+        )
+
+
 class PipelineForm(Form):
     """The funnel's filters (a GET form: it changes nothing, so no CSRF token)."""
 
@@ -58,6 +66,7 @@ class PipelineForm(Form):
     created_to = DateField("to", [Optional(), _sensible, _not_before("created_from")])
     close_from = DateField("Expected close from", [Optional(), _sensible])
     close_to = DateField("to", [Optional(), _sensible, _not_before("close_from")])
+    as_of = DateField("As of", [Optional(), _sensible, _not_after_today])
     measure = RadioField("Show", choices=list(pipeline.MEASURES.items()), default="count")
 
 
@@ -88,6 +97,8 @@ class PipelineView(BaseView):
         return super().render(
             template,
             filter_args=filter_args(),
+            # The board shows leads as they are now: an as-of day does not follow it there.
+            board_args={k: v for k, v in filter_args().items() if k != "as_of"},
             may_read_rates=policy.allowed(current_user, Resource.EXCHANGE_RATES, Action.READ),
             may_add_rate=policy.allowed(current_user, Resource.EXCHANGE_RATES, Action.CREATE),
             **kwargs,
@@ -107,7 +118,7 @@ class PipelineView(BaseView):
             form.owner.choices = [(str(current_user.id), current_user.name)]
             form.owner.data = str(current_user.id)
         valid = form.validate() if request.args else True
-        for name in ("created_from", "created_to", "close_from", "close_to"):
+        for name in ("created_from", "created_to", "close_from", "close_to", "as_of"):
             if form[name].errors and form[name].raw_data and not form[name].data:
                 form[name].errors = [DATE_HINT]
         return form, (self._filters(form) if valid else None)
@@ -123,7 +134,7 @@ class PipelineView(BaseView):
             else None
         )
         times, speed = {}, None
-        if funnel and filters:
+        if funnel and filters and filters.as_of is None:  # days in stage and velocity: today's
             owner = pipeline.within_rule(current_user, filters).owner_id
             times = timing.stage_times(db.session, owner)
             won = funnel.won
@@ -148,7 +159,10 @@ class PipelineView(BaseView):
             filters=filters,
             measure=measure,
             figure_json=charts.to_json(figure) if figure else None,
-            stage_urls=self._stage_urls(funnel, filters) if funnel and filters else {},
+            # The lead list shows leads as they are now: no links from a past day's stages.
+            stage_urls=self._stage_urls(funnel, filters)
+            if funnel and filters and filters.as_of is None
+            else {},
             shown=shown_currency(filters) if filters else base_currency(),
         )
 
@@ -253,6 +267,7 @@ class PipelineView(BaseView):
             created_to=form.created_to.data,
             close_from=form.close_from.data,
             close_to=form.close_to.data,
+            as_of=form.as_of.data,
         )
 
     def _stage_urls(self, funnel: pipeline.Funnel, filters: pipeline.Filters) -> dict[int, str]:

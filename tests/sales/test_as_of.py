@@ -1,0 +1,291 @@
+"""The funnel as of a past day (issue 17, part 5): rebuilt from stage history, worked out
+by hand for four leads over four months (a lost deal, a lead moved backwards, a reopened
+win, one that never moved), in two currencies, through both ways the numbers are read."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Connection, text
+
+from crm.extensions import db
+from crm.models import ExchangeRate, UserRole
+from crm.sales import pipeline
+from tests import factories
+from tests.helpers import Browser
+
+ADMIN, MANAGER, REP = UserRole.ADMIN, UserRole.MANAGER, UserRole.USER
+STAGES = ("New", "Contacted", "Qualified", "Proposal", "Negotiation", "Closed Won", "Closed Lost")
+TODAY = datetime.now(UTC).date()  # the database's timestamps are UTC
+# Each lead: owner, currency, amount, expected close, and its stages from creation on.
+LEADS = {
+    "A": (REP, "USD", 1000, date(2025, 6, 1), [
+        ("New", date(2025, 1, 10)), ("Contacted", date(2025, 2, 5)),
+        ("Qualified", date(2025, 3, 20)), ("Closed Lost", date(2025, 4, 2)),
+    ]),
+    "B": (ADMIN, "USD", 2000, date(2025, 12, 1), [
+        ("New", date(2025, 2, 1)), ("Qualified", date(2025, 2, 15)), ("New", date(2025, 3, 1)),
+    ]),
+    "C": (ADMIN, "EUR", 3000, date(2025, 12, 1), [
+        ("Contacted", date(2025, 3, 25)), ("Closed Won", date(2025, 3, 28)),
+        ("Negotiation", date(2025, 4, 10)),
+    ]),
+    "D": (REP, "EUR", 4000, date(2025, 12, 1), [("New", date(2025, 1, 5))]),
+}  # fmt: skip
+# Stage -> (in it, reached, lost from it), at the end of each day.
+EXPECTED = {
+    date(2025, 1, 31): {"New": (2, 2, 0), "Contacted": (0, 0, 0), "Qualified": (0, 0, 0)},
+    date(2025, 2, 28): {"New": (1, 3, 0), "Contacted": (1, 2, 0), "Qualified": (1, 1, 0)},
+    date(2025, 3, 31): {
+        "New": (2, 4, 0), "Contacted": (0, 3, 0), "Qualified": (1, 3, 0), "Proposal": (0, 1, 0),
+        "Negotiation": (0, 1, 0), "Closed Won": (1, 1, 0),
+    },
+    date(2025, 4, 30): {
+        "New": (2, 4, 0), "Contacted": (0, 3, 0), "Qualified": (0, 3, 1), "Proposal": (0, 1, 0),
+        "Negotiation": (1, 1, 0), "Closed Won": (0, 1, 0),
+    },
+}  # fmt: skip
+
+
+@pytest.fixture
+def stages() -> dict[str, int]:
+    return {name: factories.stage(name=name, order_index=n).id for n, name in enumerate(STAGES, 1)}
+
+
+def journey(conn: Connection, lead: int, steps: list[tuple[int, datetime]]) -> None:
+    """Give ``lead`` the history ``steps`` (stage, when), and the path it leads to."""
+    conn.execute(text("DELETE FROM lead_stage_history WHERE lead_id = :id"), {"id": lead})
+    before = None
+    for stage, when in steps:
+        conn.execute(
+            text(
+                "INSERT INTO lead_stage_history (lead_id, from_stage_id, to_stage_id, changed_at) "
+                "VALUES (:id, :before, :stage, :when)"
+            ),
+            {"id": lead, "before": before, "stage": stage, "when": when},
+        )
+        before = stage
+    moved = len(steps) > 1
+    conn.execute(
+        text(
+            "UPDATE leads SET stage_id = :stage, stages_passed = :passed, "
+            "previous_stage_id = :previous, stage_entered_at = :entered WHERE id = :id"
+        ),
+        {
+            "id": lead,
+            "stage": steps[-1][0],
+            "passed": sorted({stage for stage, _ in steps[:-1]}),
+            "previous": steps[-2][0] if moved else None,
+            "entered": steps[-1][1] if moved else None,
+        },
+    )
+
+
+@pytest.fixture
+def world(stages, users, db_connection: Connection) -> dict[str, int]:
+    """The four leads with their histories, and EUR at 1.10 from January, 1.20 from April."""
+    for day, rate in ((date(2025, 1, 1), "1.10"), (date(2025, 4, 1), "1.20")):
+        db.session.add(ExchangeRate(currency="EUR", valid_from=day, rate=Decimal(rate)))
+    customer = factories.customer().id
+    ids = {}
+    for name, (role, currency, amount, close, steps) in LEADS.items():
+        ids[name] = factories.lead(
+            title=name, stage_id=stages[steps[0][0]], customer_id=customer,
+            owner_id=users[role].id, currency=currency, amount=amount, probability=50,
+            expected_close_date=close, source="Website",
+            created_at=datetime.combine(steps[0][1], datetime.min.time()) + timedelta(hours=9),
+        ).id  # fmt: skip
+    db_connection.execute(text("ALTER TABLE leads DISABLE TRIGGER USER"))  # no one's edit
+    for name, (*_lead, steps) in LEADS.items():
+        at_nine = [(stages[s], datetime.combine(d, datetime.min.time()) + timedelta(hours=9))
+                   for s, d in steps]  # fmt: skip
+        journey(db_connection, ids[name], at_nine)
+    db_connection.execute(text("ALTER TABLE leads ENABLE TRIGGER USER"))
+    db_connection.execute(text("SELECT crm_rebuild_pipeline_stats()"))  # and the flows
+    return ids
+
+
+def shape(funnel: pipeline.Funnel) -> dict[str, tuple[int, int, int]]:
+    return {s.name: (s.here.leads, s.reached.leads, s.lost_here.leads) for s in funnel.steps}
+
+
+def as_of(user, day: date, **filters) -> pipeline.Funnel:
+    return pipeline.funnel(db.session, user, pipeline.Filters(as_of=day, **filters))
+
+
+@pytest.mark.parametrize("day", sorted(EXPECTED))
+def test_each_day_as_worked_out_by_hand(world, users, day):
+    expected = {name: EXPECTED[day].get(name, (0, 0, 0)) for name in STAGES[:-1]}
+    admin = users[ADMIN]
+    assert shape(as_of(admin, day)) == expected
+    # The other way (creation and close ranges take it), with ranges that leave nothing out.
+    wide = {"created_from": date(2024, 12, 1), "close_to": date(2026, 1, 1)}
+    assert shape(as_of(admin, day, **wide)) == expected
+
+
+def test_win_rate_lost_deals_and_amounts_at_the_days_rates(world, users):
+    admin = users[ADMIN]
+    march, april = as_of(admin, date(2025, 3, 31)), as_of(admin, date(2025, 4, 30))
+    assert (march.win_rate, april.win_rate) == (1.0, 0.0)
+    assert (march.lost.here.leads, april.lost.here.leads) == (0, 1)
+    assert march.steps[0].here.amount == Decimal("2000") + Decimal("4000") * Decimal("1.10")
+    assert april.steps[0].here.amount == Decimal("2000") + Decimal("4000") * Decimal("1.20")
+    assert march.won.amount == Decimal("3300")  # C, 3,000 EUR at 1.10
+    eur = as_of(admin, date(2025, 3, 31), currency="EUR")  # one currency: its own amounts
+    assert (eur.steps[0].here.leads, eur.steps[0].here.amount) == (1, Decimal("4000"))
+
+
+def test_nothing_before_the_first_lead(world, users):
+    funnel = as_of(users[ADMIN], date(2024, 12, 31))
+    assert sum(s.here.leads for s in funnel.steps) == 0
+    assert funnel.win_rate is None
+
+
+def test_a_rep_sees_their_own_leads_as_they_stood(world, users):
+    rep = as_of(users[REP], date(2025, 3, 31), owner_id=users[ADMIN].id)  # asks for another's
+    assert shape(rep)["New"] == (1, 2, 0)  # D in New; A (Qualified) reached it
+    assert shape(rep)["Qualified"] == (1, 1, 0)
+    assert rep.won.leads == 0  # C is the admin's
+
+
+def test_creation_and_close_ranges(world, users):
+    admin = users[ADMIN]
+    january = as_of(admin, date(2025, 3, 31), created_from=date(2025, 1, 1),
+                    created_to=date(2025, 1, 31))  # fmt: skip
+    assert shape(january)["New"] == (1, 2, 0)  # A and D
+    assert shape(january)["Qualified"] == (1, 1, 0)
+    later = as_of(admin, date(2025, 2, 28), created_from=date(2025, 3, 1))
+    assert sum(s.here.leads for s in later.steps) == 0  # created after the day
+    closing = as_of(admin, date(2025, 4, 30), close_from=date(2025, 5, 1),
+                    close_to=date(2025, 7, 1))  # fmt: skip
+    assert closing.lost.here.leads == 1  # A alone closes then
+    assert sum(s.here.leads for s in closing.steps) == 0
+
+
+def flows_now(conn: Connection) -> list:
+    return conn.execute(
+        text(
+            "SELECT owner_id, stage_id, currency, source, stages_passed, previous_stage_id, "
+            "sum(leads), sum(amount), sum(weighted) FROM pipeline_flows "
+            "GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(leads) <> 0 ORDER BY 1, 2, 3, 4, 5, 6"
+        )
+    ).all()
+
+
+def test_todays_changes_are_flows_of_today(world, stages, users, db_connection: Connection):
+    """Moves, amount changes and deletes by any path count from their day on; the day
+    before stays as it was (a deleted lead still counts on the days it existed)."""
+    yesterday = TODAY - timedelta(days=1)
+    admin = users[ADMIN]
+    before = shape(as_of(admin, yesterday))
+    db_connection.execute(
+        text("UPDATE leads SET stage_id = :s, amount = 2500 WHERE id = :id"),
+        {"s": stages["Contacted"], "id": world["B"]},
+    )
+    db_connection.execute(text("DELETE FROM leads WHERE id = :id"), {"id": world["D"]})
+    assert shape(as_of(admin, yesterday)) == before
+    assert shape(as_of(admin, TODAY))["New"] == (0, 3, 0)  # D (deleted) gone from today
+    today = as_of(admin, TODAY, currency="USD")
+    assert shape(today)["New"] == (0, 2, 0)  # the USD leads: A (lost) and B (moved on)
+    assert shape(today)["Contacted"] == (1, 2, 0)  # B is in it, A passed it
+    assert today.steps[1].here.amount == Decimal("2500")
+    assert as_of(admin, yesterday, currency="USD").steps[0].here.amount == Decimal("2000")
+    # Every flow summed is the pipeline now, as the aggregates have it.
+    totals = db_connection.execute(
+        text(
+            "SELECT owner_id, stage_id, currency, source, stages_passed, previous_stage_id, "
+            "leads, amount, weighted FROM pipeline_totals WHERE leads <> 0 "
+            "ORDER BY 1, 2, 3, 4, 5, 6"
+        )
+    ).all()
+    assert flows_now(db_connection) == totals
+
+
+def test_checkpoints_are_made_when_missing_and_agree(
+    world, stages, users, db_connection: Connection
+):
+    months = "SELECT month FROM pipeline_checkpoint_months ORDER BY 1"
+    made = db_connection.execute(text(months)).scalars().all()
+    newest = (TODAY - timedelta(days=1)).replace(day=1)  # a month once its first day is over
+    assert (made[0], made[-1]) == (date(2025, 1, 1), newest)
+    april = db_connection.execute(
+        text(
+            "SELECT stage_id, sum(leads) FROM pipeline_checkpoints "
+            "WHERE month = '2025-04-01' GROUP BY 1 ORDER BY 1"
+        )
+    ).all()
+    expected = {"New": 2, "Qualified": 1, "Closed Won": 1}  # at the end of March
+    assert april == sorted((stages[name], n) for name, n in expected.items())
+    db_connection.execute(text("DELETE FROM pipeline_checkpoints WHERE month > '2025-02-01'"))
+    db_connection.execute(text("DELETE FROM pipeline_checkpoint_months WHERE month > '2025-02-01'"))
+    assert shape(as_of(users[ADMIN], date(2025, 4, 30))) == {
+        name: EXPECTED[date(2025, 4, 30)].get(name, (0, 0, 0)) for name in STAGES[:-1]
+    }
+    remade = db_connection.execute(text(months)).scalars().all()
+    assert remade[-1] == date(2025, 4, 1)  # made up to the month asked for, no further
+
+
+def test_rebuilding_from_history_gives_what_the_triggers_kept(
+    world, stages, users, db_connection: Connection
+):
+    lead = factories.lead(
+        title="E", stage_id=stages["New"], customer_id=factories.customer().id,
+        owner_id=users[MANAGER].id, currency="USD", amount=700, probability=20, source="Website",
+    ).id  # fmt: skip
+    for stage in ("Proposal", "Contacted"):
+        db_connection.execute(
+            text("UPDATE leads SET stage_id = :s WHERE id = :id"), {"s": stages[stage], "id": lead}
+        )
+    kept = flows_now(db_connection)
+    db_connection.execute(text("SELECT crm_rebuild_pipeline_flows()"))
+    assert flows_now(db_connection) == kept
+
+
+def test_the_page_says_which_day_and_leaves_out_todays_figures(browser: Browser, users, world):
+    browser.login_as(users[MANAGER])
+    html = browser.get("/admin/pipeline/?as_of=2025-03-31").get_data(as_text=True)
+    assert "as it stood at the end of 31 March 2025" in html
+    assert "each converted at the rate valid on 2025-03-31" in html  # one day's rates
+    assert "Median days here" not in html and 'id="cohorts"' not in html
+    row = html.split('<th scope="row">Closed Won</th>')[1].split("</tr>")[0]
+    assert '<td class="text-right">1</td>' in row  # C had won; no link to today's lead list
+    assert 'name="as_of" type="date" value="2025-03-31"' in html
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("31/03/2025", "Use a date like 2026-01-31."),
+        ((TODAY + timedelta(days=1)).isoformat(), "Pick today or an earlier day"),
+        ("0001-01-01", "Use a date between 1900 and 9998."),
+    ],
+)
+def test_a_bad_day_is_named_beside_the_field_and_kept(browser: Browser, users, value, message):
+    browser.login_as(users[MANAGER])
+    response = browser.get(f"/admin/pipeline/?as_of={value}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    field = html.split('id="as_of"')[1].split("</div>")[0]
+    assert message in field and f'value="{value}"' in html
+    assert 'id="pipeline-invalid"' in html
+
+
+def test_the_board_shows_today_whatever_the_as_of_day(browser: Browser, users, world):
+    day = pipeline.Filters(as_of=date(2025, 3, 31))
+    board = pipeline.funnel(db.session, users[ADMIN], day, for_board=True)
+    now = pipeline.funnel(db.session, users[ADMIN], pipeline.Filters(), for_board=True)
+    assert [s.here for s in board.steps] == [s.here for s in now.steps]
+    assert board.won.leads == 0  # C is in Negotiation now (it had won on that day)
+    browser.login_as(users[MANAGER])
+    funnel = browser.get("/admin/pipeline/?as_of=2025-03-31").get_data(as_text=True)
+    board_link = funnel.split('class="nav-link" href="')[1].split('"')[0]
+    assert "as_of" not in board_link
+
+
+def test_the_same_as_live_on_today(world, users):
+    live = pipeline.funnel(db.session, users[ADMIN], pipeline.Filters())
+    today = as_of(users[ADMIN], TODAY)
+    assert shape(today) == shape(live)
+    assert (today.win_rate, today.lost.here.leads) == (live.win_rate, live.lost.here.leads)
