@@ -19,7 +19,9 @@ from crm.models.pipeline import (
     pipeline_stats,
     pipeline_totals,
     stage_stays,
+    stage_stays_all,
     won_cycles,
+    won_cycles_all,
 )
 from crm.models.rate import ExchangeRate
 from crm.models.task import Task
@@ -58,5 +60,7 @@ __all__ = [
     "pipeline_stats",
     "pipeline_totals",
     "stage_stays",
+    "stage_stays_all",
     "won_cycles",
+    "won_cycles_all",
 ]

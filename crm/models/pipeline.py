@@ -88,27 +88,29 @@ pipeline_closing = _aggregate(
 )
 Index("idx_pipeline_days_created_day", pipeline_days.c.created_day)
 Index("idx_pipeline_closing_close_day", pipeline_closing.c.close_day)
-# Migration 0027: histograms of completed stays in a stage, and of days to win, by owner.
-stage_stays = Table(
-    "stage_stays",
-    db.metadata,
-    Column("owner_id", Integer),
-    Column("stage_id", Integer),
-    Column("days", Integer, nullable=False),
-    Column("stays", BigInteger, nullable=False),
-    Index(
-        "uk_stage_stays", "owner_id", "stage_id", "days", unique=True,
-        postgresql_nulls_not_distinct=True,
-    ),
-)  # fmt: skip
-won_cycles = Table(
-    "won_cycles",
-    db.metadata,
-    Column("owner_id", Integer),
-    Column("days", Integer, nullable=False),
-    Column("leads", BigInteger, nullable=False),
-    Index("uk_won_cycles", "owner_id", "days", unique=True, postgresql_nulls_not_distinct=True),
-)
+
+
+# Migration 0027: histograms of completed stays in a stage, and of days to win, by owner;
+# 0029: by currency and source too, and the same for every owner.
+def _histogram(name: str, count: str, *key: str) -> Table:
+    """A histogram: ``key`` (of owner, stage, currency, source), days, and how many."""
+    types: dict[str, Any] = {
+        "owner_id": Integer, "stage_id": Integer, "currency": String(3), "source": String(100),
+    }  # fmt: skip
+    return Table(
+        name,
+        db.metadata,
+        *(Column(column, types[column]) for column in key),
+        Column("days", Integer, nullable=False),
+        Column(count, BigInteger, nullable=False),
+        Index(f"uk_{name}", *key, "days", unique=True, postgresql_nulls_not_distinct=True),
+    )
+
+
+stage_stays = _histogram("stage_stays", "stays", "owner_id", "stage_id", "currency", "source")
+stage_stays_all = _histogram("stage_stays_all", "stays", "stage_id", "currency", "source")
+won_cycles = _histogram("won_cycles", "leads", "owner_id", "currency", "source")
+won_cycles_all = _histogram("won_cycles_all", "leads", "currency", "source")
 
 
 def _lead_columns() -> list[Column[Any]]:

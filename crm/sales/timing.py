@@ -1,9 +1,11 @@
 """Time in the pipeline (issue 17, part 4): days in each stage, days to win, velocity.
 
-From the histograms the database keeps by owner (migration 0027): ``stage_stays``
-(completed stays in a stage) and ``won_cycles`` (days from creation to Closed Won).
-They know the owner and nothing else, so the owner filter (and a rep's own
-pipeline) applies to them and the other filters do not; the page says so.
+From the histograms the database keeps (migrations 0027, 0029): ``stage_stays``
+(completed stays in a stage) and ``won_cycles`` (days from creation to Closed Won)
+by owner, currency and source, and ``stage_stays_all`` and ``won_cycles_all`` the
+same for every owner. So the owner (a rep's own pipeline), currency and source
+filters apply to them; the creation and expected-close ranges do not (the page
+says so).
 Percentiles are nearest-rank: the smallest number of days that at least that share
 of the stays took no longer than.
 """
@@ -19,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from crm.extensions import DbSession
-from crm.models import stage_stays, won_cycles
+from crm.models import stage_stays, stage_stays_all, won_cycles, won_cycles_all
 
 
 @dataclass(frozen=True)
@@ -60,18 +62,32 @@ def percentile(histogram: list[tuple[int, int]], share: float) -> int | None:
     return None
 
 
-def _histograms(session: DbSession, table: Any, key: Any, count: Any, owner_id: int | None) -> Any:
-    query = select(key, table.c.days, func.sum(count)).group_by(key, table.c.days)
-    if owner_id is not None:
-        query = query.where(table.c.owner_id == owner_id)
+@dataclass(frozen=True)
+class Of:
+    """Whose deals: one owner's (None: everyone's), in one currency and from one source."""
+
+    owner_id: int | None = None
+    currency: str | None = None
+    source: str | None = None
+
+
+def _histogram(session: DbSession, tables: tuple[Any, Any], of: Of, key: list[Any]) -> Any:
+    """(*key, days, how many) from the owner's table, or every owner's."""
+    table = tables[0] if of.owner_id is not None else tables[1]
+    count = table.c.stays if "stays" in table.c else table.c.leads
+    columns = [table.c[name] for name in key]
+    query = select(*columns, table.c.days, func.sum(count)).group_by(*columns, table.c.days)
+    for name in ("owner_id", "currency", "source"):
+        if (value := getattr(of, name)) is not None and value != "":
+            query = query.where(table.c[name] == value)
     return session.execute(query)
 
 
-def stage_times(session: DbSession, owner_id: int | None) -> dict[int, StageTime]:
+def stage_times(session: DbSession, of: Of) -> dict[int, StageTime]:
     """Per stage id: how many completed stays, their median and 75th percentile days."""
     found: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    table = stage_stays
-    for stage, days, n in _histograms(session, table, table.c.stage_id, table.c.stays, owner_id):
+    tables = (stage_stays, stage_stays_all)
+    for stage, days, n in _histogram(session, tables, of, ["stage_id"]):
         if stage is not None and n:
             found[stage].append((days, int(n)))
     return {
@@ -80,12 +96,10 @@ def stage_times(session: DbSession, owner_id: int | None) -> dict[int, StageTime
     }
 
 
-def median_days_to_win(session: DbSession, owner_id: int | None) -> int | None:
+def median_days_to_win(session: DbSession, of: Of) -> int | None:
     """The median number of days from a lead's creation to Closed Won."""
-    query = select(won_cycles.c.days, func.sum(won_cycles.c.leads)).group_by(won_cycles.c.days)
-    if owner_id is not None:
-        query = query.where(won_cycles.c.owner_id == owner_id)
-    return percentile([(days, int(n)) for days, n in session.execute(query) if n], 0.5)
+    rows = _histogram(session, (won_cycles, won_cycles_all), of, [])
+    return percentile([(days, int(n)) for days, n in rows if n], 0.5)
 
 
 def velocity(

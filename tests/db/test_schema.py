@@ -501,15 +501,18 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
             f"CREATE UNIQUE INDEX uk_{table} ON public.{table} USING btree "
             f"({key}) NULLS NOT DISTINCT"
         )
-    # Migration 0027: the histograms of stays and of days to win.
-    expected["uk_stage_stays"] = (
-        "CREATE UNIQUE INDEX uk_stage_stays ON public.stage_stays USING btree "
-        "(owner_id, stage_id, days) NULLS NOT DISTINCT"
-    )
-    expected["uk_won_cycles"] = (
-        "CREATE UNIQUE INDEX uk_won_cycles ON public.won_cycles USING btree "
-        "(owner_id, days) NULLS NOT DISTINCT"
-    )
+    # Migration 0027: the histograms of stays and of days to win; 0029: by currency and
+    # source too, and for every owner.
+    for table, key in (
+        ("stage_stays", "owner_id, stage_id, currency, source, days"),
+        ("stage_stays_all", "stage_id, currency, source, days"),
+        ("won_cycles", "owner_id, currency, source, days"),
+        ("won_cycles_all", "currency, source, days"),
+    ):
+        expected[f"uk_{table}"] = (
+            f"CREATE UNIQUE INDEX uk_{table} ON public.{table} USING btree ({key}) "
+            "NULLS NOT DISTINCT"
+        )
     for table, day in (("pipeline_days", "created_day"), ("pipeline_closing", "close_day")):
         expected[f"idx_{table}_{day}"] = (
             f"CREATE INDEX idx_{table}_{day} ON public.{table} USING btree ({day})"

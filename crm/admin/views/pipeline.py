@@ -135,15 +135,16 @@ class PipelineView(BaseView):
         )
         times, speed = {}, None
         if funnel and filters and filters.as_of is None:  # days in stage and velocity: today's
-            owner = pipeline.within_rule(current_user, filters).owner_id
-            times = timing.stage_times(db.session, owner)
+            mine = pipeline.within_rule(current_user, filters)
+            of = timing.Of(mine.owner_id, mine.currency, mine.source)
+            times = timing.stage_times(db.session, of)
             won = funnel.won
             speed = timing.velocity(
                 sum(s.here.leads for s in funnel.steps if s.name != CLOSED_WON),
                 funnel.win_rate,
                 won.leads - won.unrated,
                 won.amount,
-                timing.median_days_to_win(db.session, owner),
+                timing.median_days_to_win(db.session, of),
             )
         cohort_json = None
         if funnel and funnel.cohorts:
