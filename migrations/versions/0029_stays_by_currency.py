@@ -72,31 +72,45 @@ def _upsert(tables: dict[str, str], count: str, rows: str) -> str:
     ON CONFLICT ({every_key}) DO UPDATE SET {count} = t.{count} + EXCLUDED.{count}"""
 
 
+def _one(tables: dict[str, str], count: str, values: tuple[str, ...]) -> str:
+    """One more for ``values`` (the first table's key) in both tables: two plain upserts."""
+    (by_owner, key), (every, every_key) = tables.items()
+    return f"""
+    INSERT INTO {by_owner} AS t ({key}, {count}) VALUES ({", ".join(values)}, 1)
+    ON CONFLICT ({key}) DO UPDATE SET {count} = t.{count} + 1;
+    INSERT INTO {every} AS t ({every_key}, {count}) VALUES ({", ".join(values[1:])}, 1)
+    ON CONFLICT ({every_key}) DO UPDATE SET {count} = t.{count} + 1"""
+
+
 STAY_NOW = DAYS.format(
     later="LOCALTIMESTAMP", earlier="COALESCE(OLD.stage_entered_at, OLD.created_at)"
 )
 WIN_NOW = f"greatest({DAYS.format(later='LOCALTIMESTAMP', earlier='NEW.created_at')}, 0)"
+# A lead's stays and wins from its history, in or out (``sign``), under its owner, currency, source.
+APPLY_STAYS = _upsert(
+    STAYS,
+    "stays",
+    "SELECT owner, x.stage_id, cur, src, x.days, sign * count(*) "
+    "FROM crm_lead_stays(lead, skip) AS x GROUP BY x.stage_id, x.days",
+)
+APPLY_WINS = _upsert(
+    WINS,
+    "leads",
+    "SELECT owner, cur, src, x.days, sign * count(*) "
+    "FROM crm_lead_wins(lead, created, skip) AS x GROUP BY x.days",
+)
+# A move: the stay it ends, and a win if it won.
+ONE_STAY = _one(
+    STAYS, "stays", ("NEW.owner_id", "OLD.stage_id", "NEW.currency", "NEW.source", STAY_NOW)
+)
+ONE_WIN = _one(WINS, "leads", ("NEW.owner_id", "NEW.currency", "NEW.source", WIN_NOW))
 FUNCTIONS = f"""
 CREATE FUNCTION crm_lead_stays_apply(lead integer, owner integer, cur varchar, src varchar,
                                      created timestamp, skip bigint, sign integer)
 RETURNS void
 LANGUAGE sql AS $$
-    {
-    _upsert(
-        STAYS,
-        "stays",
-        "SELECT owner, x.stage_id, cur, src, x.days, sign * count(*) "
-        "FROM crm_lead_stays(lead, skip) AS x GROUP BY x.stage_id, x.days",
-    )
-};
-    {
-    _upsert(
-        WINS,
-        "leads",
-        "SELECT owner, cur, src, x.days, sign * count(*) "
-        "FROM crm_lead_wins(lead, created, skip) AS x GROUP BY x.days",
-    )
-};
+    {APPLY_STAYS};
+    {APPLY_WINS};
 $$;
 CREATE OR REPLACE FUNCTION crm_leads_stays() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -114,20 +128,12 @@ BEGIN
         -- the stage it left (its history's last row) to now (this move's row), and a win.
         IF COALESCE(OLD.stage_entered_at, OLD.created_at) IS NOT NULL
            AND EXISTS (SELECT 1 FROM lead_stages AS s WHERE s.id = OLD.stage_id) THEN
-            {
-    _upsert(
-        STAYS,
-        "stays",
-        f"VALUES (NEW.owner_id, OLD.stage_id, NEW.currency, NEW.source, {STAY_NOW}, 1)",
-    )
-};
+            {ONE_STAY};
         END IF;
         IF NEW.created_at IS NOT NULL AND EXISTS (
             SELECT 1 FROM lead_stages AS s WHERE s.id = NEW.stage_id AND s.name = 'Closed Won'
         ) THEN
-            {
-    _upsert(WINS, "leads", f"VALUES (NEW.owner_id, NEW.currency, NEW.source, {WIN_NOW}, 1)")
-};
+            {ONE_WIN};
         END IF;
         RETURN NULL;
     END IF;
