@@ -44,15 +44,22 @@ def cohorts(
     """
     position = positions(order)
     funnel = [stage_id for stage_id, name in stages if name != CLOSED_LOST]
-    found: dict[date, Cohort] = {}
+    at = [position.get(stage_id, len(position)) for stage_id in funnel]
+    far: dict[Any, int] = {}  # per path: thousands of groups share a few dozen paths
+    by_month: dict[date, dict[int, int]] = {}  # month -> furthest position -> leads
     for (stage, passed, previous, _currency, day), (leads, _amount, _weighted) in groups.items():
         if day is None:  # no creation date: in no month's cohort
             continue
-        month = day.replace(day=1)
-        cohort = found.setdefault(month, Cohort(month, 0, [0] * len(funnel)))
-        cohort.leads += leads
-        far = furthest((stage, passed, previous), position)
-        for n, stage_id in enumerate(funnel):
-            if position.get(stage_id, len(position)) <= far:
-                cohort.reached[n] += leads
+        path = (stage, passed, previous)
+        if path not in far:
+            far[path] = furthest(path, position)
+        counts = by_month.setdefault(day.replace(day=1), {})
+        counts[far[path]] = counts.get(far[path], 0) + leads
+    found: dict[date, Cohort] = {}
+    for month, counts in by_month.items():
+        cohort = found[month] = Cohort(month, sum(counts.values()), [0] * len(funnel))
+        for reach, leads in counts.items():
+            for n, position_n in enumerate(at):
+                if position_n <= reach:
+                    cohort.reached[n] += leads
     return [found[month] for month in sorted(found, reverse=True)[:months]]

@@ -59,6 +59,7 @@ class Rates:
     by_currency: dict[str, list[Rate]] = field(default_factory=dict)
     used: dict[str, set[Rate]] = field(default_factory=lambda: defaultdict(set))
     unrated: dict[str, Unrated] = field(default_factory=dict)
+    _starts: dict[str, list[date]] = field(default_factory=dict, repr=False, compare=False)
 
     def rate_on(self, currency: str, day: date | None) -> Rate | None:
         """The rate valid on ``day`` (None: there is none; the base: 1).
@@ -71,7 +72,9 @@ class Rates:
         if day is None:
             return None
         rates = self.by_currency.get(currency, [])
-        at = bisect_right([r.valid_from for r in rates], day)
+        if currency not in self._starts:  # once per currency: a page converts thousands of groups
+            self._starts[currency] = [r.valid_from for r in rates]
+        at = bisect_right(self._starts[currency], day)
         return rates[at - 1] if at else None
 
     def split_months(self) -> set[tuple[str, date]]:
