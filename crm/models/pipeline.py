@@ -139,6 +139,7 @@ pipeline_flows = Table(
         postgresql_nulls_not_distinct=True,
     ),
 )  # fmt: skip
+Index("idx_pipeline_flows_flow_day", pipeline_flows.c.flow_day)  # a month's checkpoint
 pipeline_flows_all = Table(
     "pipeline_flows_all",
     db.metadata,

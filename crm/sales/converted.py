@@ -36,7 +36,11 @@ PathTotals = dict[tuple[int | None, tuple[int, ...], int | None], tuple[int, Dec
 
 
 def add(groups: Groups, rows: Any) -> None:
-    """Add query ``rows`` (path, currency, period, sums) into ``groups``; empty ones skipped."""
+    """Add query ``rows`` (path, currency, period, sums) into ``groups``; all-zero ones skipped.
+
+    A row of no leads may still carry amounts: a correction (crm/sales/asof.py) of one
+    lead leaving a path and another entering it.
+    """
     merge(
         groups,
         {
@@ -46,7 +50,7 @@ def add(groups: Groups, rows: Any) -> None:
                 Decimal(weighted),
             )
             for stage, passed, previous, currency, day, leads, amount, weighted in rows
-            if leads
+            if leads or amount or weighted
         },
     )
 

@@ -17,17 +17,21 @@ database keeps it as flows:
 - ``pipeline_checkpoints``: the sum of every flow before the first of a month,
   by owner (about 10,000 rows a month at scale 1), so a day is that month's
   checkpoint plus at most a month of flows. ``crm_pipeline_checkpoint(day)``
-  makes the missing ones up to the day's month (one statement per month, under
-  an advisory lock) and returns the newest it may use; a month's checkpoint is
-  made only once its first day is over, so no transaction still open from the
-  month before can add a flow it left out. ``pipeline_checkpoint_months`` lists
-  the months made (an empty month has no rows).
+  makes the missing ones up to the day's month (one statement per month, through
+  ``idx_pipeline_flows_flow_day``; under an advisory lock, and not at all while
+  another session holds it) and returns the newest there is; a month's
+  checkpoint is made only once its first day is over, so no transaction still
+  open from the month before can add a flow it left out.
+  ``pipeline_checkpoint_months`` lists the months made (an empty month has no rows).
 
-The flows are events: a lead deleted later still counts on the days it existed,
-and amounts are those of the day. The flows of the rows already there come from
-their stage history (``crm_rebuild_pipeline_flows()``, which
-``crm_rebuild_pipeline_stats()`` now calls too) at their amounts today: about a
-minute at scale 1. The app's role gets the grants it has on ``pipeline_stats``.
+The flows are events: from this migration on, a lead deleted later still counts on
+the days it existed, under the owner it had then, with the amount it had then,
+and a lead inserted with an earlier creation date counts from the day it was
+inserted. The flows of the rows already there come from their stage history
+(``crm_rebuild_pipeline_flows()``, which ``crm_rebuild_pipeline_stats()`` calls
+too): the leads there now, under their owner and at their amounts of today, so
+a rebuild forgets what only the flows knew. About a minute at scale 1. The app's
+role gets the grants it has on ``pipeline_stats``.
 
 Revision ID: 0028_pipeline_flows
 Revises: 0027_stage_stays
@@ -74,6 +78,7 @@ TABLES = f"""
 CREATE TABLE pipeline_flows (owner_id integer, flow_day date NOT NULL, {COLUMNS});
 CREATE UNIQUE INDEX uk_pipeline_flows ON pipeline_flows ({FLOWS["pipeline_flows"]})
     NULLS NOT DISTINCT;
+CREATE INDEX idx_pipeline_flows_flow_day ON pipeline_flows (flow_day);
 CREATE TABLE pipeline_flows_all (flow_day date NOT NULL, {COLUMNS});
 CREATE UNIQUE INDEX uk_pipeline_flows_all ON pipeline_flows_all ({FLOWS["pipeline_flows_all"]})
     NULLS NOT DISTINCT;
@@ -126,10 +131,10 @@ DECLARE
     later date;
 BEGIN
     SELECT max(month) INTO made FROM pipeline_checkpoint_months WHERE month <= newest;
-    IF made = newest THEN
+    -- One maker at a time; whoever finds another at work uses what is there.
+    IF made = newest OR NOT pg_try_advisory_xact_lock(hashtext('crm_pipeline_checkpoint')) THEN
         RETURN made;
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('crm_pipeline_checkpoint'));
     SELECT max(month) INTO made FROM pipeline_checkpoint_months WHERE month <= newest;
     IF made IS NULL THEN  -- the first: the month of the first flow, nothing before it
         made := CAST(date_trunc('month', (SELECT min(flow_day) FROM pipeline_flows_all)) AS date);
@@ -157,6 +162,7 @@ END;
 $$;
 CREATE FUNCTION crm_rebuild_pipeline_flows() RETURNS void
 LANGUAGE sql SET work_mem = '256MB' AS $$
+SELECT pg_advisory_xact_lock(hashtext('crm_pipeline_checkpoint'));  -- no checkpoint made meanwhile
 DELETE FROM pipeline_checkpoint_months;
 DELETE FROM pipeline_checkpoints;
 DELETE FROM pipeline_flows_all;

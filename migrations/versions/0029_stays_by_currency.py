@@ -5,9 +5,9 @@ velocity divides by, followed the owner filter only (migration 0027 kept them by
 owner). They now follow the currency and source filters as well:
 
 - ``stage_stays`` and ``won_cycles`` gain the lead's ``currency`` and ``source``
-  (89,395 and about 40,000 rows at scale 1, a rep's own a few thousand);
+  (89,395 and 21,056 rows at scale 1, a rep's own a few thousand);
 - ``stage_stays_all`` and ``won_cycles_all`` are the same without the owner
-  (2,782 rows at scale 1), so everyone's funnel reads a few thousand rows, not
+  (2,782 and 1,107 rows at scale 1), so everyone's funnel reads a few thousand rows, not
   every owner's.
 
 The same row triggers keep all four: a move adds its stay and its win under the

@@ -517,6 +517,9 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
         expected[f"idx_{table}_{day}"] = (
             f"CREATE INDEX idx_{table}_{day} ON public.{table} USING btree ({day})"
         )
+    expected["idx_pipeline_flows_flow_day"] = (
+        "CREATE INDEX idx_pipeline_flows_flow_day ON public.pipeline_flows USING btree (flow_day)"
+    )
     expected["pipeline_checkpoint_months_pkey"] = (
         "CREATE UNIQUE INDEX pipeline_checkpoint_months_pkey ON public.pipeline_checkpoint_months "
         "USING btree (month)"

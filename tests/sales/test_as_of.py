@@ -12,7 +12,7 @@ from sqlalchemy import Connection, text
 
 from crm.extensions import db
 from crm.models import ExchangeRate, UserRole
-from crm.sales import pipeline
+from crm.sales import asof, pipeline
 from tests import factories
 from tests.helpers import Browser
 
@@ -220,11 +220,59 @@ def test_checkpoints_are_made_when_missing_and_agree(
     assert april == sorted((stages[name], n) for name, n in expected.items())
     db_connection.execute(text("DELETE FROM pipeline_checkpoints WHERE month > '2025-02-01'"))
     db_connection.execute(text("DELETE FROM pipeline_checkpoint_months WHERE month > '2025-02-01'"))
-    assert shape(as_of(users[ADMIN], date(2025, 4, 30))) == {
-        name: EXPECTED[date(2025, 4, 30)].get(name, (0, 0, 0)) for name in STAGES[:-1]
-    }
+    april = {name: EXPECTED[date(2025, 4, 30)].get(name, (0, 0, 0)) for name in STAGES[:-1]}
+    # Reading makes nothing: the February checkpoint and every flow since give the same.
+    assert shape(as_of(users[ADMIN], date(2025, 4, 30))) == april
+    assert db_connection.execute(text(months)).scalars().all()[-1] == date(2025, 2, 1)
+    asof.make_checkpoints(db.session, date(2025, 4, 30))
     remade = db_connection.execute(text(months)).scalars().all()
     assert remade[-1] == date(2025, 4, 1)  # made up to the month asked for, no further
+    assert shape(as_of(users[ADMIN], date(2025, 4, 30))) == april
+
+
+def test_the_page_makes_the_checkpoint_it_needs(browser: Browser, users, world, db_connection):
+    db_connection.execute(text("DELETE FROM pipeline_checkpoints WHERE month > '2025-02-01'"))
+    db_connection.execute(text("DELETE FROM pipeline_checkpoint_months WHERE month > '2025-02-01'"))
+    browser.login_as(users[MANAGER])
+    html = browser.get("/admin/pipeline/?as_of=2025-03-31").get_data(as_text=True)
+    assert '<th scope="row">Closed Won</th>' in html
+    newest = "SELECT max(month) FROM pipeline_checkpoint_months"
+    assert db_connection.scalar(text(newest)) == date(2025, 3, 1)
+
+
+def test_moves_that_cross_on_one_path_keep_their_amounts(
+    world, stages, users, db_connection: Connection
+):
+    """X leaves New for Contacted and Y leaves Contacted for Qualified after the day: on
+    Contacted one lead goes out and one comes in, and the amounts must not cancel."""
+    customer = factories.customer().id
+    steps = {"X": [("New", date(2025, 3, 1))], "Y": [("New", date(2025, 3, 1)),
+             ("Contacted", date(2025, 3, 10))]}  # fmt: skip
+    ids = {}
+    for name, amount in (("X", 100), ("Y", 500)):
+        ids[name] = factories.lead(
+            title=name, stage_id=stages[steps[name][-1][0]], customer_id=customer,
+            owner_id=users[MANAGER].id, currency="USD", amount=amount, source="Event",
+            created_at=datetime(2025, 3, 1, 9),
+        ).id  # fmt: skip
+    db_connection.execute(text("ALTER TABLE leads DISABLE TRIGGER USER"))
+    for name in ids:
+        at_nine = [(stages[s], datetime.combine(d, datetime.min.time()) + timedelta(hours=9))
+                   for s, d in steps[name]]  # fmt: skip
+        journey(db_connection, ids[name], at_nine)
+    db_connection.execute(text("ALTER TABLE leads ENABLE TRIGGER USER"))
+    db_connection.execute(text("SELECT crm_rebuild_pipeline_stats()"))
+    for name, stage in (("X", "Contacted"), ("Y", "Qualified")):  # today, by raw SQL
+        db_connection.execute(
+            text("UPDATE leads SET stage_id = :s WHERE id = :id"),
+            {"s": stages[stage], "id": ids[name]},
+        )
+    day, mine = date(2025, 3, 31), {"source": "Event", "currency": "USD"}
+    for extra in ({}, {"created_from": date(2025, 1, 1)}):  # both ways
+        funnel = as_of(users[ADMIN], day, **mine, **extra)
+        contacted = funnel.steps[1].here
+        assert (contacted.leads, contacted.amount) == (1, Decimal(500)), extra  # Y, not X
+        assert (funnel.steps[0].here.leads, funnel.steps[0].here.amount) == (1, Decimal(100))
 
 
 def test_rebuilding_from_history_gives_what_the_triggers_kept(
@@ -289,3 +337,18 @@ def test_the_same_as_live_on_today(world, users):
     today = as_of(users[ADMIN], TODAY)
     assert shape(today) == shape(live)
     assert (today.win_rate, today.lost.here.leads) == (live.win_rate, live.lost.here.leads)
+
+
+def test_a_rep_counts_the_leads_they_owned_that_day(world, users, db_connection: Connection):
+    """Reassigned today: yesterday it was the rep's (the flows know); with a date range,
+    the leads there now are counted under their owner now (the history knows no owners)."""
+    db_connection.execute(
+        text("UPDATE leads SET owner_id = :o WHERE id = :id"),
+        {"o": users[ADMIN].id, "id": world["D"]},
+    )
+    yesterday = TODAY - timedelta(days=1)
+    rep = users[REP]
+    assert shape(as_of(rep, yesterday))["New"] == (1, 2, 0)  # D, and A (lost) reached it
+    assert shape(as_of(rep, TODAY))["New"] == (0, 1, 0)  # D is the admin's now
+    ranged = as_of(rep, yesterday, created_from=date(2024, 12, 1))
+    assert shape(ranged)["New"] == (0, 1, 0)

@@ -16,7 +16,7 @@ from crm.admin.urls import list_url, view_url
 from crm.extensions import db
 from crm.models import CURRENCIES, LEAD_SOURCES, LeadStage
 from crm.models.lead import CLOSED_WON
-from crm.sales import board, charts, pipeline, timing
+from crm.sales import asof, board, charts, pipeline, timing
 from crm.sales.rates import base_currency
 from crm.security import policy
 from crm.security.policy import Action, Resource
@@ -126,6 +126,8 @@ class PipelineView(BaseView):
     @expose("/")
     def index(self) -> Any:
         form, filters = self._read_filters()
+        if filters and filters.as_of and not filters.dated:
+            asof.make_checkpoints(db.session, filters.as_of)  # before anything is read
         funnel = pipeline.funnel(db.session, current_user, filters) if filters else None
         measure = form.measure.data if form.measure.data in pipeline.MEASURES else "count"
         figure = (
