@@ -61,6 +61,17 @@ class Config:
     LOCKOUT_MINUTES = 15  # first lockout; each repeat doubles it
     LOCKOUT_MAX_MINUTES = 24 * 60
 
+    # Two-factor sign-in (crm/security/totp.py). Roles that must use it (comma-separated:
+    # admin, manager, user, support); they set it up at their next sign-in.
+    REQUIRE_2FA_FOR: tuple[str, ...] = tuple(
+        r.strip().lower() for r in (_env("REQUIRE_2FA_FOR") or "").split(",") if r.strip()
+    )
+    # The key that encrypts two-factor secrets; unset: derived from SECRET_KEY. Changing
+    # it (or SECRET_KEY, when this is unset) voids every enrolled authenticator.
+    TWO_FACTOR_KEY: str | None = _env("TWO_FACTOR_KEY")
+    # The name authenticator apps show beside the account.
+    TWO_FACTOR_ISSUER = _env("TWO_FACTOR_ISSUER") or "CRM Admin"
+
     # Reverse proxies in front of the app whose X-Forwarded-For may be believed (0: none).
     TRUSTED_PROXY_COUNT = int(_env("TRUSTED_PROXY_COUNT") or 0)
     # Host names the app answers to (comma-separated); any other Host header gets a 400.

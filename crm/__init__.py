@@ -93,6 +93,21 @@ def check_required_settings(settings: Mapping[str, Any]) -> None:
         raise StartupError(
             f"BASE_CURRENCY={base[:20]!r} is not a currency code: use three letters, such as USD"
         )
+    _check_two_factor_roles(settings)
+
+
+def _check_two_factor_roles(settings: Mapping[str, Any]) -> None:
+    """REQUIRE_2FA_FOR names only roles there are (a typo would silently enforce nothing)."""
+    from crm.models.enums import UserRole
+    from crm.security.two_factor import roles_named
+
+    known = {role.value for role in UserRole}
+    unknown = [r for r in roles_named(settings.get("REQUIRE_2FA_FOR")) if r not in known]
+    if unknown:
+        raise StartupError(
+            f"REQUIRE_2FA_FOR names {', '.join(repr(r[:20]) for r in unknown)}, not a role: "
+            f"use a comma-separated list of {', '.join(sorted(known))}"
+        )
 
 
 def _configure_database(app: Flask) -> None:

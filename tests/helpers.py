@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import flask_migrate
+import pyotp
 import pytest
 from flask import Flask, has_app_context
 from flask.testing import FlaskClient
@@ -116,7 +117,10 @@ class Browser:
 
     def token(self) -> str:
         if self._token is None:
-            self._token = csrf_token_from(self.client.get("/logout").get_data(as_text=True))
+            page = self.client.get("/logout")
+            if page.status_code != 200:  # not signed in (yet): the sign-in page has one too
+                page = self.client.get("/login")
+            self._token = csrf_token_from(page.get_data(as_text=True))
         return self._token
 
     def get(self, url: str, **kwargs: Any) -> TestResponse:
@@ -128,7 +132,10 @@ class Browser:
         data = dict(data or {})
         if csrf:
             data["csrf_token"] = self.token()
-        return self.client.post(url, data=data, **kwargs)
+        response = self.client.post(url, data=data, **kwargs)
+        if url.startswith("/login"):  # a sign-in starts a fresh session, with a new token
+            self._token = None
+        return response
 
 
 @contextmanager
@@ -176,3 +183,18 @@ def role_before_migration(revision: str, name: str, *grants: str) -> Iterator[st
         flask_migrate.downgrade(revision="base")
         with db.engine.begin() as conn:
             conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+
+
+class Clock:
+    """The time the app's code check sees; each new code moves it on one step (30 s)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def code(self, secret: str) -> str:
+        """The code of the next step (so never one already used), now current."""
+        self.now += 30
+        return pyotp.TOTP(secret).at(self.now)

@@ -16,6 +16,7 @@ from crm.admin.views.profile import ProfileView
 from crm.admin.views.sales import CustomerView, LeadView
 from crm.admin.views.search import SearchView
 from crm.admin.views.setup import ExchangeRateView, LeadStageView, UserView
+from crm.admin.views.two_factor import TwoFactorView
 from crm.security.protections import csp_nonce
 
 
@@ -41,6 +42,6 @@ def init_app(app: Flask) -> Admin:
         ExchangeRateView(),
         AuditLogView(),
     )
-    admin.add_views(PipelineView(), *lists, ProfileView(), SearchView())
+    admin.add_views(PipelineView(), *lists, ProfileView(), TwoFactorView(), SearchView())
     app.extensions[LISTS] = {view.endpoint: view for view in lists}
     return admin

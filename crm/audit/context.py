@@ -79,12 +79,17 @@ def _before_statement(state: ORMExecuteState) -> None:
     set_context(state.session)
 
 
-def record_sign_in(action: str, user_id: int | None, actor_id: int | None = None) -> None:
-    """An audit row for a sign-in event: LOGIN, LOGIN_FAILED, LOCKOUT or LOGOUT.
+def record_sign_in(
+    action: str,
+    user_id: int | None,
+    actor_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """An audit row for an account event (docs/security.md lists them): LOGIN, LOGOUT...
 
     ``user_id`` is the account concerned (0 when no account has the email typed:
     nothing typed is stored, in case it was a password); ``actor_id`` is who did
-    it, when known.
+    it, when known; ``details`` (never a secret) go in ``new_values``.
     """
     where = actor()
     db.session.add(
@@ -93,6 +98,7 @@ def record_sign_in(action: str, user_id: int | None, actor_id: int | None = None
             record_id=user_id or 0,
             action=action,
             user_id=actor_id,
+            new_values=details,
             ip_address=where["ip"] or None,
             user_agent=where["user_agent"] or None,
         )

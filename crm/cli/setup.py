@@ -24,15 +24,15 @@ from crm.security import passwords
 
 
 def _password_value(value: str) -> str:
-    """Click value_proc: apply the password rules, and production's demo-password ban."""
-    try:
-        passwords.validate(value)
-    except passwords.PasswordError as exc:
-        raise click.UsageError(str(exc)) from None
+    """Click value_proc: production's demo-password ban (said first), and the password rules."""
     if not current_app.config["ALLOW_DEMO_PASSWORDS"] and value in WELL_KNOWN_PASSWORDS:
         raise click.UsageError(
             "That is one of the README's demo passwords; choose a real one in production."
         )
+    try:
+        passwords.validate(value)
+    except passwords.PasswordError as exc:
+        raise click.UsageError(str(exc)) from None
     return value
 
 

@@ -1,5 +1,6 @@
 """Typed SQLAlchemy 2 models, one per table of the spec."""
 
+from crm.models.account import RecoveryCode, UserSession
 from crm.models.audit import AuditLog
 from crm.models.customer import CUSTOMER_STATUSES, INDUSTRIES, Customer
 from crm.models.enums import InteractionType, LeadStatus, TaskStatus, UserRole
@@ -44,10 +45,12 @@ __all__ = [
     "LeadStage",
     "LeadStageHistory",
     "LeadStatus",
+    "RecoveryCode",
     "Task",
     "TaskStatus",
     "User",
     "UserRole",
+    "UserSession",
     "forecast_months",
     "forecast_stats",
     "pipeline_checkpoint_months",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import FetchedValue, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, FetchedValue, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import Model
@@ -64,6 +64,11 @@ class User(Model):
         server_default=text("replace((gen_random_uuid())::text, '-'::text, ''::text)"),
         server_onupdate=FetchedValue(),
     )
+    # Two-factor sign-in (migration 0031): the secret encrypted by crm/security/totp.py;
+    # when it was turned on (NULL: off); the step of the last code accepted (no replay).
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     customers: Mapped[list[Customer]] = relationship(back_populates="owner", passive_deletes=True)
     leads: Mapped[list[Lead]] = relationship(back_populates="owner", passive_deletes=True)
@@ -101,9 +106,17 @@ class User(Model):
         """Active accounts only."""
         return self.is_active is True
 
+    # Not a column: the signed-in request's ``user_sessions`` key (crm/security/sessions.py).
+    session_key = ""
+
     def get_id(self) -> str:
-        """What the session stores: the id and the current session token."""
-        return f"{self.id}:{self.session_token}"
+        """What the cookie stores: the session row's id and secret."""
+        return self.session_key
+
+    @property
+    def two_factor(self) -> bool:
+        """Whether signing in asks for a two-factor code after the password."""
+        return self.totp_enabled_at is not None and self.totp_secret is not None
 
     @property
     def effective_role(self) -> UserRole:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 from datetime import UTC, datetime
 
@@ -19,7 +18,7 @@ from flask import (
 )
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
@@ -27,7 +26,7 @@ from wtforms.validators import InputRequired, Length
 from crm.audit import context as audit
 from crm.extensions import db
 from crm.models import User
-from crm.security import passwords
+from crm.security import passwords, sessions, two_factor
 from crm.security.lockout import LockoutPolicy, is_locked, record_failure, record_success
 from crm.security.protections import limiter
 from crm.web.edge import local_path
@@ -38,7 +37,9 @@ login_manager = LoginManager()
 
 HOME = "/admin/"
 # Reachable without signing in; everything else redirects to /login.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "web.index", "web.healthz", "static", "admin.static"})
+PUBLIC_ENDPOINTS = frozenset(
+    {"auth.login", "auth.code", "web.index", "web.healthz", "static", "admin.static"}
+)
 SIGN_IN_FAILED = (
     "Those details did not work. Check the email and password; after 10 failed "
     "attempts an account is locked for a while, and deactivated accounts cannot sign in."
@@ -67,12 +68,29 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def lockout_policy() -> LockoutPolicy:
+    """The configured lockout: shared by the password and the code steps."""
+    config = current_app.config
+    return LockoutPolicy(
+        config["LOCKOUT_THRESHOLD"], config["LOCKOUT_MINUTES"], config["LOCKOUT_MAX_MINUTES"]
+    )
+
+
+def count_failure(user: User, action: str) -> None:
+    """A failed step for ``user``: audited, counted, and the account locked at the threshold."""
+    audit.record_sign_in(action, user.id)
+    if record_failure(user, utcnow(), lockout_policy()):
+        audit.record_sign_in("LOCKOUT", user.id)
+
+
 def authenticate(email: str, password: str) -> User | None:
-    """The user these credentials sign in, or None; counts failures and locks.
+    """The user whose password this is, or None; counts failures and locks.
 
     Unknown emails, wrong passwords, locked and inactive accounts all return
     None after the same bcrypt work, so neither the answer nor its timing says
-    which it was.
+    which it was. A right password is not yet a sign-in: ``sign_in`` (after the
+    code, with two-factor on) clears the failure count, so a stolen password
+    does not reset the count of guessed codes.
     """
     now = utcnow()
     user = db.session.scalar(
@@ -83,17 +101,16 @@ def authenticate(email: str, password: str) -> User | None:
         audit.record_sign_in("LOGIN_FAILED", user.id if user else None)
         return None
     if not passwords.check_password(password, user.password_hash):
-        config = current_app.config
-        policy = LockoutPolicy(
-            config["LOCKOUT_THRESHOLD"], config["LOCKOUT_MINUTES"], config["LOCKOUT_MAX_MINUTES"]
-        )
-        audit.record_sign_in("LOGIN_FAILED", user.id)
-        if record_failure(user, now, policy):
-            audit.record_sign_in("LOCKOUT", user.id)
+        count_failure(user, "LOGIN_FAILED")
         return None
-    record_success(user, now)
-    audit.record_sign_in("LOGIN", user.id, actor_id=user.id)
     return user
+
+
+def sign_in(user: User) -> None:
+    """Every step passed: clear the counters, audit the sign-in, start a session."""
+    record_success(user, utcnow())
+    audit.record_sign_in("LOGIN", user.id, actor_id=user.id)
+    start_session(user)
 
 
 def render_login(error: str | None = None, status: int = 200) -> tuple[str, int]:
@@ -104,12 +121,14 @@ def render_login(error: str | None = None, status: int = 200) -> tuple[str, int]
     return render_template("login.html", form=form, error=error), status
 
 
-def _ip_limit() -> str:
+def ip_limit() -> str:
+    """Sign-in attempts allowed per address (the password and the code steps)."""
     limit: str = current_app.config["LOGIN_RATE_LIMIT_PER_IP"]
     return limit
 
 
-def _account_limit() -> str:
+def account_limit() -> str:
+    """Sign-in attempts allowed per account."""
     limit: str = current_app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"]
     return limit
 
@@ -119,8 +138,8 @@ def _account_key() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_ip_limit, methods=["POST"])
-@limiter.limit(_account_limit, methods=["POST"], key_func=_account_key)
+@limiter.limit(ip_limit, methods=["POST"])
+@limiter.limit(account_limit, methods=["POST"], key_func=_account_key)
 def login() -> Response | tuple[str, int]:
     """Sign in; afterwards go back where the person was going."""
     if current_user.is_authenticated and request.method == "GET":
@@ -140,16 +159,25 @@ def login() -> Response | tuple[str, int]:
             400,
         )
     user = authenticate(email, password)
-    db.session.commit()  # failure counters and last_login alike
     if user is None:
+        db.session.commit()  # the failure counters
         return render_login(SIGN_IN_FAILED, 401)
-    start_session(user)
+    if user.two_factor:
+        db.session.rollback()  # nothing changed: the row lock goes
+        two_factor.begin_code_step(user, form.next.data)
+        return redirect(url_for("auth.code"))
+    sign_in(user)
+    db.session.commit()
     return redirect(safe_next(form.next.data))
 
 
 def start_session(user: User) -> None:
-    """A fresh session for ``user`` (nothing carried over from before sign-in)."""
+    """A fresh session for ``user`` (nothing carried over from before sign-in).
+
+    Adds its ``user_sessions`` row; the caller commits.
+    """
     session.clear()
+    user.session_key = sessions.create(user)
     login_user(user)
     session.permanent = True
     now = time.time()
@@ -165,9 +193,9 @@ def logout_page() -> str:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Sign out and end every session of this user (their session token changes)."""
+    """Sign out: this session ends (the profile ends the others)."""
     if current_user.is_authenticated:
-        end_all_sessions(current_user.id)
+        sessions.end(current_user.id, this_session_id())
         audit.record_sign_in("LOGOUT", current_user.id, actor_id=current_user.id)
         db.session.commit()
     logout_user()
@@ -176,25 +204,19 @@ def logout() -> Response:
     return redirect(url_for("auth.login"))
 
 
-def end_all_sessions(user_id: int) -> None:
-    """Give the user a new session token, so no existing cookie matches it."""
-    db.session.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(session_token=func.replace(func.gen_random_uuid().cast(db.String), "-", ""))
-    )
+def this_session_id() -> int:
+    """The ``user_sessions`` row of the signed-in request."""
+    key: str = current_user.session_key
+    return int(key.partition(":")[0])
 
 
-def load_user(session_id: str) -> User | None:
-    """The user a session names, if their token still matches and they are active."""
-    user_id, _, token = session_id.partition(":")
-    if not user_id.isdigit() or not token:
+def load_user(session_key: str) -> User | None:
+    """The user a session names, while its row exists and the user is active."""
+    found = sessions.load(session_key)
+    if found is None:
         return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not user.may_sign_in:
-        return None
-    if not hmac.compare_digest(user.session_token.encode(), token.encode()):
-        return None
+    user, _row = found
+    user.session_key = session_key
     return user
 
 
@@ -230,7 +252,9 @@ def require_sign_in() -> Response | None:
         return _login_redirect()
     if now - session.get("seen_at", 0) > 60:  # refresh the cookie at most once a minute
         session["seen_at"] = now
-    return None
+        sessions.seen(this_session_id())
+        db.session.commit()
+    return two_factor.enrol_first()
 
 
 def _too_many_attempts(error: Exception) -> Response | tuple[str, int]:
@@ -259,6 +283,8 @@ def _expired_form(error: CSRFError) -> tuple[str, int]:
 
 def init_app(app: Flask) -> None:
     """Flask-Login, the sign-in pages and the signed-in-everywhere rule."""
+    from crm.security import second_step  # noqa: F401 (its routes join the blueprint)
+
     login_manager.init_app(app)
     login_manager.session_protection = None  # the session token does this job
     app.permanent_session_lifetime = app.config["SESSION_ABSOLUTE_HOURS"] * 3600

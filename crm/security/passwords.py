@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import bcrypt
 from flask import current_app
 
@@ -14,14 +16,32 @@ class PasswordError(ValueError):
     """A password that breaks a rule; the message is shown to the user."""
 
 
+@cache
+def _common() -> frozenset[str]:
+    """The 30,000 most common passwords (from breaches) that zxcvbn's dictionaries ship."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def is_common(password: str) -> bool:
+    """Whether ``password`` (in any letter case) is on the list of common passwords."""
+    return password.lower() in _common()
+
+
 def validate(password: str) -> None:
-    """Raise PasswordError unless the password is 8+ characters and ≤ 72 bytes."""
+    """Raise PasswordError unless the password is 8+ characters, ≤ 72 bytes, not common."""
     if len(password) < MIN_LENGTH:
         raise PasswordError(f"Password must be at least {MIN_LENGTH} characters long.")
     if len(password.encode("utf-8")) > MAX_BYTES:
         raise PasswordError(
             f"Password is too long: at most {MAX_BYTES} bytes (fewer characters if it "
             "uses accents or symbols)."
+        )
+    if is_common(password):
+        raise PasswordError(
+            "That password is on a list of common passwords seen in data breaches, so it "
+            "would be among the first guessed. Choose another: a few unrelated words work well."
         )
 
 

@@ -59,6 +59,7 @@ def test_new_user_needs_a_password_and_keeps_what_was_typed(admin_browser: Brows
     [
         ("short", "short", "at least 8 characters"),
         ("ü" * 40, "ü" * 40, "at most 72 bytes"),
+        ("Password123", "Password123", "on a list of common passwords"),
         ("a long password", "another password", "The two passwords differ."),
     ],
 )
@@ -175,6 +176,7 @@ def test_profile_changes_own_name(browser: Browser, users):
         ("not my pass", "a long new pass", "a long new pass", "That is not your current password."),
         (PASSWORDS[REP], "short", "short", "at least 8 characters"),
         (PASSWORDS[REP], "ü" * 40, "ü" * 40, "at most 72 bytes"),
+        (PASSWORDS[REP], "iloveyou2", "iloveyou2", "seen in data breaches"),
         (PASSWORDS[REP], "a long new password", "different", "The two new passwords differ."),
     ],
 )  # fmt: skip

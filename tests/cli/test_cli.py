@@ -136,6 +136,7 @@ def test_create_user_prompts_twice_and_stores_a_bcrypt_hash(cli: FlaskCliRunner)
         ("a scripted password", True, "Created user"),  # no newline at the end
         ("", False, "standard input held no password"),
         ("short\n", False, "at least 8 characters"),
+        ("qwertyuiop\n", False, "on a list of common passwords"),
     ],
 )
 def test_create_user_reads_the_password_from_stdin_for_scripts(

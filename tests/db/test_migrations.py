@@ -72,6 +72,7 @@ def test_upgrade_from_empty_then_downgrade_to_base_and_up_again(scratch_app: Fla
                 "crm_audit_append_only",
                 "crm_bump_version",
                 "crm_common_lexemes",
+                "crm_end_user_sessions",
                 "crm_keep_an_active_admin",
                 "crm_lead_closed_at",
                 "crm_lead_path",

@@ -39,6 +39,10 @@ SPEC_COLUMNS = {
         ("locked_until", TS, False, None),
         ("session_token", "character varying(64)", True, SESSION_TOKEN_DEFAULT),
         VERSION,
+        # Migration 0031: two-factor sign-in.
+        ("totp_secret", "text", False, None),
+        ("totp_enabled_at", TS, False, None),
+        ("totp_last_step", "bigint", False, None),
     ],
     "customers": [
         serial("customers"),
@@ -175,6 +179,9 @@ SPEC_FOREIGN_KEYS = {
         "lead_stage_history",
         references("changed_by", "users", "SET NULL"),
     ),
+    # Migration 0031: recovery codes and signed-in sessions go with their user.
+    "fk_recovery_codes_user": ("recovery_codes", references("user_id", "users", "CASCADE")),
+    "fk_user_sessions_user": ("user_sessions", references("user_id", "users", "CASCADE")),
 }
 
 VARCHAR = "::character varying"
@@ -438,7 +445,9 @@ RATE_CHECKS = {
     ),
 }
 RATE_UNIQUE = {
-    "uq_exchange_rates_currency_valid_from": ("exchange_rates", "UNIQUE (currency, valid_from)")
+    "uq_exchange_rates_currency_valid_from": ("exchange_rates", "UNIQUE (currency, valid_from)"),
+    # Migration 0031: a user's recovery codes differ.
+    "uk_recovery_codes_user_code": ("recovery_codes", "UNIQUE (user_id, code_hash)"),
 }
 
 
@@ -458,6 +467,8 @@ def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
     assert pkeys.pop("csv_uploads_pkey") == ("csv_uploads", "PRIMARY KEY (id)")  # 0014
     assert pkeys.pop("lead_stage_history_pkey") == ("lead_stage_history", "PRIMARY KEY (id)")
     assert pkeys.pop("exchange_rates_pkey") == ("exchange_rates", "PRIMARY KEY (id)")  # 0023
+    for table in ("recovery_codes", "user_sessions"):  # 0031
+        assert pkeys.pop(f"{table}_pkey") == (table, "PRIMARY KEY (id)")
     # 0028: the months the as-of funnel's checkpoints were made for.
     months = ("pipeline_checkpoint_months", "PRIMARY KEY (month)")
     assert pkeys.pop("pipeline_checkpoint_months_pkey") == months
@@ -543,6 +554,18 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
     expected["retention_runs_pkey"] = (
         "CREATE UNIQUE INDEX retention_runs_pkey ON public.retention_runs USING btree (xid)"
     )
+    for table in ("recovery_codes", "user_sessions"):  # 0031
+        expected[f"{table}_pkey"] = (
+            f"CREATE UNIQUE INDEX {table}_pkey ON public.{table} USING btree (id)"
+        )
+    expected["uk_recovery_codes_user_code"] = (
+        "CREATE UNIQUE INDEX uk_recovery_codes_user_code ON public.recovery_codes "
+        "USING btree (user_id, code_hash)"
+    )
+    expected["idx_user_sessions_user"] = (
+        "CREATE INDEX idx_user_sessions_user ON public.user_sessions "
+        "USING btree (user_id, last_seen_at)"
+    )
     expected["uk_customers_name_company"] = (
         "CREATE UNIQUE INDEX uk_customers_name_company ON public.customers "
         "USING btree (name, company)"
@@ -568,6 +591,7 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         *(f"trg_{table}_updated_at" for table in touched),
         "trg_lead_stages_sync_leads_active",
         "trg_users_rotate_session_token",
+        "trg_users_end_sessions",  # 0031: a new session token ends every session
         "trg_users_last_admin_update",
         "trg_users_last_admin_delete",
         *(f"trg_{table}_version" for table in introspect.TABLES if table != "audit_logs"),

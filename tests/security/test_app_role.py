@@ -99,6 +99,25 @@ def test_the_app_role_works_the_crm(as_app_role: Connection):
     assert (str(made), held) == ("2020-03-01", 1)
 
 
+def test_the_app_role_signs_people_in_with_sessions_and_codes(as_app_role: Connection):
+    conn, ids = as_app_role, as_app_role.info
+    session = conn.scalar(
+        text("INSERT INTO user_sessions (user_id, secret_hash) VALUES (:owner, 'x') RETURNING id"),
+        ids,
+    )
+    conn.execute(
+        text("UPDATE user_sessions SET last_seen_at = now() WHERE id = :id"), {"id": session}
+    )
+    conn.execute(text("INSERT INTO recovery_codes (user_id, code_hash) VALUES (:owner, 'y')"), ids)
+    conn.execute(text("UPDATE recovery_codes SET used_at = now() WHERE user_id = :owner"), ids)
+    conn.execute(
+        text("UPDATE users SET totp_secret = 'z', password_hash = 'new' WHERE id = :owner"), ids
+    )
+    left = conn.scalar(text("SELECT count(*) FROM user_sessions WHERE user_id = :owner"), ids)
+    assert left == 0  # the new password ended the session (trg_users_end_sessions)
+    conn.execute(text("DELETE FROM recovery_codes WHERE user_id = :owner"), ids)
+
+
 def test_the_app_role_cannot_touch_the_audit_trail(as_app_role: Connection):
     conn = as_app_role
     assert "permission denied" in refused(conn, "UPDATE audit_logs SET action = 'X'")

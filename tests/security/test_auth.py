@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from sqlalchemy import select, text
 from config import ProductionConfig
 from crm import PROJECT_ROOT, create_app
 from crm.extensions import db
-from crm.models import Customer, User, UserRole
+from crm.models import Customer, User, UserRole, UserSession
 from crm.security.auth import SIGN_IN_FAILED, utcnow
 from crm.security.protections import limiter
 from tests import factories
@@ -319,13 +320,14 @@ def test_production_cookies_are_secure_and_hsts_is_sent(app: Flask, server_url):
     assert csrf_token_from(page.get_data(as_text=True))
 
 
-def test_session_names_the_user_and_token_only(browser: Browser, users):
+def test_session_names_its_session_row_and_secret_only(browser: Browser, users):
     browser.login_as(users[REP])
     with browser.client.session_transaction() as session:
         stored = session["_user_id"]
-    user_id, token = stored.split(":")
-    current = db.session.scalar(select(User.session_token).where(User.id == int(user_id)))
-    assert token == current
+    row_id, secret = stored.split(":")
+    row = db.session.get(UserSession, int(row_id))
+    assert row.user_id == users[REP].id
+    assert row.secret_hash == hashlib.sha256(secret.encode()).hexdigest() != secret
     assert PASSWORDS[REP] not in str(stored)
 
 

@@ -21,14 +21,14 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from crm.admin import filters
+from crm.admin import bulk, filters
 from crm.admin import validators as v
 from crm.admin.base import PolicyModelView
 from crm.extensions import db
 from crm.models import ExchangeRate, Lead, LeadStage, LeadStageHistory, User
 from crm.sales.rates import base_currency
 from crm.sales.stages import stages as stages_in_order
-from crm.security import passwords
+from crm.security import account, passwords
 from crm.security.policy import Resource
 
 
@@ -161,6 +161,42 @@ class UserView(PolicyModelView):
 
     def __init__(self) -> None:
         super().__init__(User, "Users", endpoint="users", url="users", category="Setup")
+
+    @action("end_sessions", "End sessions")
+    def action_end_sessions(self, ids: Any) -> Any:
+        def end(row_ids: list[int], _chosen: str | None) -> str:
+            ended = sum(account.end_sessions(user_id) for user_id in row_ids)
+            return f"{ended} sessions ended; those users sign in again on their next request."
+
+        return bulk.confirm_or_apply(
+            self,
+            ids,
+            name="end_sessions",
+            title="End sessions",
+            consequence="Every browser these users are signed in on is signed out.",
+            apply=end,
+        )
+
+    @action("reset_two_factor", "Reset two-factor")
+    def action_reset_two_factor(self, ids: Any) -> Any:
+        def reset(row_ids: list[int], _chosen: str | None) -> str:
+            done = sum(account.reset_two_factor(user_id) for user_id in row_ids)
+            return (
+                f"Two-factor reset for {done} users: they sign in with their password and set "
+                "it up again (if their role requires it, at once)."
+            )
+
+        return bulk.confirm_or_apply(
+            self,
+            ids,
+            name="reset_two_factor",
+            title="Reset two-factor",
+            consequence=(
+                "Their authenticator and recovery codes stop working and their sessions end. "
+                "Do this for someone who lost their phone and their recovery codes."
+            ),
+            apply=reset,
+        )
 
     def on_model_change(self, form: Any, model: User, is_created: bool) -> None:
         if model.email:
