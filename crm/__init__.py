@@ -41,7 +41,7 @@ def create_app(
     from crm import admin, cli
     from crm.audit import context as audit_context
     from crm.db import outage
-    from crm.security import auth, protections
+    from crm.security import auth, protections, second_step
     from crm.web import edge, formats, pages, request_log
 
     formats.init_app(app)  # a bad display setting stops the start before the database
@@ -63,6 +63,7 @@ def create_app(
     protections.init_app(app)
     audit_context.init_app(app)
     auth.init_app(app)
+    second_step.init_app(app)
     admin.init_app(app)
     pages.init_app(app)
     cli.init_app(app)

@@ -38,7 +38,7 @@ login_manager = LoginManager()
 HOME = "/admin/"
 # Reachable without signing in; everything else redirects to /login.
 PUBLIC_ENDPOINTS = frozenset(
-    {"auth.login", "auth.code", "web.index", "web.healthz", "static", "admin.static"}
+    {"auth.login", "second_step.code", "web.index", "web.healthz", "static", "admin.static"}
 )
 SIGN_IN_FAILED = (
     "Those details did not work. Check the email and password; after 10 failed "
@@ -165,7 +165,7 @@ def login() -> Response | tuple[str, int]:
     if user.two_factor:
         db.session.rollback()  # nothing changed: the row lock goes
         two_factor.begin_code_step(user, form.next.data)
-        return redirect(url_for("auth.code"))
+        return redirect(url_for("second_step.code"))
     sign_in(user)
     db.session.commit()
     return redirect(safe_next(form.next.data))
@@ -283,8 +283,6 @@ def _expired_form(error: CSRFError) -> tuple[str, int]:
 
 def init_app(app: Flask) -> None:
     """Flask-Login, the sign-in pages and the signed-in-everywhere rule."""
-    from crm.security import second_step  # noqa: F401 (its routes join the blueprint)
-
     login_manager.init_app(app)
     login_manager.session_protection = None  # the session token does this job
     app.permanent_session_lifetime = app.config["SESSION_ABSOLUTE_HOURS"] * 3600

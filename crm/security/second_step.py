@@ -8,7 +8,8 @@ it can fail.
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, flash, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import StringField
@@ -20,7 +21,6 @@ from crm.models import User
 from crm.security import totp, two_factor
 from crm.security.auth import (
     account_limit,
-    bp,
     count_failure,
     ip_limit,
     safe_next,
@@ -31,6 +31,7 @@ from crm.security.lockout import is_locked
 from crm.security.protections import limiter
 from crm.web.forms import Form
 
+bp = Blueprint("second_step", __name__)
 CODE_FAILED = (
     "That code did not work. Enter the 6-digit code your authenticator app shows now "
     "(each code works once), or one of your recovery codes; after 10 failed attempts "
@@ -55,6 +56,24 @@ def _account_key() -> str:
 
 def _render(form: CodeForm, error: str | None = None, status: int = 200) -> tuple[str, int]:
     return render_template("login_code.html", form=form, error=error), status
+
+
+@bp.errorhandler(429)
+def _too_many_codes(_error: Exception) -> tuple[str, int]:
+    return _render(
+        CodeForm(),
+        "Too many codes tried from here or for this account. Wait a minute, then try again.",
+        429,
+    )
+
+
+@bp.errorhandler(CSRFError)
+def _expired_form(_error: CSRFError) -> tuple[str, int]:
+    return _render(
+        CodeForm(),
+        "This form has expired or did not come from this site. Enter the code again.",
+        400,
+    )
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
@@ -98,3 +117,8 @@ def code() -> Response | tuple[str, int]:
             "warning" if remaining <= 3 else "info",
         )
     return redirect(safe_next(next_path))
+
+
+def init_app(app: Flask) -> None:
+    """The code step's page (public: it is reached before the sign-in completes)."""
+    app.register_blueprint(bp)

@@ -214,7 +214,7 @@ def test_create_user_bad_options_say_what_is_wrong(cli: FlaskCliRunner, args, me
 
 def test_create_user_duplicate_email_is_refused(cli: FlaskCliRunner):
     args = ["crm", "create-user", "--email", "dup@example.com", "--name", "D"]
-    assert cli.invoke(args=args, input="password1\npassword1\n").exit_code == 0
+    assert cli.invoke(args=args, input="pass word 1\npass word 1\n").exit_code == 0
     again = cli.invoke(
         args=[*args[:3], "DUP@example.com", *args[4:]], input="password2\npassword2\n"
     )

@@ -338,3 +338,13 @@ def test_guessing_codes_on_the_profile_locks_the_account_too(clock, browser: Bro
     assert "Too many wrong codes" in page.get_data(as_text=True)
     db.session.refresh(users[REP])
     assert users[REP].two_factor
+
+
+def test_the_code_step_is_throttled_per_account(clock, browser: Browser, users, app, monkeypatch):
+    enrol(browser, users[REP], clock)
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT_PER_ACCOUNT", "3 per minute")
+    browser.login(users[REP].email, PASSWORDS[REP])
+    statuses = [browser.post("/login/code", {"code": f"{n:06d}"}).status_code for n in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    page = browser.post("/login/code", {"code": "000000"}).get_data(as_text=True)
+    assert "Too many codes tried" in page
