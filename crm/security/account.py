@@ -32,6 +32,11 @@ def turn_off_two_factor(user: User) -> None:
     audit.record_sign_in("2FA_OFF", user.id, _actor())
 
 
+def used_recovery_code(user: User, left: int) -> None:
+    """A recovery code stood in for a two-factor code (always by its owner)."""
+    audit.record_sign_in("RECOVERY_USED", user.id, user.id, {"recovery_codes_left": left})
+
+
 def new_recovery_codes(user: User) -> list[str]:
     """A new set of recovery codes for ``user``, replacing the old; to show once."""
     codes = totp.new_recovery_codes(user)
@@ -40,9 +45,12 @@ def new_recovery_codes(user: User) -> list[str]:
 
 
 def reset_two_factor(user_id: int) -> bool:
-    """An admin resets another user's two-factor (lost phone); their sessions end."""
+    """An admin resets another user's two-factor (lost phone); their sessions end.
+
+    Never one's own: turning your own off takes a current code (the profile's form).
+    """
     user = db.session.get(User, user_id, with_for_update=True)
-    if user is None or user.totp_enabled_at is None:
+    if user is None or user.totp_enabled_at is None or user.id == _actor():
         return False
     totp.turn_off(user)
     ended = sessions.end_all(user.id)
@@ -65,5 +73,13 @@ def end_sessions(user_id: int, keep: int | None = None) -> int:
     """End every session of the user (but ``keep``, the one making the request)."""
     ended = sessions.end_all(user_id, keep)
     if ended:
-        audit.record_sign_in("SESSION_ENDED", user_id, _actor(), {"sessions_ended": ended})
+        record_sessions_ended(user_id, ended)
     return ended
+
+
+def record_sessions_ended(user_id: int, ended: int, why: str | None = None) -> None:
+    """The audit row for sessions ended at once (by a person, or by a new password)."""
+    details: dict[str, object] = {"sessions_ended": ended}
+    if why:
+        details["why"] = why
+    audit.record_sign_in("SESSION_ENDED", user_id, _actor(), details)

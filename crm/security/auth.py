@@ -158,6 +158,8 @@ def login() -> Response | tuple[str, int]:
             f"Passwords are at most {passwords.MAX_BYTES} bytes long; check what you typed.",
             400,
         )
+    if current_user.is_authenticated:  # signing in again here: this browser's old session ends
+        sessions.end(current_user.id, this_session_id())
     user = authenticate(email, password)
     if user is None:
         db.session.commit()  # the failure counters

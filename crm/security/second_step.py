@@ -18,7 +18,7 @@ from wtforms.validators import InputRequired, Length
 from crm.audit import context as audit
 from crm.extensions import db
 from crm.models import User
-from crm.security import totp, two_factor
+from crm.security import account, totp, two_factor
 from crm.security.auth import (
     account_limit,
     count_failure,
@@ -44,7 +44,10 @@ class CodeForm(Form):
 
     code = StringField(
         "Code",
-        validators=[InputRequired(message="Enter the code."), Length(max=40)],
+        validators=[
+            InputRequired(message="Enter the code."),
+            Length(max=40, message="Codes are at most 40 characters: check what you typed."),
+        ],
         render_kw={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True},
     )
 
@@ -88,9 +91,16 @@ def code() -> Response | tuple[str, int]:
     form = CodeForm()
     if not form.validate_on_submit():
         posted = request.method == "POST"
-        return _render(form, "Enter the code." if posted else None, 400 if posted else 200)
+        problem = next(iter(form.code.errors), "Enter the code.") if posted else None
+        return _render(form, problem, 400 if posted else 200)
     typed = form.code.data or ""
     user = db.session.scalar(select(User).where(User.id == waiting["user"]).with_for_update())
+    if user is not None and not two_factor.still_valid(waiting, user):
+        # A new password or a deactivation since the password step: this wait is void,
+        # said with the one message every failure gets.
+        db.session.rollback()
+        session.pop(two_factor.PENDING, None)
+        return _render(form, CODE_FAILED, 401)
     usable = user is not None and user.may_sign_in and not is_locked(user, utcnow())
     remaining = None
     passed = False
@@ -98,7 +108,7 @@ def code() -> Response | tuple[str, int]:
         passed = totp.check_code(user, typed)
         if not passed and (remaining := totp.use_recovery_code(user, typed)) is not None:
             passed = True
-            audit.record_sign_in("RECOVERY_USED", user.id, actor_id=user.id)
+            account.used_recovery_code(user, remaining)
     if user is None or not passed:
         if user is not None and usable:
             count_failure(user, "2FA_FAILED")

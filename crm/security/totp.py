@@ -4,7 +4,7 @@ The secret is stored encrypted (Fernet) with a key from the environment:
 ``TWO_FACTOR_KEY``, or one derived from ``SECRET_KEY`` when that is unset. A code
 is accepted once: the 30-second step of the last code accepted is kept, and only
 a later step passes, one step of clock drift either way allowed. Recovery codes
-are 60 random bits each, stored as SHA-256 digests, used once.
+are about 59 random bits each, stored as SHA-256 digests, used once.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def matching_step(
 ) -> int | None:
     """The step whose code ``code`` is (within the drift), if later than ``after``."""
     code = _clean(code)
-    if not (code.isdigit() and len(code) == 6):
+    if not (code.isascii() and code.isdigit() and len(code) == 6):  # not "١٢٣٤٥٦"
         return None
     totp = pyotp.TOTP(secret)
     current = int((time.time() if now is None else now) // STEP_SECONDS)

@@ -8,6 +8,7 @@ in, but every page sends them to the set-up page until they have.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -52,10 +53,25 @@ def enrol_first() -> Response | None:
     return redirect(url_for("two_factor.index"))
 
 
+def _token_mark(user: User) -> str:
+    """A short digest of the user's session token: a new password voids the wait."""
+    return hashlib.sha256(user.session_token.encode()).hexdigest()[:16]
+
+
 def begin_code_step(user: User, next_path: str | None) -> None:
     """The password was right: remember whose code the next form asks for."""
     session.clear()
-    session[PENDING] = {"user": user.id, "at": time.time(), "next": next_path or ""}
+    session[PENDING] = {
+        "user": user.id,
+        "at": time.time(),
+        "next": next_path or "",
+        "mark": _token_mark(user),
+    }
+
+
+def still_valid(waiting: dict[str, Any], user: User) -> bool:
+    """Whether the password that began the wait is still the user's (no reset since)."""
+    return waiting.get("mark") == _token_mark(user)
 
 
 def pending() -> dict[str, Any] | None:

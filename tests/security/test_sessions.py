@@ -151,3 +151,32 @@ def test_this_session_is_ended_by_signing_out_not_from_the_list(browser: Browser
     mine = sessions_of(users[REP].id)[0]
     assert browser.post(f"/admin/profile/sessions/{mine.id}/end").status_code == 400
     assert browser.get("/admin/").status_code == 200
+
+
+def test_signing_in_again_in_the_same_browser_ends_its_old_session(browser: Browser, users):
+    browser.login_as(users[REP])
+    again = {"email": users[REP].email, "password": PASSWORDS[REP], "next": ""}
+    assert browser.post("/login", again).status_code == 302  # a sign-in form left open
+    assert len(sessions_of(users[REP].id)) == 1
+    assert browser.get("/admin/").status_code == 200
+
+
+def test_a_session_id_out_of_range_is_a_404(browser: Browser, users):
+    browser.login_as(users[REP])
+    response = browser.post("/admin/profile/sessions/99999999999999999999/end")
+    assert response.status_code == 404
+
+
+def test_a_password_change_records_the_sessions_it_ended(browser: Browser, make_browser, users):
+    make_browser().login_as(users[REP])
+    browser.login_as(users[REP])
+    browser.post(
+        "/admin/profile/",
+        {
+            "password-current": PASSWORDS[REP],
+            "password-new": "a brand new password",
+            "password-confirm": "a brand new password",
+        },
+    )
+    row = db.session.scalar(select(AuditLog).where(AuditLog.action == "SESSION_ENDED"))
+    assert row.new_values == {"sessions_ended": 1, "why": "password changed"}

@@ -348,3 +348,90 @@ def test_the_code_step_is_throttled_per_account(clock, browser: Browser, users, 
     assert statuses == [401, 401, 401, 429]
     page = browser.post("/login/code", {"code": "000000"}).get_data(as_text=True)
     assert "Too many codes tried" in page
+
+
+def test_codes_in_other_scripts_digits_are_refused_not_a_500(clock, browser: Browser, users):
+    enrol(browser, users[REP], clock)
+    browser.login(users[REP].email, PASSWORDS[REP])
+    for typed in ("١٢٣٤٥٦", "１２３４５６", "x" * 41):
+        response = browser.post("/login/code", {"code": typed})
+        assert response.status_code in (400, 401), typed
+    too_long = browser.post("/login/code", {"code": "9" * 41}).get_data(as_text=True)
+    assert "Codes are at most 40 characters" in too_long
+
+
+def test_the_set_up_page_refuses_other_digits_with_its_message(browser: Browser, users):
+    browser.login_as(users[REP])
+    browser.get(SETUP)
+    response = browser.post(SETUP, {"setup-code": "١٢٣٤٥٦"})
+    assert response.status_code == 200 and "That code did not match" in response.get_data(
+        as_text=True
+    )
+
+
+def test_a_changed_password_voids_the_code_step(clock, browser: Browser, users):
+    secret, _codes = enrol(browser, users[REP], clock)
+    browser.login(users[REP].email, PASSWORDS[REP])
+    db.session.execute(
+        text("UPDATE users SET password_hash = 'reset by an admin' WHERE id = :id"),
+        {"id": users[REP].id},
+    )
+    response = browser.post("/login/code", {"code": clock.code(secret)})
+    assert response.status_code == 401 and CODE_FAILED in response.get_data(as_text=True)
+    assert browser.get("/admin/").status_code == 302
+    assert browser.get("/login/code").headers["Location"] == "/login"  # the wait is over
+
+
+def test_a_deactivated_account_gets_the_same_message_at_the_code_step(
+    clock, browser: Browser, users
+):
+    secret, _codes = enrol(browser, users[REP], clock)
+    browser.login(users[REP].email, PASSWORDS[REP])
+    db.session.execute(
+        text("UPDATE users SET is_active = false WHERE id = :id"), {"id": users[REP].id}
+    )
+    response = browser.post("/login/code", {"code": clock.code(secret)})
+    assert response.status_code == 401 and CODE_FAILED in response.get_data(as_text=True)
+
+
+def test_an_admin_cannot_reset_their_own_two_factor_from_the_list(clock, browser: Browser, users):
+    secret, _codes = enrol(browser, users[ADMIN], clock)
+    signed_in(browser, users[ADMIN], clock, secret)
+    data = {"action": "reset_two_factor", "rowid": str(users[ADMIN].id), "confirmed": "yes"}
+    browser.post("/admin/users/action/", data)
+    db.session.refresh(users[ADMIN])
+    assert users[ADMIN].two_factor
+    assert "2FA_RESET" not in actions(users[ADMIN])
+
+
+def test_a_recovery_code_used_on_the_profile_is_audited(clock, browser: Browser, users):
+    secret, codes = enrol(browser, users[REP], clock)
+    signed_in(browser, users[REP], clock, secret)
+    browser.post("/admin/profile/two-factor/off", {"off-code": codes[0]})
+    used = db.session.scalar(
+        select(AuditLog).where(
+            AuditLog.action == "RECOVERY_USED", AuditLog.record_id == users[REP].id
+        )
+    )
+    assert used.new_values == {"recovery_codes_left": 9}
+    assert actions(users[REP])[-2:] == ["RECOVERY_USED", "2FA_OFF"]
+
+
+def test_a_second_submit_of_the_set_up_form_keeps_the_first_codes(clock, browser: Browser, users):
+    browser.login_as(users[REP])
+    secret = secret_on(browser.get(SETUP).get_data(as_text=True))
+    code = clock.code(secret)
+    first = codes_on(browser.post(SETUP, {"setup-code": code}).get_data(as_text=True))
+    again = browser.post(SETUP, {"setup-code": code})
+    assert again.status_code == 302
+    browser.post("/logout")
+    browser.login(users[REP].email, PASSWORDS[REP])
+    assert browser.post("/login/code", {"code": first[0]}).status_code == 302
+
+
+def test_the_audit_list_filters_the_new_events(clock, browser: Browser, users, make_browser):
+    enrol(make_browser(), users[REP], clock)
+    browser.login_as(users[ADMIN])
+    page = browser.get("/admin/audit/?flt0_action_equals=2FA_ON").get_data(as_text=True)
+    cells = re.findall(r'<td class="col-action">\s*([A-Z0-9_]+)\s*</td>', page)
+    assert cells == ["2FA_ON"]

@@ -33,7 +33,24 @@ from crm.security.policy import Action, Resource
 from crm.web import formats
 from crm.web.ids import row_id
 
-ACTIONS = ("INSERT", "UPDATE", "DELETE", "LOGIN", "LOGIN_FAILED", "LOCKOUT", "LOGOUT", "PURGE")
+ACTIONS = (
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "LOGIN",
+    "LOGIN_FAILED",
+    "LOCKOUT",
+    "LOGOUT",
+    "PURGE",
+    # Account security (crm/security/account.py, second_step.py).
+    "2FA_ON",
+    "2FA_OFF",
+    "2FA_RESET",
+    "2FA_FAILED",
+    "RECOVERY_USED",
+    "RECOVERY_NEW",
+    "SESSION_ENDED",
+)
 HISTORY_LIMIT = 200  # entries on a history page; the filtered list has the rest
 
 

@@ -65,7 +65,13 @@ class PasswordForm(Form):
 
 def proves_code(user: User, code: str) -> bool:
     """Whether ``code`` is the user's current code or an unused recovery code (spent)."""
-    return totp.check_code(user, code) or totp.use_recovery_code(user, code) is not None
+    if totp.check_code(user, code):
+        return True
+    left = totp.use_recovery_code(user, code)
+    if left is None:
+        return False
+    account.used_recovery_code(user, left)
+    return True
 
 
 class ProfileView(BaseView):
@@ -117,7 +123,10 @@ class ProfileView(BaseView):
             if not passwords.check_password(password_form.current.data or "", user.password_hash):
                 password_form.current.errors = ["That is not your current password."]
                 return self._page(password_form=password_form)
+            others = len(sessions.active(user.id)) - 1
             user.password_hash = passwords.hash_password(password_form.new.data or "")
+            if others:
+                account.record_sessions_ended(user.id, others, "password changed")
             db.session.commit()
             # The database gave the user a new session token, which ended every
             # session of theirs (migrations 0006, 0031); this one starts afresh.
@@ -169,7 +178,7 @@ class ProfileView(BaseView):
         form.code.errors = [WRONG_CODE]
         return False
 
-    @expose("/sessions/<int:session_id>/end", methods=("POST",))
+    @expose("/sessions/<int(max=9223372036854775807):session_id>/end", methods=("POST",))
     def end_session(self, session_id: int) -> Any:
         user: User = current_user._get_current_object()
         if session_id == this_session_id():

@@ -57,6 +57,10 @@ class TwoFactorView(BaseView):
                     ]
             if step is not None:
                 db.session.refresh(user, with_for_update=True)
+                if user.two_factor:  # a second submit of the same form: keep the first codes
+                    db.session.rollback()
+                    flash("Two-factor sign-in is already on.", "info")
+                    return redirect(url_for("profile.index"))
                 codes = account.turn_on_two_factor(user, secret, step)
                 db.session.commit()
                 session.pop(SETUP, None)
