@@ -31,12 +31,15 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## run: migrate, seed and serve on http://$(HOST):$(PORT) (embedded PostgreSQL unless DATABASE_URL is set)
+## run: migrate, seed and serve on http://$(HOST):$(PORT) with one background worker beside it (embedded PostgreSQL unless DATABASE_URL is set)
 run: $(VENV)/.runtime
 	$(BIN)/flask db upgrade
 	$(BIN)/flask crm seed
 	$(BIN)/flask crm demo-data --scale $(DEMO_SCALE) --if-missing
 	@$(if $(LOOPBACK),,echo "Serving beyond this machine ($(HOST)): the debugger is off. For production use gunicorn (README).")
+	@# One job worker beside the web server; it stops when the server does.
+	$(BIN)/flask crm worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask run $(RUN_FLAGS) --host $(HOST) --port $(PORT)
 
 ## test: the suite on the embedded PostgreSQL, then again on the system PostgreSQL if one answers (with CI=true it must)

@@ -72,6 +72,12 @@ class Config:
     # The name authenticator apps show beside the account.
     TWO_FACTOR_ISSUER = _env("TWO_FACTOR_ISSUER") or "CRM Admin"
 
+    # Background jobs (crm/jobs/): when the worker applies the retention policy, as a cron
+    # line ("0 3 * * *": 03:00 every night, the worker's clock); unset: never on its own.
+    RETENTION_SCHEDULE: str | None = _env("RETENTION_SCHEDULE")
+    # Finished jobs (and their results and errors) are kept this many days.
+    JOB_HISTORY_DAYS = int(_env("JOB_HISTORY_DAYS") or 30)
+
     # Reverse proxies in front of the app whose X-Forwarded-For may be believed (0: none).
     TRUSTED_PROXY_COUNT = int(_env("TRUSTED_PROXY_COUNT") or 0)
     # Host names the app answers to (comma-separated); any other Host header gets a 400.

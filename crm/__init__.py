@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from croniter import croniter
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -95,6 +96,12 @@ def check_required_settings(settings: Mapping[str, Any]) -> None:
             f"BASE_CURRENCY={base[:20]!r} is not a currency code: use three letters, such as USD"
         )
     _check_two_factor_roles(settings)
+    schedule = settings.get("RETENTION_SCHEDULE")
+    if schedule and not croniter.is_valid(schedule):
+        raise StartupError(
+            f"RETENTION_SCHEDULE={schedule[:40]!r} is not a cron line: use five fields, "
+            "such as '0 3 * * *' (03:00 every night)"
+        )
 
 
 def _check_two_factor_roles(settings: Mapping[str, Any]) -> None:

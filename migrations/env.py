@@ -8,6 +8,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from crm.db.autogenerate import include_object
+
 config = context.config
 # Keep the app's own loggers (tests run migrations in-process).
 fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -43,6 +45,7 @@ def run_migrations_online() -> None:
 
     conf_args = dict(migrate_ext.configure_args)
     conf_args.setdefault("process_revision_directives", skip_empty_autogenerate)
+    conf_args.setdefault("include_object", include_object)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, **conf_args)
         with context.begin_transaction():

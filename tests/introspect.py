@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 TABLES = ("users", "customers", "lead_stages", "leads", "tasks", "interactions", "audit_logs")
+# procrastinate's own schema (migration 0032, the library's file as shipped) is left
+# out of what these helpers report: tests/jobs/test_schema.py checks it on its own.
 
 
 def columns(conn: Connection, table: str) -> list[tuple[str, str, bool, str | None]]:
@@ -34,6 +36,7 @@ def constraints(conn: Connection, kind: str) -> dict[str, tuple[str, str]]:
             FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
             JOIN pg_namespace ns ON ns.oid = rel.relnamespace
             WHERE ns.nspname = 'public' AND con.contype = CAST(:kind AS "char")
+              AND rel.relname NOT LIKE 'procrastinate\\_%'
             """
         ),
         {"kind": kind},
@@ -44,7 +47,10 @@ def constraints(conn: Connection, kind: str) -> dict[str, tuple[str, str]]:
 def indexes(conn: Connection) -> dict[str, str]:
     """{index name: CREATE INDEX statement} for every index in the public schema."""
     rows = conn.execute(
-        text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'")
+        text(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+            "AND tablename NOT LIKE 'procrastinate\\_%'"
+        )
     )
     return {key: value for key, value in rows}
 
@@ -55,7 +61,9 @@ def enums(conn: Connection) -> dict[str, list[str]]:
         text(
             """
             SELECT t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder)
-            FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname
+            FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
+            WHERE t.typname NOT LIKE 'procrastinate\\_%'
+            GROUP BY t.typname
             """
         )
     )
@@ -65,6 +73,9 @@ def enums(conn: Connection) -> dict[str, list[str]]:
 def triggers(conn: Connection) -> dict[str, str]:
     """{trigger name: table} for user-defined triggers."""
     rows = conn.execute(
-        text("SELECT tgname, tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal")
+        text(
+            "SELECT tgname, tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal "
+            "AND tgrelid::regclass::text NOT LIKE 'procrastinate\\_%'"
+        )
     )
     return {key: value for key, value in rows}

@@ -11,6 +11,7 @@ from crm.admin.urls import LISTS, admin_static_url
 from crm.admin.views.activity import InteractionView, TaskView
 from crm.admin.views.audit import AuditLogView
 from crm.admin.views.home import HomeView
+from crm.admin.views.jobs import JobsView
 from crm.admin.views.pipeline import PipelineView
 from crm.admin.views.profile import ProfileView
 from crm.admin.views.sales import CustomerView, LeadView
@@ -42,6 +43,8 @@ def init_app(app: Flask) -> Admin:
         ExchangeRateView(),
         AuditLogView(),
     )
-    admin.add_views(PipelineView(), *lists, ProfileView(), TwoFactorView(), SearchView())
+    admin.add_views(
+        PipelineView(), *lists, JobsView(), ProfileView(), TwoFactorView(), SearchView()
+    )
     app.extensions[LISTS] = {view.endpoint: view for view in lists}
     return admin

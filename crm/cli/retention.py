@@ -66,16 +66,14 @@ def retention_command(apply_: bool, as_of: date, batch: int) -> None:
     if not apply_:
         click.echo("Dry run: nothing was deleted. Run again with --apply to delete these rows.")
         return
-    deleted = {}
-    for due in plan:
-        deleted[due.rule.table] = 0
-        if not due.rows:
-            continue
-        with click.progressbar(length=due.rows, label=f"Deleting {due.rule.table}") as bar:
-            for rows in retention.purge(db.engine, due, batch):
-                deleted[due.rule.table] += rows
-                bar.update(rows)
-    db.session.add(retention.summary(as_of, deleted, plan))
+    total = sum(due.rows for due in plan)
+    with click.progressbar(length=total, label="Deleting") as bar:
+
+        def shown(table: str, rows: int) -> None:
+            bar.label = f"Deleting {table}"
+            bar.update(rows)
+
+        deleted = retention.apply(db.session, as_of, plan, batch, shown)
     db.session.commit()
     click.echo(
         "Deleted "

@@ -118,6 +118,30 @@ def purge(engine: Engine, due: Due, batch: int = BATCH) -> Iterator[int]:
             return
 
 
+def apply(
+    session: DbSession,
+    as_of: date,
+    plan_: list[Due],
+    batch: int = BATCH,
+    on_rows: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
+    """Purge every table ``plan_`` lists and add the summary audit row (the caller commits).
+
+    ``on_rows(table, rows)`` hears of each batch deleted (a progress bar).
+    """
+    deleted: dict[str, int] = {}
+    for due in plan_:
+        deleted[due.rule.table] = 0
+        if not due.rows:
+            continue
+        for rows in purge(session.get_bind(), due, batch):  # type: ignore[arg-type]
+            deleted[due.rule.table] += rows
+            if on_rows:
+                on_rows(due.rule.table, rows)
+    session.add(summary(as_of, deleted, plan_))
+    return deleted
+
+
 def summary(as_of: date, deleted: dict[str, int], plan_: list[Due]) -> AuditLog:
     """The one audit row a purge leaves: when, the cutoffs, and how many rows went."""
     return AuditLog(

@@ -6,6 +6,7 @@ from crm.models.customer import CUSTOMER_STATUSES, INDUSTRIES, Customer
 from crm.models.enums import InteractionType, LeadStatus, TaskStatus, UserRole
 from crm.models.history import LeadStageHistory
 from crm.models.interaction import Interaction
+from crm.models.job import JobRun, procrastinate_events, procrastinate_jobs
 from crm.models.lead import CLOSED_STAGE_NAMES, CURRENCIES, LEAD_SOURCES, Lead, LeadStage
 from crm.models.pipeline import (
     forecast_months,
@@ -41,6 +42,7 @@ __all__ = [
     "ExchangeRate",
     "Interaction",
     "InteractionType",
+    "JobRun",
     "Lead",
     "LeadStage",
     "LeadStageHistory",
@@ -62,6 +64,8 @@ __all__ = [
     "pipeline_months",
     "pipeline_stats",
     "pipeline_totals",
+    "procrastinate_events",
+    "procrastinate_jobs",
     "stage_stays",
     "stage_stays_all",
     "won_cycles",

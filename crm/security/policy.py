@@ -51,6 +51,7 @@ class Resource(enum.StrEnum):
     PIPELINE = "pipeline"
     SEARCH = "search"
     PROFILE = "profile"
+    JOBS = "jobs"
 
 
 A = Action
@@ -98,6 +99,8 @@ MATRIX: dict[Resource, dict[UserRole, frozenset[Action]]] = {
         SUPPORT: READ,
     },
     Resource.PIPELINE: {ADMIN: READ, MANAGER: READ, REP: READ},
+    # Background jobs: admins watch them and retry the failed ones.
+    Resource.JOBS: {ADMIN: frozenset({A.READ, A.UPDATE})},
     Resource.SEARCH: {ADMIN: READ, MANAGER: READ, REP: READ, SUPPORT: READ},
     Resource.PROFILE: {
         ADMIN: frozenset({A.READ, A.UPDATE}),

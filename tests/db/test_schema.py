@@ -182,6 +182,9 @@ SPEC_FOREIGN_KEYS = {
     # Migration 0031: recovery codes and signed-in sessions go with their user.
     "fk_recovery_codes_user": ("recovery_codes", references("user_id", "users", "CASCADE")),
     "fk_user_sessions_user": ("user_sessions", references("user_id", "users", "CASCADE")),
+    # Migration 0032: what the app keeps per job goes with the job; the asker may go.
+    "fk_job_runs_job": ("job_runs", references("job_id", "procrastinate_jobs", "CASCADE")),
+    "fk_job_runs_user": ("job_runs", references("user_id", "users", "SET NULL")),
 }
 
 VARCHAR = "::character varying"
@@ -469,6 +472,7 @@ def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
     assert pkeys.pop("exchange_rates_pkey") == ("exchange_rates", "PRIMARY KEY (id)")  # 0023
     for table in ("recovery_codes", "user_sessions"):  # 0031
         assert pkeys.pop(f"{table}_pkey") == (table, "PRIMARY KEY (id)")
+    assert pkeys.pop("job_runs_pkey") == ("job_runs", "PRIMARY KEY (job_id)")  # 0032
     # 0028: the months the as-of funnel's checkpoints were made for.
     months = ("pipeline_checkpoint_months", "PRIMARY KEY (month)")
     assert pkeys.pop("pipeline_checkpoint_months_pkey") == months
@@ -561,6 +565,12 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
     expected["uk_recovery_codes_user_code"] = (
         "CREATE UNIQUE INDEX uk_recovery_codes_user_code ON public.recovery_codes "
         "USING btree (user_id, code_hash)"
+    )
+    expected["job_runs_pkey"] = (
+        "CREATE UNIQUE INDEX job_runs_pkey ON public.job_runs USING btree (job_id)"
+    )
+    expected["idx_job_runs_user"] = (
+        "CREATE INDEX idx_job_runs_user ON public.job_runs USING btree (user_id, job_id)"
     )
     expected["idx_user_sessions_user"] = (
         "CREATE INDEX idx_user_sessions_user ON public.user_sessions "

@@ -118,6 +118,26 @@ def test_the_app_role_signs_people_in_with_sessions_and_codes(as_app_role: Conne
     conn.execute(text("DELETE FROM recovery_codes WHERE user_id = :owner"), ids)
 
 
+def test_the_app_role_queues_and_works_jobs(as_app_role: Connection):
+    conn = as_app_role
+    job = conn.scalar(
+        text(
+            "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW('default', 'crm.retention', 0, "
+            "NULL, NULL, '{}'::jsonb, NULL)::procrastinate_job_to_defer_v1]))"
+        )
+    )
+    conn.execute(text("INSERT INTO job_runs (job_id, title) VALUES (:j, 'x')"), {"j": job})
+    worker = conn.scalar(text("SELECT procrastinate_register_worker_v1()"))
+    fetched = conn.execute(
+        text("SELECT id FROM procrastinate_fetch_job_v2(ARRAY['default']::varchar[], :w)"),
+        {"w": worker},
+    ).scalar()
+    assert fetched == job
+    conn.execute(text("SELECT procrastinate_finish_job_v1(:j, 'succeeded', false)"), {"j": job})
+    conn.execute(text("UPDATE job_runs SET done = 1 WHERE job_id = :j"), {"j": job})
+    conn.execute(text("SELECT procrastinate_unregister_worker_v1(:w)"), {"w": worker})
+
+
 def test_the_app_role_cannot_touch_the_audit_trail(as_app_role: Connection):
     conn = as_app_role
     assert "permission denied" in refused(conn, "UPDATE audit_logs SET action = 'X'")

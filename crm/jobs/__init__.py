@@ -1,0 +1,1 @@
+"""Background jobs on procrastinate, a PostgreSQL-backed queue (issue 19)."""

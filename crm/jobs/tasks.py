@@ -1,0 +1,123 @@
+"""The app's jobs, and ``job``: a task run inside the Flask app with its errors kept.
+
+A job's attempt runs in an app context of its own (its own database session);
+what it changes commits when it returns, or rolls back when it raises, and then
+its error goes to ``job_runs.last_error`` (shown on the Jobs page) and the queue
+retries it with growing waits. So a worker that dies mid-job leaves nothing half
+done: the job is taken again (``retry_stalled_jobs``) and runs afresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import procrastinate
+from flask import Flask, current_app
+from procrastinate.manager import JobManager
+from sqlalchemy.exc import DBAPIError
+
+from crm.extensions import db
+from crm.jobs import queue as jobs
+from crm.jobs.queue import queue
+from crm.maintenance import retention
+
+_apps: list[Flask] = []  # the Flask app this worker serves (crm/jobs/worker.py binds it)
+RETRIES = 4  # attempts after the first; waits 10, 100, 1000 s… (exponential)
+STALLED_SECONDS = 60  # a worker silent this long is gone: its jobs run again
+
+
+def bind(app: Flask) -> None:
+    """Run jobs inside ``app`` (the worker's)."""
+    _apps[:] = [app]
+
+
+def describe(error: BaseException) -> str:
+    """An error as the Jobs page shows it: the database's words, never its parameters."""
+    if isinstance(error, DBAPIError):
+        diag = getattr(error.orig, "diag", None)
+        primary = getattr(diag, "message_primary", None) or type(error.orig).__name__
+        return f"{type(error.orig).__name__}: {primary}"
+    return f"{type(error).__name__}: {error}"
+
+
+def job(name: str, title: str, retries: int = RETRIES) -> Callable[..., Any]:
+    """Make ``fn(job_id, **args)`` a queued task named ``name`` (see the module's doc).
+
+    ``fn`` may return a dict: the result kept for whoever asked.
+    """
+
+    def decorate(fn: Callable[..., dict[str, Any] | None]) -> Any:
+        @queue.task(
+            name=name,
+            pass_context=True,
+            retry=retries
+            and procrastinate.RetryStrategy(max_attempts=retries, exponential_wait=10),
+        )
+        def run(context: procrastinate.JobContext, /, **kwargs: Any) -> None:
+            assert context.job.id is not None
+            job_id = context.job.id
+            app = _apps[0] if _apps else current_app._get_current_object()  # type: ignore[attr-defined]
+            with app.app_context():
+                try:
+                    result = fn(job_id, **kwargs)
+                    db.session.commit()
+                except Exception as exc:
+                    db.session.rollback()
+                    jobs.failed(job_id, title, describe(exc))
+                    raise
+                if result is not None:
+                    jobs.finish(job_id, title, result)
+
+        return run
+
+    return decorate
+
+
+@job("crm.retention", "Retention policy")
+def retention_job(job_id: int, timestamp: int | None = None) -> dict[str, Any]:
+    """Apply the retention policy as of today, as ``flask crm retention --apply`` does.
+
+    RETENTION_SCHEDULE runs it (``timestamp``: when the schedule fired).
+    """
+    day = date.today()
+    plan = retention.plan(db.session, day)
+    db.session.rollback()  # counting holds no locks while the purge runs
+    deleted = retention.apply(db.session, day, plan)
+    return {"as_of": day.isoformat(), "deleted": deleted}
+
+
+@queue.periodic(cron="*/5 * * * *", periodic_id="stalled")
+@queue.task(
+    name="crm.retry_stalled_jobs", queueing_lock="crm.retry_stalled_jobs", pass_context=True
+)
+async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
+    """Every 5 minutes: jobs whose worker stopped answering (a crash) go back to the queue."""
+    await requeue_stalled(context.app.job_manager)
+
+
+async def requeue_stalled(manager: JobManager) -> int:
+    """Put the jobs of workers silent for STALLED_SECONDS back in the queue; how many."""
+    stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_SECONDS))
+    for found in stalled:
+        await manager.retry_job(found)
+    return len(stalled)
+
+
+@queue.periodic(cron="17 2 * * *", periodic_id="old-jobs")
+@queue.task(name="crm.remove_old_jobs", queueing_lock="crm.remove_old_jobs", pass_context=True)
+async def remove_old_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
+    """Nightly: jobs finished more than JOB_HISTORY_DAYS ago go, with what was kept of them."""
+    days = int(_apps[0].config["JOB_HISTORY_DAYS"]) if _apps else 30
+    await context.app.job_manager.delete_old_jobs(
+        nb_hours=days * 24, include_failed=True, include_cancelled=True, include_aborted=True
+    )
+
+
+def schedule(app: Flask) -> None:
+    """Add the periodic jobs the settings ask for (before a worker starts; once)."""
+    cron = app.config.get("RETENTION_SCHEDULE")
+    registered = {key[0] for key in queue.periodic_registry.periodic_tasks}
+    if cron and retention_job.name not in registered:
+        queue.periodic(cron=cron, periodic_id="retention")(retention_job)
