@@ -14,6 +14,9 @@ and the user agent ``cli: <command>``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import click
@@ -35,8 +38,31 @@ SET_CONTEXT = text(
 )
 
 
+# A background job acts for the person who asked for it (crm/jobs/): their id, and the
+# address and browser of the request that asked.
+_acting: ContextVar[dict[str, str] | None] = ContextVar("crm_audit_acting", default=None)
+
+
+@contextmanager
+def acting_as(user_id: int | None, ip: str | None, user_agent: str | None) -> Iterator[None]:
+    """Inside this block, every write is recorded as that person's, from that request."""
+    token = _acting.set(
+        {
+            "user_id": str(user_id or ""),
+            "ip": ip or "",
+            "user_agent": (user_agent or "")[:USER_AGENT_LIMIT],
+        }
+    )
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
 def actor() -> dict[str, str]:
     """The settings for this transaction: user id, IP and user agent ('' when unknown)."""
+    if (acting := _acting.get()) is not None:
+        return acting
     if has_request_context():
         user = g.get("_login_user")  # only if Flask-Login loaded one: never load here
         user_id = user.id if user is not None and user.is_authenticated else ""

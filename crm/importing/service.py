@@ -9,7 +9,7 @@ so either every row lands or none does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -72,8 +72,23 @@ def mapping_problems(kind: str, mapping: dict[int, str]) -> list[Problem]:
     return problems
 
 
+# Told of progress: the step ("Checking rows", "Writing rows") and rows done so far.
+Progress: TypeAlias = Callable[[str, int], None]
+EVERY = 5_000  # rows between two progress reports
+
+
+def _quiet(_step: str, _done: int) -> None:
+    """No one is watching (the request imports small files itself)."""
+
+
 def validate(
-    session: DbSession, kind: str, table: Table, mapping: dict[int, str], user: User, update_: bool
+    session: DbSession,
+    kind: str,
+    table: Table,
+    mapping: dict[int, str],
+    user: User,
+    update_: bool,
+    on_rows: Progress = _quiet,
 ) -> Outcome:
     """Check every row; ``update_`` says whether existing duplicates are updated or skipped."""
     outcome = Outcome(problems=mapping_problems(kind, mapping))
@@ -82,7 +97,9 @@ def validate(
     specs = {spec.name: spec for spec in FIELDS[kind]}
     rows = []
     width = len(table.header)
-    for line, cells in zip(table.lines, table.rows, strict=True):
+    for done, (line, cells) in enumerate(zip(table.lines, table.rows, strict=True)):
+        if done % EVERY == 0 and done:
+            on_rows("Checking rows", done)
         values: dict[str, Any] = {}
         columns = {}
         if any(cell.strip() for cell in cells[width:]):
@@ -105,6 +122,7 @@ def validate(
                 outcome.problems.append(Problem(line, column, str(exc)))
                 values[name] = None
         rows.append(_Row(line, values, columns))
+    on_rows("Checking rows", len(rows))
     _resolve_owners(session, rows, user, outcome)
     if kind == "leads":
         _resolve_customers(session, rows, user, outcome)
@@ -269,7 +287,7 @@ def _chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
-def apply(session: DbSession, kind: str, outcome: Outcome) -> None:
+def apply(session: DbSession, kind: str, outcome: Outcome, on_rows: Progress = _quiet) -> None:
     """Insert and update the validated rows (the caller commits, or rolls back).
 
     New rows go in with COPY, updates as multi-row UPDATEs: one statement per
@@ -286,8 +304,11 @@ def apply(session: DbSession, kind: str, outcome: Outcome) -> None:
         assert driver_connection is not None  # the session holds a live psycopg connection
         cursor = driver_connection.cursor()
         with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
-            for row in outcome.inserts:
+            for done, row in enumerate(outcome.inserts, start=1):
                 copy.write_row([row[name] for name in names])
+                if done % EVERY == 0:
+                    on_rows("Writing rows", done)
+    written = len(outcome.inserts)
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in outcome.updates:
         by_columns.setdefault(tuple(sorted(row)), []).append(row)
@@ -297,3 +318,5 @@ def apply(session: DbSession, kind: str, outcome: Outcome) -> None:
             given = given.data([tuple(row[name] for name in keys) for row in chunk])
             changes = {name: given.c[name] for name in keys if name != "id"}
             session.execute(update(table).where(table.c.id == given.c.id).values(changes))
+            written += len(chunk)
+            on_rows("Writing rows", written)

@@ -33,6 +33,10 @@ DEFER = text(
 )
 
 
+# Arguments every job the app queues carries beside its own: what it is, and for whom.
+TITLE, USER = "_title", "_user"
+
+
 def enqueue(
     task_name: str,
     title: str,
@@ -50,12 +54,15 @@ def enqueue(
             "task": task_name,
             "lock": None,
             "queueing_lock": queueing_lock,
-            "args": json.dumps(args or {}),
+            "args": json.dumps({**(args or {}), TITLE: title[:200], USER: user_id}),
         },
     ).scalar_one()
-    db.session.add(JobRun(job_id=job_id, user_id=user_id, title=title[:200]))
-    db.session.flush()
     return job_id
+
+
+def started(job_id: int, title: str, user_id: int | None) -> None:
+    """A job's attempt begins: its ``job_runs`` row says what and for whom."""
+    _record(job_id, title, user_id=user_id, step=None)
 
 
 def _record(job_id: int, title: str, **values: Any) -> None:
@@ -70,9 +77,16 @@ def _record(job_id: int, title: str, **values: Any) -> None:
         conn.execute(statement.on_conflict_do_update(index_elements=[JobRun.job_id], set_=values))
 
 
-def progress(job_id: int, title: str, done: int, total: int | None = None) -> None:
-    """Record how far a job is: ``done`` of ``total`` (rows, files…)."""
-    _record(job_id, title, done=done, **({} if total is None else {"total": total}))
+def progress(
+    job_id: int, title: str, done: int, total: int | None = None, step: str | None = None
+) -> None:
+    """Record how far a job is: at ``step``, ``done`` of ``total`` (rows, files…)."""
+    values: dict[str, Any] = {"done": done}
+    if total is not None:
+        values["total"] = total
+    if step is not None:
+        values["step"] = step[:100]
+    _record(job_id, title, **values)
 
 
 def finish(job_id: int, title: str, result: dict[str, Any]) -> None:

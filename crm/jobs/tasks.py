@@ -23,6 +23,10 @@ from crm.jobs import queue as jobs
 from crm.jobs.queue import queue
 from crm.maintenance import retention
 
+ORPHANS = (
+    "DELETE FROM job_runs AS r "
+    "WHERE NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS j WHERE j.id = r.job_id)"
+)
 _apps: list[Flask] = []  # the Flask app this worker serves (crm/jobs/worker.py binds it)
 RETRIES = 4  # attempts after the first; waits 10, 100, 1000 s… (exponential)
 STALLED_SECONDS = 60  # a worker silent this long is gone: its jobs run again
@@ -58,17 +62,20 @@ def job(name: str, title: str, retries: int = RETRIES) -> Callable[..., Any]:
         def run(context: procrastinate.JobContext, /, **kwargs: Any) -> None:
             assert context.job.id is not None
             job_id = context.job.id
+            named = str(kwargs.pop(jobs.TITLE, None) or title)
+            user_id = kwargs.pop(jobs.USER, None)
             app = _apps[0] if _apps else current_app._get_current_object()  # type: ignore[attr-defined]
             with app.app_context():
+                jobs.started(job_id, named, user_id)
                 try:
                     result = fn(job_id, **kwargs)
                     db.session.commit()
                 except Exception as exc:
                     db.session.rollback()
-                    jobs.failed(job_id, title, describe(exc))
+                    jobs.failed(job_id, named, describe(exc))
                     raise
                 if result is not None:
-                    jobs.finish(job_id, title, result)
+                    jobs.finish(job_id, named, result)
 
         return run
 
@@ -110,9 +117,11 @@ async def requeue_stalled(manager: JobManager) -> int:
 async def remove_old_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
     """Nightly: jobs finished more than JOB_HISTORY_DAYS ago go, with what was kept of them."""
     days = int(_apps[0].config["JOB_HISTORY_DAYS"]) if _apps else 30
-    await context.app.job_manager.delete_old_jobs(
+    manager = context.app.job_manager
+    await manager.delete_old_jobs(
         nb_hours=days * 24, include_failed=True, include_cancelled=True, include_aborted=True
     )
+    await manager.connector.execute_query_async(ORPHANS)
 
 
 def schedule(app: Flask) -> None:

@@ -27,6 +27,7 @@ procrastinate_jobs = Table(
     Column("status", JOB_STATUS),
     Column("scheduled_at", TIMESTAMP(timezone=True)),
     Column("attempts", Integer),
+    Column("args", JSONB),
 )
 procrastinate_events = Table(
     "procrastinate_events",
@@ -38,20 +39,16 @@ procrastinate_events = Table(
 
 
 class JobRun(Model):
-    """What the app keeps about one job: who, what, how far, the result, the last error."""
+    """What the app keeps about one started job: who, what, how far, result, last error."""
 
     __tablename__ = "job_runs"
     __table_args__ = (Index("idx_job_runs_user", "user_id", "job_id"),)
 
-    job_id: Mapped[int] = mapped_column(
-        BigInteger,
-        ForeignKey("procrastinate_jobs.id", ondelete="CASCADE", name="fk_job_runs_job"),
-        primary_key=True,
-    )
-    user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL", name="fk_job_runs_user")
-    )
+    # No foreign keys: written beside the job's own transaction (migration 0032).
+    job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int | None]
     title: Mapped[str] = mapped_column(String(200))
+    step: Mapped[str | None] = mapped_column(String(100))  # "Checking rows", "Writing rows"
     done: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     total: Mapped[int | None] = mapped_column(BigInteger)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

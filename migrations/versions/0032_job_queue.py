@@ -11,7 +11,8 @@ of machines share the work (``flask crm worker``).
   changes with the installed version; a later version brings its own migration
   from the library's ``sql/migrations``).
 - ``job_runs``: one row per job the app started: who asked for it, what it is
-  (a title a person reads), its progress (rows done of rows total), its result
+  (a title a person reads), its progress (the step it is at, rows done of rows
+  total), its result
   (JSON) and the last error it raised (the library keeps no error text). It goes
   with its job.
 
@@ -45,15 +46,13 @@ CREATE TABLE job_runs (
     job_id BIGINT PRIMARY KEY,
     user_id INTEGER,
     title VARCHAR(200) NOT NULL,
+    step VARCHAR(100),
     done BIGINT NOT NULL DEFAULT 0,
     total BIGINT,
     result JSONB,
     last_error TEXT,
     created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    CONSTRAINT fk_job_runs_job FOREIGN KEY (job_id)
-        REFERENCES procrastinate_jobs (id) ON DELETE CASCADE,
-    CONSTRAINT fk_job_runs_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE SET NULL
+    updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 CREATE INDEX idx_job_runs_user ON job_runs (user_id, job_id);
 """

@@ -182,9 +182,6 @@ SPEC_FOREIGN_KEYS = {
     # Migration 0031: recovery codes and signed-in sessions go with their user.
     "fk_recovery_codes_user": ("recovery_codes", references("user_id", "users", "CASCADE")),
     "fk_user_sessions_user": ("user_sessions", references("user_id", "users", "CASCADE")),
-    # Migration 0032: what the app keeps per job goes with the job; the asker may go.
-    "fk_job_runs_job": ("job_runs", references("job_id", "procrastinate_jobs", "CASCADE")),
-    "fk_job_runs_user": ("job_runs", references("user_id", "users", "SET NULL")),
 }
 
 VARCHAR = "::character varying"

@@ -7,9 +7,10 @@ from typing import Any
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
-from sqlalchemy import func, select, text
+from sqlalchemy import Integer, func, or_, select, text
 
 from crm.extensions import db
+from crm.jobs.queue import TITLE, USER
 from crm.jobs.tasks import RETRIES
 from crm.models import JobRun, User, procrastinate_events, procrastinate_jobs
 from crm.security import policy
@@ -21,9 +22,16 @@ STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 RETRY = text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)")
 
 
+def shown() -> Any:
+    """The jobs the page lists: those the app queued for someone, and any that failed."""
+    jobs = procrastinate_jobs.c
+    return or_(jobs.args.has_key(TITLE), jobs.status == "failed")
+
+
 def listed(status: str | None, before: int | None) -> list[Any]:
     """A page of jobs (newest first, before the id ``before``), with what the app kept."""
     jobs, events = procrastinate_jobs.c, procrastinate_events.c
+    asker = func.coalesce(JobRun.user_id, jobs.args[USER].astext.cast(Integer))
 
     def when(aggregate: Any) -> Any:
         return select(aggregate(events.at)).where(events.job_id == jobs.id).scalar_subquery()
@@ -35,7 +43,8 @@ def listed(status: str | None, before: int | None) -> list[Any]:
             jobs.status,
             jobs.attempts,
             jobs.scheduled_at,
-            JobRun.title,
+            func.coalesce(JobRun.title, jobs.args[TITLE].astext).label("title"),
+            JobRun.step,
             JobRun.done,
             JobRun.total,
             JobRun.last_error,
@@ -45,8 +54,9 @@ def listed(status: str | None, before: int | None) -> list[Any]:
             when(func.max).label("changed"),
         )
         .select_from(procrastinate_jobs)
-        .join(JobRun, JobRun.job_id == jobs.id)  # the app's jobs, and any that failed
-        .outerjoin(User, User.id == JobRun.user_id)
+        .outerjoin(JobRun, JobRun.job_id == jobs.id)
+        .outerjoin(User, User.id == asker)
+        .where(shown())
         .order_by(jobs.id.desc())
         .limit(PAGE + 1)
     )
@@ -75,7 +85,7 @@ class JobsView(BaseView):
         counts: dict[str, int] = dict(
             db.session.execute(
                 select(procrastinate_jobs.c.status, func.count())
-                .join(JobRun, JobRun.job_id == procrastinate_jobs.c.id)
+                .where(shown())
                 .group_by(procrastinate_jobs.c.status)
             ).all()
         )
