@@ -11,9 +11,9 @@ from typing import Any
 import flask_migrate
 import pyotp
 import pytest
-from flask import Flask, has_app_context
+from flask import Flask, current_app, has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from werkzeug.test import TestResponse
@@ -198,3 +198,27 @@ class Clock:
         """The code of the next step (so never one already used), now current."""
         self.now += 30
         return pyotp.TOTP(secret).at(self.now)
+
+
+def run_job_here(job_id: int) -> None:
+    """Run a queued job inside this test's transaction, as a worker would: its body
+    (crm/jobs/tasks.py's ``perform``, the worker's own code), then the status the queue
+    gives it. For tests of what a job does; tests/jobs/ run real workers."""
+    from crm.jobs import tasks
+    from crm.models import procrastinate_jobs
+
+    row = db.session.execute(
+        select(procrastinate_jobs.c.task_name, procrastinate_jobs.c.args).where(
+            procrastinate_jobs.c.id == job_id
+        )
+    ).one()
+    status = "succeeded"
+    try:
+        tasks.perform(current_app._get_current_object(), job_id, row.task_name, row.args)
+    except Exception:
+        status = "failed"
+    db.session.execute(
+        text("UPDATE procrastinate_jobs SET status = :s, attempts = attempts + 1 WHERE id = :id"),
+        {"s": status, "id": job_id},
+    )
+    db.session.expire_all()

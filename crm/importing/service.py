@@ -309,6 +309,7 @@ def apply(session: DbSession, kind: str, outcome: Outcome, on_rows: Progress = _
                 if done % EVERY == 0:
                     on_rows("Writing rows", done)
     written = len(outcome.inserts)
+    on_rows("Writing rows", written)
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in outcome.updates:
         by_columns.setdefault(tuple(sorted(row)), []).append(row)

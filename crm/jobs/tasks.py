@@ -46,13 +46,38 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def job(name: str, title: str, retries: int = RETRIES) -> Callable[..., Any]:
+Body = Callable[..., dict[str, Any] | None]
+BODIES: dict[str, tuple[Body, str]] = {}  # task name -> (its body, its default title)
+
+
+def perform(app: Flask, job_id: int, task_name: str, args: dict[str, Any]) -> None:
+    """One attempt at a job: its body in an app context of its own (see the module's doc)."""
+    body, title = BODIES[task_name]
+    kwargs = dict(args)
+    named = str(kwargs.pop(jobs.TITLE, None) or title)
+    user_id = kwargs.pop(jobs.USER, None)
+    with app.app_context():
+        jobs.started(job_id, named, user_id)
+        try:
+            result = body(job_id, **kwargs)
+            db.session.commit()
+        except Exception as exc:
+            db.session.rollback()
+            jobs.failed(job_id, named, describe(exc))
+            raise
+        if result is not None:
+            jobs.finish(job_id, named, result)
+
+
+def job(name: str, title: str, retries: int = RETRIES) -> Callable[[Body], Any]:
     """Make ``fn(job_id, **args)`` a queued task named ``name`` (see the module's doc).
 
     ``fn`` may return a dict: the result kept for whoever asked.
     """
 
-    def decorate(fn: Callable[..., dict[str, Any] | None]) -> Any:
+    def decorate(fn: Body) -> Any:
+        BODIES[name] = (fn, title)
+
         @queue.task(
             name=name,
             pass_context=True,
@@ -61,21 +86,8 @@ def job(name: str, title: str, retries: int = RETRIES) -> Callable[..., Any]:
         )
         def run(context: procrastinate.JobContext, /, **kwargs: Any) -> None:
             assert context.job.id is not None
-            job_id = context.job.id
-            named = str(kwargs.pop(jobs.TITLE, None) or title)
-            user_id = kwargs.pop(jobs.USER, None)
             app = _apps[0] if _apps else current_app._get_current_object()  # type: ignore[attr-defined]
-            with app.app_context():
-                jobs.started(job_id, named, user_id)
-                try:
-                    result = fn(job_id, **kwargs)
-                    db.session.commit()
-                except Exception as exc:
-                    db.session.rollback()
-                    jobs.failed(job_id, named, describe(exc))
-                    raise
-                if result is not None:
-                    jobs.finish(job_id, named, result)
+            perform(app, context.job.id, name, kwargs)
 
         return run
 

@@ -69,6 +69,25 @@ def live_server(live_app: Flask) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def job_worker(live_app: Flask) -> Iterator[None]:
+    """A background worker for the live app: it runs whatever is queued, every 0.3 s."""
+    from crm.jobs import worker
+
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            worker.run(live_app, wait=False)
+            stop.wait(0.3)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

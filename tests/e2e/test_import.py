@@ -38,6 +38,7 @@ def upload(page: Page, base: str, tmp_path: Path, content: str) -> None:
     expect(page.locator("#import-preview")).to_contain_text("Browser deal one")
 
 
+@pytest.mark.usefixtures("job_worker")
 def test_a_manager_imports_leads_after_fixing_the_file(page: Page, live_server: str, tmp_path):
     base = live_server
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -48,6 +49,7 @@ def test_a_manager_imports_leads_after_fixing_the_file(page: Page, live_server: 
     expect(page.locator("select[name=column-0]")).to_have_value("title")
     expect(page.locator("select[name=column-5]")).to_have_value("expected_close_date")
     page.click("#import-button")
+    # The import runs on the worker; its page follows it, then shows the problems.
     expect(page.locator("#import-problems-summary")).to_contain_text("Nothing was imported")
     problems = page.locator("#import-problems")
     expect(problems).to_contain_text("No customer 'Nobody' at 'Nowhere'.")
@@ -64,9 +66,11 @@ def test_a_manager_imports_leads_after_fixing_the_file(page: Page, live_server: 
         "document.querySelector('form[data-import-form]').dispatchEvent(new Event('submit'))"
     )
     expect(page.locator("#import-button")).to_be_disabled()
-    expect(page.locator("#import-button")).to_have_text("Checking 2 rows…")
+    expect(page.locator("#import-button")).to_have_text("Starting…")
     expect(page.locator("[data-import-status]")).to_be_visible()
     page.evaluate("document.querySelector('#import-button').disabled = false")
     page.click("#import-button")
-    expect(page.locator(".alert-success")).to_contain_text("2 added, 0 updated")
+    expect(page.locator("#import-done")).to_contain_text("2 added, 0 updated")
+    page.screenshot(path=str(SCREENSHOTS / "import-done.png"), full_page=True)
+    page.get_by_role("link", name="Open the list").click()
     expect(page.locator("table.model-list")).to_contain_text("Browser deal two")

@@ -17,7 +17,7 @@ from crm import StartupError, create_app
 from crm.extensions import db
 from crm.jobs import tasks, worker
 from crm.jobs.queue import enqueue, progress, queue
-from crm.models import AuditLog, JobRun, procrastinate_jobs
+from crm.models import AuditLog, CsvUpload, JobRun, User, UserRole, procrastinate_jobs
 from tests.helpers import app_on_new_database
 
 pytestmark = pytest.mark.own_database
@@ -168,3 +168,45 @@ def test_a_retention_schedule_is_registered_and_a_bad_one_stops_the_start(jobs_a
     tasks.schedule(scheduled)  # a second worker start in one process: still once
     found = queue.periodic_registry.periodic_tasks[("crm.retention", "retention")]
     assert found.cron == "0 3 * * *"
+
+
+def test_a_csv_import_runs_on_a_worker_as_its_uploader(jobs_app: Flask):
+    with jobs_app.app_context():
+        uploader = User(
+            email="importer@example.com", name="Importer", password_hash="x", role=UserRole.MANAGER
+        )
+        db.session.add(uploader)
+        db.session.flush()
+        content = "Name,Company\n" + "".join(f"Worker Person {n},Worker Co\n" for n in range(12))
+        upload = CsvUpload(
+            user_id=uploader.id,
+            kind="customers",
+            filename="people.csv",
+            content=content,
+            settings={"mapping": {"0": "name", "1": "company"}, "update": False},
+        )
+        db.session.add(upload)
+        db.session.flush()
+        job_id = enqueue(
+            "crm.import",
+            "Import of people.csv (customers)",
+            {"upload_id": upload.id, "kind": "customers", "ip": "203.0.113.7", "agent": "Firefox"},
+            user_id=uploader.id,
+        )
+        db.session.commit()
+        uploader_id = uploader.id
+    run_until_idle(jobs_app)
+    with jobs_app.app_context():
+        assert job_status(job_id)[0] == "succeeded"
+        kept = db.session.get(JobRun, job_id)
+        assert (kept.step, kept.done, kept.total) == ("Writing rows", 12, 12)
+        assert kept.result["added"] == 12 and kept.user_id == uploader_id
+        rows = db.session.execute(
+            select(AuditLog.user_id, AuditLog.ip_address, AuditLog.user_agent).where(
+                AuditLog.table_name == "customers", AuditLog.action == "INSERT"
+            )
+        ).all()
+        assert len(rows) == 12
+        assert {(u, str(ip), agent) for u, ip, agent in rows} == {
+            (uploader_id, "203.0.113.7", "Firefox")
+        }

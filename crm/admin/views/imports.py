@@ -1,9 +1,11 @@
-"""CSV import pages on the customer and lead lists: upload, map, validate, import.
+"""CSV import pages on the customer and lead lists: upload, map, then a job imports.
 
 ``/admin/<kind>/import/`` takes the file; ``/admin/<kind>/import/<id>`` shows the
-first rows with a column mapping and, on submit, validates every row and either
-imports them all in one transaction or lists every problem (and offers them as
-a CSV file). The file waits in ``csv_uploads`` between the steps.
+first rows with a column mapping and, on submit, queues the import as a job
+(crm/importing/job.py: every row checked, then all imported in one transaction,
+or every problem listed). ``/admin/<kind>/import/job/<job id>`` shows its live
+progress and then its result; the person can leave and come back. The file
+waits in ``csv_uploads`` meanwhile.
 """
 
 from __future__ import annotations
@@ -13,23 +15,23 @@ import io
 from datetime import timedelta
 from typing import Any
 
-from flask import Response, abort, current_app, flash, redirect, request
+from flask import Response, abort, current_app, jsonify, redirect, request
 from flask_admin import expose
 from flask_login import current_user
 from sqlalchemy import delete, func
-from sqlalchemy.exc import DBAPIError
 
 from crm.admin.urls import view_url
 from crm.extensions import db
-from crm.importing import reader, service
+from crm.importing import job as import_job
+from crm.importing import progress, reader, service
 from crm.importing.fields import FIELDS, guess_mapping
 from crm.importing.spreadsheet import csv_safe
+from crm.jobs import queue as jobs
 from crm.models import CsvUpload
 from crm.security.policy import Action
 from crm.web.ids import row_id
 
 PREVIEW_ROWS = 10
-SHOWN_PROBLEMS = 200  # on the page; the CSV report has them all
 UPLOAD_HOURS = 24  # unimported uploads older than this are removed
 
 
@@ -73,6 +75,7 @@ class ImportMixin:
         return self.render(  # type: ignore[attr-defined]
             "admin/import_upload.html",
             fields=FIELDS[self.import_kind],
+            recent=progress.recent(current_user.id, self.import_kind),
             error=error,
             limit_mb=limit_bytes() // 1048576,
         )
@@ -110,23 +113,16 @@ class ImportMixin:
             self.import_kind, table.header
         )
         update_ = bool(settings.get("update", False))
+        if "imported" in settings:  # done: its job says how it went
+            return redirect(self._status_url(int(settings["job"])))
         outcome = None
         if request.method == "POST":
             mapping, update_ = self._chosen(table)
             if update_ and not self.allows(Action.UPDATE):  # type: ignore[attr-defined]
                 abort(403)
-            # Kept for the next visit and for the problems report.
-            chosen = {str(index): target for index, target in mapping.items()}
-            upload.settings = {"mapping": chosen, "update": update_}
-            db.session.commit()
-            outcome = service.validate(
-                db.session, self.import_kind, table, mapping, current_user, update_
-            )
+            outcome = service.Outcome(problems=service.mapping_problems(self.import_kind, mapping))
             if not outcome.problems:
-                done = self._import(upload, outcome)
-                if done is not None:
-                    return done
-            db.session.rollback()
+                return redirect(self._start(upload, mapping, update_))
         return self.render(  # type: ignore[attr-defined]
             "admin/import_map.html",
             upload=upload,
@@ -136,7 +132,7 @@ class ImportMixin:
             mapping=mapping,
             update=update_,
             outcome=outcome,
-            shown_problems=SHOWN_PROBLEMS,
+            shown_problems=import_job.SHOWN_PROBLEMS,
         )
 
     def _chosen(self, table: reader.Table) -> tuple[dict[int, str], bool]:
@@ -149,28 +145,47 @@ class ImportMixin:
                 mapping[index] = target
         return mapping, request.form.get("duplicates") == "update"
 
-    def _import(self, upload: CsvUpload, outcome: service.Outcome) -> Any:
-        """All rows or none; a refusal from the database is shown like a row problem."""
-        try:
-            service.apply(db.session, self.import_kind, outcome)
-            db.session.delete(upload)
-            db.session.commit()
-        except DBAPIError as exc:
-            db.session.rollback()
-            diag = getattr(exc.orig, "diag", None)
-            detail = getattr(diag, "message_primary", None) or "no detail given"
-            outcome.problems.append(
-                service.Problem(
-                    0, "", f"The database refused the import ({detail}); nothing was saved."
-                )
-            )
-            return None
-        flash(
-            f"Imported {upload.filename}: {len(outcome.inserts):,} added, "
-            f"{len(outcome.updates):,} updated, {outcome.skipped:,} duplicates skipped.",
-            "success",
+    def _start(self, upload: CsvUpload, mapping: dict[int, str], update_: bool) -> str:
+        """Queue the import (in this transaction, with the mapping kept); its page."""
+        job_id = jobs.enqueue(
+            progress.TASK,
+            import_job.title(upload),
+            {
+                "upload_id": upload.id,
+                "kind": self.import_kind,
+                "ip": request.remote_addr,
+                "agent": request.user_agent.string[:500],
+            },
+            user_id=current_user.id,
         )
-        return redirect(view_url(f"{self.endpoint}.index_view"))  # type: ignore[attr-defined]
+        chosen = {str(index): target for index, target in mapping.items()}
+        upload.settings = {"mapping": chosen, "update": update_, "job": job_id}
+        db.session.commit()
+        return self._status_url(job_id)
+
+    def _status_url(self, job_id: int) -> str:
+        return view_url(f"{self.endpoint}.import_status", job_id=job_id)  # type: ignore[attr-defined]
+
+    def _job(self, job_id: int) -> progress.ImportJob:
+        """The caller's own import job of this kind; anyone else's is 404."""
+        found = progress.find(job_id, current_user.id, self.import_kind)
+        if found is None:
+            abort(404)
+        return found
+
+    @expose("/import/job/<int(max=9223372036854775807):job_id>")
+    def import_status(self, job_id: int) -> Any:
+        """Step 3: the import's live progress, then what it did or every problem."""
+        found = self._job(job_id)
+        return self.render(  # type: ignore[attr-defined]
+            "admin/import_status.html", job=found, shown_problems=import_job.SHOWN_PROBLEMS
+        )
+
+    @expose("/import/job/<int(max=9223372036854775807):job_id>.json")
+    def import_status_json(self, job_id: int) -> Any:
+        """The progress the page polls: status, step, done, total, and whether it is over."""
+        found = self._job(job_id)
+        return jsonify(found.polled())
 
     @expose("/import/<int:upload_id>/problems.csv")
     def import_problems(self, upload_id: int) -> Any:
