@@ -37,9 +37,11 @@ run: $(VENV)/.runtime
 	$(BIN)/flask crm seed
 	$(BIN)/flask crm demo-data --scale $(DEMO_SCALE) --if-missing
 	@$(if $(LOOPBACK),,echo "Serving beyond this machine ($(HOST)): the debugger is off. For production use gunicorn (README).")
-	@# One job worker beside the web server; it stops when the server does.
-	$(BIN)/flask crm worker & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	@# One job worker beside the web server, in a session of its own so that Ctrl+C reaches
+	@# only the server; when the server stops, the worker gets one SIGTERM and finishes
+	@# the job in progress first.
+	setsid $(BIN)/flask crm worker & worker=$$!; \
+	trap 'trap - EXIT INT TERM; kill -TERM $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask run $(RUN_FLAGS) --host $(HOST) --port $(PORT)
 
 ## test: the suite on the embedded PostgreSQL, then again on the system PostgreSQL if one answers (with CI=true it must)

@@ -73,8 +73,17 @@ class Config:
     TWO_FACTOR_ISSUER = _env("TWO_FACTOR_ISSUER") or "CRM Admin"
 
     # Background jobs (crm/jobs/): when the worker applies the retention policy, as a cron
-    # line ("0 3 * * *": 03:00 every night, the worker's clock); unset: never on its own.
+    # line in UTC ("0 3 * * *": 03:00 UTC every night); unset: never on its own.
     RETENTION_SCHEDULE: str | None = _env("RETENTION_SCHEDULE")
+    # Off-site backups (crm/maintenance/offsite.py): where the worker's scheduled backups go
+    # (s3://bucket/prefix; S3 itself is set by boto3's AWS_* variables), when (cron), and
+    # how many to keep: the newest of each of the last N days and M weeks.
+    BACKUP_TARGET: str | None = _env("BACKUP_TARGET")
+    BACKUP_SCHEDULE: str | None = _env("BACKUP_SCHEDULE")
+    # The restore drill of the newest archive; weekly by default once there is a target.
+    BACKUP_VERIFY_SCHEDULE: str | None = _env("BACKUP_VERIFY_SCHEDULE") or "0 5 * * 0"
+    BACKUP_KEEP_DAILY = int(_env("BACKUP_KEEP_DAILY") or 7)
+    BACKUP_KEEP_WEEKLY = int(_env("BACKUP_KEEP_WEEKLY") or 4)
     # Finished jobs (and their results and errors) are kept this many days.
     JOB_HISTORY_DAYS = int(_env("JOB_HISTORY_DAYS") or 30)
 

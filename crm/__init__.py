@@ -96,11 +96,41 @@ def check_required_settings(settings: Mapping[str, Any]) -> None:
             f"BASE_CURRENCY={base[:20]!r} is not a currency code: use three letters, such as USD"
         )
     _check_two_factor_roles(settings)
-    schedule = settings.get("RETENTION_SCHEDULE")
-    if schedule and not croniter.is_valid(schedule):
+    _check_schedules(settings)
+
+
+def _fires(schedule: str) -> bool:
+    """Whether ``schedule`` is a cron line with a next time ("0 3 31 2 *" has none)."""
+    if not croniter.is_valid(schedule):
+        return False
+    try:
+        croniter(schedule).get_next()
+    except (ValueError, KeyError):  # CroniterBadDateError is a ValueError
+        return False
+    return True
+
+
+def _check_schedules(settings: Mapping[str, Any]) -> None:
+    """The background worker's schedules are cron lines, and backups have somewhere to go."""
+    from crm.maintenance.offsite import parse
+
+    for name in ("RETENTION_SCHEDULE", "BACKUP_SCHEDULE", "BACKUP_VERIFY_SCHEDULE"):
+        schedule = settings.get(name)
+        if schedule and not _fires(schedule):
+            raise StartupError(
+                f"{name}={schedule[:40]!r} is not a cron line that ever fires: use five "
+                "fields, such as '0 3 * * *' (03:00 UTC every night)"
+            )
+    target = settings.get("BACKUP_TARGET")
+    if target:
+        try:
+            parse(target)
+        except ValueError as exc:
+            raise StartupError(f"BACKUP_TARGET: {exc}") from None
+    elif settings.get("BACKUP_SCHEDULE"):
         raise StartupError(
-            f"RETENTION_SCHEDULE={schedule[:40]!r} is not a cron line: use five fields, "
-            "such as '0 3 * * *' (03:00 every night)"
+            "BACKUP_SCHEDULE is set but BACKUP_TARGET is not: say where backups go "
+            "(s3://bucket/prefix)"
         )
 
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app
@@ -15,7 +16,8 @@ from sqlalchemy.engine import URL, make_url
 
 from crm.db.server import describe
 from crm.extensions import db
-from crm.maintenance import backup
+from crm.maintenance import backup, offsite
+from crm.maintenance.drill import record, verify_newest
 
 
 def _url() -> URL:
@@ -68,6 +70,16 @@ def _new_archive(_ctx: click.Context, _param: click.Parameter, value: Path | Non
     return value
 
 
+def _target(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    """--upload: an s3:// address, checked before anything starts."""
+    if value is None:
+        return None
+    try:
+        return offsite.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command("backup")
 @with_appcontext
 @click.option(
@@ -76,25 +88,101 @@ def _new_archive(_ctx: click.Context, _param: click.Parameter, value: Path | Non
     callback=_new_archive,
     help="Archive to write, a new file (default: backups/crm_backup_<timestamp>.dump).",
 )
-def backup_command(output: Path | None) -> None:
-    """Write a pg_dump custom-format archive of the whole database, with progress."""
+@click.option(
+    "--upload",
+    "target",
+    metavar="s3://BUCKET/PREFIX",
+    callback=_target,
+    help="Stream the archive to S3 instead (boto3's AWS_* settings), check it, keep the "
+    "newest BACKUP_KEEP_DAILY days and BACKUP_KEEP_WEEKLY weeks.",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Instead: restore the newest archive (in --upload's place or BACKUP_TARGET, else "
+    "backups/) into a scratch database and compare it with its manifest.",
+)
+def backup_command(output: Path | None, target: Any, verify: bool) -> None:
+    """Write a pg_dump custom-format archive of the whole database and its manifest."""
     url = _url()
-    target = output or Path("backups") / backup.default_name()
+    if verify:
+        _verify(url, target)
+        return
+    if target is not None:
+        _upload(url, target)
+        return
+    target_file = output or Path("backups") / backup.default_name()
+    click.echo(f"Backing up {describe(url)} to {target_file}…")
+    try:
+        with _steps("Tables", backup.tables_in(url)) as step:
+            done = backup.backup(url, target_file, step)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Backup written: {done.path} ({_size(done.size)}) in {done.seconds:.1f} s, "
+        f"with its manifest {backup.manifest_path(done.path).name}."
+    )
+
+
+def _upload(url: URL, target: Any) -> None:
+    config = current_app.config
     click.echo(f"Backing up {describe(url)} to {target}…")
     try:
         with _steps("Tables", backup.tables_in(url)) as step:
-            done = backup.backup(url, target, step)
+            done = offsite.upload(url, target, step)
+        gone = offsite.prune(target, config["BACKUP_KEEP_DAILY"], config["BACKUP_KEEP_WEEKLY"])
     except backup.BackupError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Backup written: {done.path} ({_size(done.size)}) in {done.seconds:.1f} s.")
+    click.echo(
+        f"Uploaded s3://{target.bucket}/{done.key} ({_size(done.manifest.size)}, SHA-256 "
+        f"{done.manifest.sha256[:16]}… checked after upload) in {done.seconds:.1f} s; "
+        f"{len(gone)} older archives deleted by the keep rules."
+    )
+
+
+def _verify(url: URL, target: Any) -> None:
+    configured = current_app.config.get("BACKUP_TARGET")
+    place = target or (offsite.parse(configured) if configured else None)
+    click.echo(f"Restore drill of the newest archive in {place or 'backups/'}…")
+    try:
+        drill = verify_newest(url, place, Path("backups"))
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    record(db.session, drill)
+    db.session.commit()
+    if not drill.ok:
+        raise click.ClickException(
+            f"{drill.archive} did NOT restore as its manifest says: " + "; ".join(drill.problems)
+        )
+    click.echo(
+        f"{drill.archive}: restored and checked, {drill.tables} tables, {drill.rows:,} rows, "
+        f"every count and checksum as in its manifest ({drill.seconds:.1f} s)."
+    )
 
 
 @click.command("restore")
 @with_appcontext
-@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("archive")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
-def restore_command(archive: Path, yes: bool) -> None:
-    """Replace everything in the database with ARCHIVE (from `flask crm backup`), with progress."""
+def restore_command(archive: str, yes: bool) -> None:
+    """Replace everything in the database with ARCHIVE (a file, or an s3:// address)."""
+    if archive.startswith("s3://"):
+        try:
+            place, name = offsite.split(archive)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="ARCHIVE") from None
+        with offsite.scratch_dir() as temporary:
+            click.echo(f"Fetching {archive} and checking its SHA-256…")
+            try:
+                path, _manifest = offsite.fetch(place, name, Path(temporary))
+            except backup.BackupError as exc:
+                raise click.ClickException(str(exc)) from None
+            _restore(path, yes)
+        return
+    _restore(Path(archive), yes)
+
+
+def _restore(archive: Path, yes: bool) -> None:
     url = _url()
     try:
         backup.check_archive(url, archive)

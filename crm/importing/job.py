@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from sqlalchemy.exc import DataError, IntegrityError
 
 from crm.audit.context import acting_as
@@ -73,9 +74,15 @@ def import_job(
             return problems_result(outcome)
         try:
             service.apply(db.session, upload.kind, outcome, shown)
-        except (IntegrityError, DataError) as exc:  # the database refused a row's data
+        except (
+            IntegrityError,
+            DataError,
+            psycopg.errors.IntegrityError,
+            psycopg.errors.DataError,
+        ) as exc:
+            # The database refused a row's data (COPY's errors come from psycopg itself).
             db.session.rollback()
-            diag = getattr(exc.orig, "diag", None)
+            diag = getattr(getattr(exc, "orig", exc), "diag", None)
             detail = getattr(diag, "message_primary", None) or "no detail given"
             refused = service.Problem(
                 0, "", f"The database refused the import ({detail}); nothing was saved."
@@ -89,5 +96,5 @@ def import_job(
         "updated": len(outcome.updates),
         "skipped": outcome.skipped,
     }
-    upload.settings = {**settings, "imported": result}
+    upload.settings = {**(upload.settings or {}), "imported": result}
     return result

@@ -56,6 +56,14 @@ class ImportJob:
         }
 
 
+def unfinished(job_id: int) -> bool:
+    """Whether the job is still waiting or running."""
+    status = db.session.scalar(
+        select(procrastinate_jobs.c.status).where(procrastinate_jobs.c.id == job_id)
+    )
+    return status in ("todo", "doing")
+
+
 def _query(user_id: int, kind: str) -> Any:
     jobs, events = procrastinate_jobs.c, procrastinate_events.c
     queued = select(func.min(events.at)).where(events.job_id == jobs.id).scalar_subquery()

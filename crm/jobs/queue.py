@@ -62,7 +62,7 @@ def enqueue(
 
 def started(job_id: int, title: str, user_id: int | None) -> None:
     """A job's attempt begins: its ``job_runs`` row says what and for whom."""
-    _record(job_id, title, user_id=user_id, step=None)
+    _record(job_id, title, user_id=user_id, step=None, done=0, total=None)
 
 
 def _record(job_id: int, title: str, **values: Any) -> None:

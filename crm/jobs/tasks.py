@@ -4,7 +4,9 @@ A job's attempt runs in an app context of its own (its own database session);
 what it changes commits when it returns, or rolls back when it raises, and then
 its error goes to ``job_runs.last_error`` (shown on the Jobs page) and the queue
 retries it with growing waits. So a worker that dies mid-job leaves nothing half
-done: the job is taken again (``retry_stalled_jobs``) and runs afresh.
+done: the job is taken again (``retry_stalled_jobs``) and runs afresh. (Retention
+is the exception, as with the CLI: it deletes in committed batches, so a run cut
+off keeps what it deleted, and the next run deletes the rest.)
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from datetime import date
 from typing import Any
 
 import procrastinate
+import psycopg
 from flask import Flask, current_app
 from procrastinate.manager import JobManager
 from sqlalchemy.exc import DBAPIError
 
+from crm.audit.context import acting_as
 from crm.extensions import db
 from crm.jobs import queue as jobs
 from crm.jobs.queue import queue
@@ -38,11 +42,16 @@ def bind(app: Flask) -> None:
 
 
 def describe(error: BaseException) -> str:
-    """An error as the Jobs page shows it: the database's words, never its parameters."""
+    """An error as the Jobs page shows it: the database's words, never its values.
+
+    psycopg's DETAIL and SQLAlchemy's message hold parameters and row values: left out.
+    """
+    original = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(original, psycopg.Error):
+        primary = getattr(original.diag, "message_primary", None) or "no detail given"
+        return f"{type(original).__name__}: {primary}"
     if isinstance(error, DBAPIError):
-        diag = getattr(error.orig, "diag", None)
-        primary = getattr(diag, "message_primary", None) or type(error.orig).__name__
-        return f"{type(error.orig).__name__}: {primary}"
+        return f"{type(original).__name__}: the database refused the statement"
     return f"{type(error).__name__}: {error}"
 
 
@@ -101,9 +110,10 @@ def retention_job(job_id: int, timestamp: int | None = None) -> dict[str, Any]:
     RETENTION_SCHEDULE runs it (``timestamp``: when the schedule fired).
     """
     day = date.today()
-    plan = retention.plan(db.session, day)
-    db.session.rollback()  # counting holds no locks while the purge runs
-    deleted = retention.apply(db.session, day, plan)
+    with acting_as(None, None, "job: crm.retention"):  # the summary row says who ran it
+        plan = retention.plan(db.session, day)
+        db.session.rollback()  # counting holds no locks while the purge runs
+        deleted = retention.apply(db.session, day, plan)
     return {"as_of": day.isoformat(), "deleted": deleted}
 
 

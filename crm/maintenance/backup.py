@@ -11,6 +11,7 @@ table of contents, then replaces everything in one transaction
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import re
@@ -26,6 +27,7 @@ import psycopg
 from sqlalchemy.engine import URL
 
 from crm.db.server import libpq_dsn
+from crm.maintenance import manifest as manifests
 
 ARCHIVE_MAGIC = b"PGDMP"  # the first bytes of every custom-format archive
 
@@ -107,7 +109,7 @@ STEP = re.compile(
 )
 
 
-def _run(command: list[str], url: URL, step: Callable[[str], None] | None = None) -> None:
+def run_tool(command: list[str], url: URL, step: Callable[[str], None] | None = None) -> None:
     """Run a client tool; ``step`` hears each table or index it reaches (--verbose)."""
     env = {**os.environ, "PGPASSWORD": url.password or ""}
     if step is not None:
@@ -151,24 +153,54 @@ def tables_in(url: URL) -> int:
     return int(row[0]) if row else 0
 
 
-def _dsn(url: URL) -> str:
+def client_dsn(url: URL) -> str:
     """A libpq connection string without the password (that goes in PGPASSWORD)."""
     return libpq_dsn(url.set(password=None))
 
 
+def dump_command(url: URL, snapshot: str) -> list[str]:
+    """pg_dump of the whole database as ``snapshot`` sees it, to standard output."""
+    return [
+        str(find_tool("pg_dump", url)), "--format=custom", "--no-owner", "--no-privileges",
+        f"--snapshot={snapshot}", f"--dbname={client_dsn(url)}",
+    ]  # fmt: skip
+
+
+def manifest_path(archive: Path) -> Path:
+    """Where a local archive's manifest is kept: beside it."""
+    return archive.with_name(archive.name + ".manifest.json")
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MB pieces."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def backup(url: URL, output: Path, step: Callable[[str], None] | None = None) -> Done:
-    """Write a custom-format archive of the whole database to ``output``."""
+    """Write a custom-format archive of the whole database to ``output``, and its manifest.
+
+    The manifest (``<archive>.manifest.json``: every table's rows and checksum, the
+    archive's size and SHA-256) is read in the very snapshot pg_dump dumps.
+    """
     if output.exists():
         raise BackupError(f"{output} exists already; choose another --output")
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    _run(
-        [str(find_tool("pg_dump", url)), "--format=custom", "--no-owner", "--no-privileges",
-         f"--file={output}", f"--dbname={_dsn(url)}"],
-        url,
-        step,
-    )  # fmt: skip
-    return Done(output, output.stat().st_size, time.monotonic() - started)
+    try:
+        with manifests.snapshot(url) as (conn, snapshot):
+            run_tool([*dump_command(url, snapshot), f"--file={output}"], url, step)
+            found = manifests.new(url.database or "")
+            found.tables = manifests.counted(conn)
+    except psycopg.Error as exc:
+        output.unlink(missing_ok=True)
+        raise BackupError(f"cannot read the database to back it up ({exc})".strip()) from None
+    found.size, found.sha256 = output.stat().st_size, sha256_of(output)
+    manifest_path(output).write_text(found.to_json())
+    return Done(output, found.size, time.monotonic() - started)
 
 
 def check_archive(url: URL, archive: Path) -> None:
@@ -182,7 +214,7 @@ def check_archive(url: URL, archive: Path) -> None:
                 "backup` or `pg_dump --format=custom`); nothing was changed"
             )
     try:
-        _run([str(find_tool("pg_restore", url)), "--list", str(archive)], url)
+        run_tool([str(find_tool("pg_restore", url)), "--list", str(archive)], url)
     except BackupError as exc:
         raise BackupError(f"{archive} cannot be read ({exc}); nothing was changed") from None
 
@@ -191,10 +223,10 @@ def restore(url: URL, archive: Path, step: Callable[[str], None] | None = None) 
     """Replace the database's contents with the archive's, in one transaction."""
     check_archive(url, archive)
     started = time.monotonic()
-    _run(
+    run_tool(
         [str(find_tool("pg_restore", url)), "--clean", "--if-exists", "--no-owner",
          "--no-privileges", "--single-transaction", "--exit-on-error",
-         f"--dbname={_dsn(url)}", str(archive)],
+         f"--dbname={client_dsn(url)}", str(archive)],
         url,
         step,
     )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from crm.models.account import RecoveryCode, UserSession
 from crm.models.audit import AuditLog
+from crm.models.backup import BackupCheck
 from crm.models.customer import CUSTOMER_STATUSES, INDUSTRIES, Customer
 from crm.models.enums import InteractionType, LeadStatus, TaskStatus, UserRole
 from crm.models.history import LeadStageHistory
@@ -37,6 +38,7 @@ __all__ = [
     "INDUSTRIES",
     "LEAD_SOURCES",
     "AuditLog",
+    "BackupCheck",
     "CsvUpload",
     "Customer",
     "ExchangeRate",

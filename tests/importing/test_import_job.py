@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import func, select, text
 
 from crm.extensions import db
@@ -63,15 +64,65 @@ def test_an_import_job_is_its_uploaders_only(browser: Browser, make_browser, use
     assert browser.get("/admin/customers/import/job/99999999999999999999").status_code == 404
 
 
-def test_a_second_run_of_a_done_import_changes_nothing(browser: Browser, users):
+@pytest.mark.parametrize("duplicates", ["skip", "update"])
+def test_a_second_run_of_a_done_import_changes_nothing(browser: Browser, users, duplicates):
     browser.login_as(users[MANAGER])
-    _number, job = queue_import(browser)
+    number = upload_id(upload(browser, "customers", CSV))
+    response = browser.post(
+        f"/admin/customers/import/{number}",
+        {"column-0": "name", "column-1": "company", "duplicates": duplicates},
+    )
+    job = int(re.search(r"/import/job/(\d+)$", response.headers["Location"])[1])
     run_job_here(job)
+    before = db.session.scalar(text("SELECT count(*) FROM audit_logs"))
     run_job_here(job)  # as after a worker died between the commit and the queue's record
     made = db.session.scalar(
         select(func.count()).select_from(Customer).where(Customer.company == "Job Co")
     )
     assert made == 2
+    assert db.session.scalar(text("SELECT count(*) FROM audit_logs")) == before  # no rewrite
+    page = browser.get(f"/admin/customers/import/job/{job}").get_data(as_text=True)
+    assert "2 added, 0 updated" in " ".join(page.split())  # the first run's result
+
+
+def test_submitting_the_mapping_again_opens_the_running_import(browser: Browser, users):
+    browser.login_as(users[MANAGER])
+    number, job = queue_import(browser)
+    again = browser.post(
+        f"/admin/customers/import/{number}",
+        {"column-0": "name", "column-1": "company", "duplicates": "update"},
+    )
+    assert again.headers["Location"].endswith(f"/import/job/{job}")
+    queued = db.session.scalar(
+        text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'crm.import'")
+    )
+    assert queued == 1
+
+
+def test_a_row_the_database_refuses_at_the_write_is_a_problem_not_a_failure(
+    browser: Browser, users, monkeypatch
+):
+    from crm.importing import service
+
+    browser.login_as(users[MANAGER])
+    _number, job = queue_import(browser)
+    real = service.apply
+
+    def racing(session, kind, outcome, on_rows=service._quiet):
+        # Someone saves the same customer between the check and the write.
+        session.execute(
+            text("INSERT INTO customers (name, company) VALUES ('Job Person', 'Job Co')")
+        )
+        real(session, kind, outcome, on_rows)
+
+    monkeypatch.setattr(service, "apply", racing)
+    run_job_here(job)
+    page = " ".join(
+        browser.get(f"/admin/customers/import/job/{job}").get_data(as_text=True).split()
+    )
+    assert "The database refused the import (duplicate key value violates unique constraint" in page
+    assert "Job Person" not in page.split("import-problems")[1]  # no row values shown
+    assert db.session.scalar(text("SELECT count(*) FROM customers WHERE company = 'Job Co'")) == 0
 
 
 def test_the_upload_page_lists_recent_imports_with_their_results(browser: Browser, users):

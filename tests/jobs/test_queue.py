@@ -92,3 +92,31 @@ def test_bad_status_and_unknown_jobs_get_answers_not_500s(browser: Browser, user
     assert "There is no status \u201c&lt;b&gt;lost&lt;/b&gt;\u201d" in page.get_data(as_text=True)
     assert browser.post("/admin/jobs/999999999/retry").status_code == 404
     assert browser.post("/admin/jobs/99999999999999999999/retry").status_code == 404
+
+
+def test_job_errors_show_the_databases_words_never_its_values():
+    import psycopg
+
+    from crm.jobs.tasks import describe
+
+    error = psycopg.errors.UniqueViolation(
+        "duplicate key value violates unique constraint\nDETAIL: Key (name)=(Ada) exists"
+    )
+    shown = describe(error)
+    assert shown.startswith("UniqueViolation:") and "Ada" not in shown
+    assert (
+        describe(RuntimeError("the remote end said no")) == "RuntimeError: the remote end said no"
+    )
+
+
+def test_scheduled_work_shows_even_when_it_succeeds(browser: Browser, users):
+    done = db.session.execute(
+        text("SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW('default', "
+             "'crm.retention', 0, NULL, NULL, '{}'::jsonb, NULL)"
+             "::procrastinate_job_to_defer_v1]))")
+    ).scalar_one()  # fmt: skip
+    db.session.execute(
+        text("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = :id"), {"id": done}
+    )
+    browser.login_as(users[ADMIN])
+    assert f'data-job="{done}"' in browser.get("/admin/jobs/").get_data(as_text=True)

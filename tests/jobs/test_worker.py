@@ -142,7 +142,7 @@ def test_the_retention_job_purges_and_writes_the_clis_summary_row(jobs_app: Flas
             select(AuditLog).where(AuditLog.action == "PURGE").order_by(AuditLog.id.desc())
         )
         assert summary.new_values["deleted"]["audit_logs"] == 1
-        assert summary.user_agent is None or "cli" not in summary.user_agent
+        assert summary.user_agent == "job: crm.retention"
         assert db.session.get(JobRun, job_id).result["deleted"]["audit_logs"] == 1
 
 
@@ -157,10 +157,15 @@ def test_the_worker_command_runs_what_is_waiting(jobs_app: Flask):
         assert job_status(job_id)[0] == "succeeded"
 
 
-def test_a_retention_schedule_is_registered_and_a_bad_one_stops_the_start(jobs_app: Flask):
+@pytest.mark.parametrize("schedule", ["every night", "0 3 31 2 *"])
+def test_a_schedule_that_never_fires_stops_the_start(jobs_app: Flask, schedule):
     uri = jobs_app.config["SQLALCHEMY_DATABASE_URI"]
-    with pytest.raises(StartupError, match="RETENTION_SCHEDULE='every night' is not a cron"):
-        create_app(overrides={"SQLALCHEMY_DATABASE_URI": uri, "RETENTION_SCHEDULE": "every night"})
+    with pytest.raises(StartupError, match="is not a cron line that ever fires"):
+        create_app(overrides={"SQLALCHEMY_DATABASE_URI": uri, "RETENTION_SCHEDULE": schedule})
+
+
+def test_a_retention_schedule_is_registered_once(jobs_app: Flask):
+    uri = jobs_app.config["SQLALCHEMY_DATABASE_URI"]
     scheduled = create_app(
         overrides={"SQLALCHEMY_DATABASE_URI": uri, "RETENTION_SCHEDULE": "0 3 * * *"}
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,9 +87,12 @@ def test_the_default_name_has_a_timestamp(ops_app: Flask, tmp_path: Path, monkey
     monkeypatch.chdir(tmp_path)
     result = ops_app.test_cli_runner().invoke(args=["crm", "backup"])
     assert result.exit_code == 0, result.output
-    (made,) = (tmp_path / "backups").iterdir()
+    made, manifest = sorted((tmp_path / "backups").iterdir())
     assert made.name.startswith("crm_backup_") and made.name.endswith(".dump")
     assert made.read_bytes()[:5] == b"PGDMP"
+    assert manifest.name == made.name + ".manifest.json"  # rows and checksum per table
+    kept = json.loads(manifest.read_text())
+    assert kept["size"] == made.stat().st_size and kept["tables"]["customers"][0] > 0
 
 
 @pytest.mark.parametrize(

@@ -49,9 +49,16 @@ class ImportMixin:
     def can_import(self) -> bool:
         return bool(self.allows(Action.CREATE))  # type: ignore[attr-defined]
 
-    def _upload(self, upload_id: int) -> CsvUpload:
-        """The caller's own upload, for this kind of record; anyone else's is 404."""
-        upload = db.session.get(CsvUpload, upload_id) if row_id(upload_id) is not None else None
+    def _upload(self, upload_id: int, lock: bool = False) -> CsvUpload:
+        """The caller's own upload, for this kind of record; anyone else's is 404.
+
+        ``lock``: held FOR UPDATE, so a running import job finishes first.
+        """
+        upload = (
+            db.session.get(CsvUpload, upload_id, with_for_update=lock)
+            if row_id(upload_id) is not None
+            else None
+        )
         if upload is None or upload.user_id != current_user.id or upload.kind != self.import_kind:
             abort(404)
         return upload
@@ -106,15 +113,18 @@ class ImportMixin:
     @expose("/import/<int:upload_id>", methods=("GET", "POST"))
     def import_map(self, upload_id: int) -> Any:
         """Step 2: map the columns, then validate everything and import, or list problems."""
-        upload = self._upload(upload_id)
+        upload = self._upload(upload_id, lock=request.method == "POST")
         table = reader.parse(upload.content)
         settings = upload.settings or {}
         mapping = {int(k): v for k, v in settings.get("mapping", {}).items()} or guess_mapping(
             self.import_kind, table.header
         )
         update_ = bool(settings.get("update", False))
-        if "imported" in settings:  # done: its job says how it went
-            return redirect(self._status_url(int(settings["job"])))
+        queued = int(settings.get("job") or 0)
+        if queued and ("imported" in settings or progress.unfinished(queued)):
+            # Imported, or being imported: its page says how it goes (never a second run).
+            db.session.rollback()
+            return redirect(self._status_url(queued))
         outcome = None
         if request.method == "POST":
             mapping, update_ = self._chosen(table)

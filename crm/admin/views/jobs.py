@@ -22,10 +22,14 @@ STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 RETRY = text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)")
 
 
+# Scheduled jobs people want to see even when they succeed (housekeeping stays out).
+SCHEDULED = ("crm.retention", "crm.backup", "crm.backup_verify")
+
+
 def shown() -> Any:
-    """The jobs the page lists: those the app queued for someone, and any that failed."""
+    """The jobs the page lists: queued for someone, scheduled work, and any that failed."""
     jobs = procrastinate_jobs.c
-    return or_(jobs.args.has_key(TITLE), jobs.status == "failed")
+    return or_(jobs.args.has_key(TITLE), jobs.task_name.in_(SCHEDULED), jobs.status == "failed")
 
 
 def listed(status: str | None, before: int | None) -> list[Any]:

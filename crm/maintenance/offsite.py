@@ -1,0 +1,293 @@
+"""Backups in any S3-compatible store (boto3): streamed up, checked, fetched, pruned.
+
+Configured the way boto3 always is: ``AWS_ENDPOINT_URL`` (any S3-compatible
+server), ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``.
+An upload streams pg_dump's output straight into a multipart upload (no local
+copy), hashing it on the way; then the object is read back and its SHA-256
+compared, and only then is the manifest stored beside it
+(``<archive>.manifest.json``): an archive without a manifest never finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
+from sqlalchemy.engine import URL
+
+from crm.maintenance import manifest as manifests
+from crm.maintenance.backup import STEP, BackupError, default_name, dump_command, sha256_of
+
+NAME = re.compile(r"crm_backup_(\d{8})_(\d{6})\.dump$")
+MANIFEST = ".manifest.json"
+PART = 64 * 1024 * 1024  # multipart upload part size
+
+
+@dataclass(frozen=True)
+class Target:
+    """A place for archives: ``s3://bucket/prefix``."""
+
+    bucket: str
+    prefix: str
+
+    def key(self, name: str) -> str:
+        """The object key of ``name`` under the prefix."""
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+
+def parse(text: str) -> Target:
+    """``s3://bucket/prefix`` as a Target; ValueError with what to write instead."""
+    found = re.fullmatch(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?", text.strip())
+    if not found:
+        raise ValueError(
+            f"{text[:100]!r} is not an S3 address: write s3://bucket/prefix (a bucket name of "
+            "3–63 lower-case letters, digits, dots and hyphens)"
+        )
+    return Target(found[1], (found[2] or "").strip("/"))
+
+
+def split(text: str) -> tuple[Target, str]:
+    """``s3://bucket/prefix/file.dump`` as (its place, the file's name)."""
+    place = parse(text)
+    prefix, _, name = place.prefix.rpartition("/")
+    if not NAME.search(name):
+        raise ValueError(
+            f"{text[:100]!r} does not name an archive: give the full address of a "
+            "crm_backup_YYYYmmdd_HHMMSS.dump file"
+        )
+    return Target(place.bucket, prefix), name
+
+
+def _client() -> Any:
+    """An S3 client from the environment as it is now (a new session: nothing cached)."""
+    return boto3.session.Session().client("s3")
+
+
+def _explained(error: Exception, target: Target) -> BackupError:
+    """One line for whatever S3 answered (or did not)."""
+    if isinstance(error, EndpointConnectionError):
+        return BackupError(
+            f"cannot reach the S3 endpoint for {target} ({error}); check AWS_ENDPOINT_URL"
+        )
+    if isinstance(error, NoCredentialsError):
+        return BackupError("no S3 keys: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchBucket":
+            return BackupError(f"the bucket {target.bucket!r} does not exist; create it first")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
+            return BackupError(
+                f"S3 refused the keys for {target} ({code}); check AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY"
+            )
+        if code in ("NoSuchKey", "NotFound", "404"):
+            return BackupError(f"no such archive in {target}")
+        return BackupError(f"S3 answered {code or 'an error'} for {target}")
+    return BackupError(f"S3 failed for {target} ({error})")
+
+
+class _Hashing:
+    """A readable stream that hashes and counts what passes through it."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.size, self.digest = stream, 0, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        self.size += len(chunk)
+        self.digest.update(chunk)
+        return chunk
+
+
+def _dump_into(
+    url: URL, snapshot: str, step: Callable[[str], None] | None, sink: Callable[[IO[bytes]], None]
+) -> None:
+    """Run pg_dump and hand its output stream to ``sink``; its steps go to ``step``."""
+    env = {**os.environ, "PGPASSWORD": url.password or ""}
+    command = [*dump_command(url, snapshot), "--verbose"]
+    problems: list[str] = []
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        stderr = process.stderr
+
+        def listen() -> None:
+            for raw in stderr:
+                line = raw.decode("utf-8", "replace")
+                found = STEP.search(line)
+                if found and step is not None:
+                    step(found.group(1))
+                elif "error" in line.lower():
+                    problems.append(line.strip())
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        try:
+            sink(process.stdout)
+        finally:
+            process.stdout.close()
+            process.wait()
+            listener.join()
+    if process.returncode != 0:
+        raise BackupError(problems[-1] if problems else f"pg_dump failed ({process.returncode})")
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """An archive in the store: where, its manifest, how long it took."""
+
+    key: str
+    manifest: manifests.Manifest
+    seconds: float
+
+
+def upload(url: URL, target: Target, step: Callable[[str], None] | None = None) -> Uploaded:
+    """Stream a new archive of the database to ``target``, check it, store its manifest."""
+    s3, name = _client(), default_name()
+    key = target.key(name)
+    started = time.monotonic()
+    hashing: list[_Hashing] = []
+
+    def sink(stream: IO[bytes]) -> None:
+        hashing.append(_Hashing(stream))
+        s3.upload_fileobj(
+            hashing[0], target.bucket, key, Config=TransferConfig(multipart_chunksize=PART)
+        )
+
+    try:
+        with manifests.snapshot(url) as (conn, snapshot):
+            found = manifests.new(url.database or "")
+            _dump_into(url, snapshot, step, sink)
+            found.tables = manifests.counted(conn)
+        found.size, found.sha256 = hashing[0].size, hashing[0].digest.hexdigest()
+        stored = _sha256_of_object(s3, target.bucket, key)
+        if stored != found.sha256:
+            s3.delete_object(Bucket=target.bucket, Key=key)
+            raise BackupError(
+                "the uploaded archive's SHA-256 differs from what was sent; it was deleted "
+                f"from {target}"
+            )
+        s3.put_object(
+            Bucket=target.bucket,
+            Key=key + MANIFEST,
+            Body=found.to_json().encode(),
+            ContentType="application/json",
+        )
+    except (BotoCoreError, ClientError) as exc:
+        _forget(s3, target, key)
+        raise _explained(exc, target) from None
+    except BackupError:
+        _forget(s3, target, key)
+        raise
+    return Uploaded(key, found, time.monotonic() - started)
+
+
+def _forget(s3: Any, target: Target, key: str) -> None:
+    """Delete what a failed upload may have left (best effort: the store may be away)."""
+    with contextlib.suppress(BotoCoreError, ClientError):
+        s3.delete_object(Bucket=target.bucket, Key=key)
+
+
+def _sha256_of_object(s3: Any, bucket: str, key: str) -> str:
+    digest = hashlib.sha256()
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    for chunk in body.iter_chunks(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def archives(target: Target) -> list[tuple[datetime, str]]:
+    """(when made, key) of every finished archive (one with a manifest), newest first."""
+    s3, found, manifested = _client(), {}, set()
+    try:
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=target.bucket, Prefix=target.key("")
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key.endswith(MANIFEST):
+                    manifested.add(key[: -len(MANIFEST)])
+                elif match := NAME.search(key):
+                    found[key] = datetime.strptime(match[1] + match[2], "%Y%m%d%H%M%S")
+    except (BotoCoreError, ClientError) as exc:
+        raise _explained(exc, target) from None
+    return sorted(((when, key) for key, when in found.items() if key in manifested), reverse=True)
+
+
+def to_keep(made: list[tuple[datetime, str]], daily: int, weekly: int) -> set[str]:
+    """The newest archive of each of the last ``daily`` days and ``weekly`` ISO weeks."""
+    days: dict[Any, str] = {}
+    weeks: dict[Any, str] = {}
+    for when, key in sorted(made, reverse=True):
+        if when.date() not in days and len(days) < daily:
+            days[when.date()] = key
+        week = when.isocalendar()[:2]
+        if week not in weeks and len(weeks) < weekly:
+            weeks[week] = key
+    return set(days.values()) | set(weeks.values())
+
+
+def prune(target: Target, daily: int, weekly: int) -> list[str]:
+    """Delete the archives (and manifests) the keep rules no longer keep; their keys."""
+    made = archives(target)
+    keep = to_keep(made, daily, weekly)
+    gone = [key for _when, key in made if key not in keep]
+    s3 = _client()
+    try:
+        for key in gone:
+            s3.delete_objects(
+                Bucket=target.bucket, Delete={"Objects": [{"Key": key}, {"Key": key + MANIFEST}]}
+            )
+    except (BotoCoreError, ClientError) as exc:
+        raise _explained(exc, target) from None
+    return gone
+
+
+def fetch(target: Target, name: str, into: Path) -> tuple[Path, manifests.Manifest]:
+    """Download an archive and its manifest into ``into``; the SHA-256 checked."""
+    s3, key = _client(), target.key(name)
+    path = into / name
+    try:
+        text = s3.get_object(Bucket=target.bucket, Key=key + MANIFEST)["Body"].read().decode()
+        s3.download_file(target.bucket, key, str(path))
+    except (BotoCoreError, ClientError) as exc:
+        raise _explained(exc, target) from None
+    try:
+        found = manifests.Manifest.from_json(text)
+    except ValueError as exc:
+        raise BackupError(f"{name}'s manifest cannot be read ({exc})") from None
+    if sha256_of(path) != found.sha256:
+        raise BackupError(
+            f"{name} does not match its manifest's SHA-256: the copy is damaged; nothing "
+            "was changed"
+        )
+    return path, found
+
+
+def scratch_dir() -> tempfile.TemporaryDirectory[str]:
+    """A temporary directory for a fetched archive (removed afterwards)."""
+    return tempfile.TemporaryDirectory(prefix="crm-restore-")
