@@ -33,10 +33,17 @@ def worker_command(queues: tuple[str, ...], until_idle: bool) -> None:
     database; stop with Ctrl+C or SIGTERM (a job in progress finishes first).
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    schedule = app.config.get("RETENTION_SCHEDULE") or "off"
+    config = app.config
+    backups = (
+        f"backups to {config['BACKUP_TARGET']}: {config.get('BACKUP_SCHEDULE') or 'off'}, "
+        f"drill: {config.get('BACKUP_VERIFY_SCHEDULE') or 'off'}"
+        if config.get("BACKUP_TARGET")
+        else "backups: off"
+    )
     click.echo(
-        f"Worker on {describe(make_url(app.config['SQLALCHEMY_DATABASE_URI']))}: queues "
-        f"{', '.join(queues) or 'all'}; retention schedule: {schedule}. Ctrl+C stops."
+        f"Worker on {describe(make_url(config['SQLALCHEMY_DATABASE_URI']))}: queues "
+        f"{', '.join(queues) or 'all'}; retention schedule: "
+        f"{config.get('RETENTION_SCHEDULE') or 'off'}; {backups} (UTC). Ctrl+C stops."
     )
     worker.run(app, queues=queues or None, wait=not until_idle)
 

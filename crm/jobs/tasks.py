@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import procrastinate
@@ -25,7 +26,8 @@ from crm.audit.context import acting_as
 from crm.extensions import db
 from crm.jobs import queue as jobs
 from crm.jobs.queue import queue
-from crm.maintenance import retention
+from crm.maintenance import offsite, retention
+from crm.maintenance.drill import record, verify_newest
 
 ORPHANS = (
     "DELETE FROM job_runs AS r "
@@ -146,9 +148,42 @@ async def remove_old_jobs(context: procrastinate.JobContext, timestamp: int) -> 
     await manager.connector.execute_query_async(ORPHANS)
 
 
+@job("crm.backup", "Off-site backup")
+def backup_job(job_id: int, timestamp: int | None = None) -> dict[str, Any]:
+    """Stream a backup to BACKUP_TARGET and apply the keep rules (BACKUP_SCHEDULE)."""
+    config = current_app.config
+    target = offsite.parse(config["BACKUP_TARGET"])
+    url = db.engine.url
+    done = offsite.upload(url, target, None)
+    gone = offsite.prune(target, config["BACKUP_KEEP_DAILY"], config["BACKUP_KEEP_WEEKLY"])
+    return {
+        "archive": f"s3://{target.bucket}/{done.key}",
+        "size": done.manifest.size,
+        "rows": done.manifest.rows,
+        "seconds": round(done.seconds, 1),
+        "deleted": len(gone),
+    }
+
+
+@job("crm.backup_verify", "Restore drill")
+def backup_verify_job(job_id: int, timestamp: int | None = None) -> dict[str, Any]:
+    """Restore the newest archive into a scratch database and check it (weekly)."""
+    target = offsite.parse(current_app.config["BACKUP_TARGET"])
+    drill = verify_newest(db.engine.url, target, Path("backups"))
+    record(db.session, drill)
+    if not drill.ok:  # kept as a failed check; the job itself did its work
+        return {"archive": drill.archive, "ok": False, "problems": drill.problems[:20]}
+    return {"archive": drill.archive, "ok": True, "rows": drill.rows}
+
+
 def schedule(app: Flask) -> None:
-    """Add the periodic jobs the settings ask for (before a worker starts; once)."""
-    cron = app.config.get("RETENTION_SCHEDULE")
+    """Add the periodic jobs the settings ask for (before a worker starts; once each)."""
     registered = {key[0] for key in queue.periodic_registry.periodic_tasks}
-    if cron and retention_job.name not in registered:
-        queue.periodic(cron=cron, periodic_id="retention")(retention_job)
+    config = app.config
+    wanted = [(config.get("RETENTION_SCHEDULE"), retention_job, "retention")]
+    if config.get("BACKUP_TARGET"):
+        wanted.append((config.get("BACKUP_SCHEDULE"), backup_job, "backup"))
+        wanted.append((config.get("BACKUP_VERIFY_SCHEDULE"), backup_verify_job, "drill"))
+    for cron, task, name in wanted:
+        if cron and task.name not in registered:
+            queue.periodic(cron=cron, periodic_id=name)(task)

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from werkzeug.wrappers import Response as BaseResponse
 
 from crm.extensions import db
+from crm.maintenance import drill as drills
 
 bp = Blueprint("web", __name__)
 
@@ -34,9 +35,19 @@ def index() -> BaseResponse:
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    """Liveness and database check for load balancers: 200, or 503 with the reason."""
+    """Liveness and database check for load balancers: 200, or 503 with the reason.
+
+    Also the last restore drill's day and result (a failed drill does not take the
+    app out of service: it is for monitoring to alert on).
+    """
     db.session.execute(text("SELECT 1"))  # an outage: crm/db/outage.py answers 503
-    return jsonify(status="ok", database="ok"), 200
+    drill = drills.last(db.session)
+    backup = (
+        {"verified_at": drill.checked_at.isoformat(timespec="seconds") + "Z", "ok": drill.ok}
+        if drill
+        else {"verified_at": None, "ok": None}
+    )
+    return jsonify(status="ok", database="ok", backup=backup), 200
 
 
 # plotly.js ships inside the plotly package: served from here, never from a CDN

@@ -470,6 +470,7 @@ def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
     for table in ("recovery_codes", "user_sessions"):  # 0031
         assert pkeys.pop(f"{table}_pkey") == (table, "PRIMARY KEY (id)")
     assert pkeys.pop("job_runs_pkey") == ("job_runs", "PRIMARY KEY (job_id)")  # 0032
+    assert pkeys.pop("backup_checks_pkey") == ("backup_checks", "PRIMARY KEY (id)")  # 0033
     # 0028: the months the as-of funnel's checkpoints were made for.
     months = ("pipeline_checkpoint_months", "PRIMARY KEY (month)")
     assert pkeys.pop("pipeline_checkpoint_months_pkey") == months
@@ -562,6 +563,12 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
     expected["uk_recovery_codes_user_code"] = (
         "CREATE UNIQUE INDEX uk_recovery_codes_user_code ON public.recovery_codes "
         "USING btree (user_id, code_hash)"
+    )
+    expected["backup_checks_pkey"] = (
+        "CREATE UNIQUE INDEX backup_checks_pkey ON public.backup_checks USING btree (id)"
+    )
+    expected["idx_backup_checks_checked_at"] = (
+        "CREATE INDEX idx_backup_checks_checked_at ON public.backup_checks USING btree (checked_at)"
     )
     expected["job_runs_pkey"] = (
         "CREATE UNIQUE INDEX job_runs_pkey ON public.job_runs USING btree (job_id)"

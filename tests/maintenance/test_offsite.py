@@ -198,3 +198,52 @@ def test_a_drill_names_what_differs_and_fails(ops_app: Flask, s3):
     with ops_app.app_context():
         check = db.session.scalar(select(BackupCheck).order_by(BackupCheck.id.desc()))
         assert not check.ok and "customers" in check.detail
+
+
+def test_healthz_and_the_admin_home_show_the_last_drill(ops_app: Flask, s3):
+    runner = ops_app.test_cli_runner()
+    client = ops_app.test_client()
+    with ops_app.app_context():
+        db.session.execute(text("DELETE FROM backup_checks"))
+        db.session.commit()
+    assert client.get("/healthz").get_json()["backup"] == {"verified_at": None, "ok": None}
+    assert runner.invoke(args=["crm", "backup", "--upload", f"s3://{BUCKET}/h"]).exit_code == 0
+    assert (
+        runner.invoke(args=["crm", "backup", "--verify", "--upload", f"s3://{BUCKET}/h"]).exit_code
+        == 0
+    )
+    health = client.get("/healthz").get_json()
+    assert health["status"] == "ok" and health["backup"]["ok"] is True
+    assert health["backup"]["verified_at"].endswith("Z")
+
+
+def test_the_scheduled_backup_and_drill_jobs_run_on_a_worker(ops_app: Flask, s3, monkeypatch):
+    from crm.jobs import tasks, worker
+    from crm.jobs.queue import enqueue
+    from crm.models import JobRun
+
+    monkeypatch.setitem(ops_app.config, "BACKUP_TARGET", f"s3://{BUCKET}/jobs")
+    with ops_app.app_context():
+        backup_id = enqueue("crm.backup", "Off-site backup")
+        db.session.commit()
+    worker.run(ops_app, wait=False)
+    with ops_app.app_context():
+        drill_id = enqueue("crm.backup_verify", "Restore drill")
+        db.session.commit()
+    worker.run(ops_app, wait=False)
+    tasks._apps.clear()
+    with ops_app.app_context():
+        made = db.session.get(JobRun, backup_id).result
+        assert made["archive"].startswith(f"s3://{BUCKET}/jobs/crm_backup_") and made["rows"] > 0
+        drilled = db.session.get(JobRun, drill_id).result
+        assert drilled == {"archive": made["archive"], "ok": True, "rows": made["rows"]}
+
+
+def test_backup_settings_are_checked_at_start(ops_app: Flask):
+    from crm import StartupError, create_app
+
+    uri = ops_app.config["SQLALCHEMY_DATABASE_URI"]
+    with pytest.raises(StartupError, match="BACKUP_SCHEDULE is set but BACKUP_TARGET is not"):
+        create_app(overrides={"SQLALCHEMY_DATABASE_URI": uri, "BACKUP_SCHEDULE": "0 2 * * *"})
+    with pytest.raises(StartupError, match="BACKUP_TARGET: 'ftp://x' is not an S3 address"):
+        create_app(overrides={"SQLALCHEMY_DATABASE_URI": uri, "BACKUP_TARGET": "ftp://x"})

@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import Connection, text
 
+from crm.extensions import db
 from crm.models import InteractionType, TaskStatus, UserRole
 from crm.security.passwords import hash_password
 from tests import factories
@@ -249,3 +250,22 @@ def test_overdue_tasks_start_at_the_first_open_one_whatever_the_history(
     assert re.search(r"on (idx_tasks_open_user_due_date|idx_tasks_user_status)\b", counted), counted
     assert "idx_tasks_open_due_date " not in counted and "Seq Scan" not in counted, counted
     assert "on idx_tasks_open_assigned_due_date" in counted, counted
+
+
+def test_the_admin_home_says_whether_backups_restore(browser: Browser, make_browser, users):
+    from crm.models import BackupCheck
+
+    browser.login_as(users[UserRole.ADMIN])
+    page = browser.get("/admin/").get_data(as_text=True)
+    assert "No backup has been checked by a restore drill yet" in page
+    db.session.add(
+        BackupCheck(archive="s3://b/p/crm_backup_20261201_030000.dump", ok=False,
+                    detail="customers: 9 rows, the archive's manifest says 10", tables=40)
+    )  # fmt: skip
+    db.session.flush()
+    page = browser.get("/admin/").get_data(as_text=True)
+    assert "did not restore as its manifest says" in page
+    assert "customers: 9 rows, the archive&#39;s manifest says 10" in page
+    manager = make_browser()
+    manager.login_as(users[UserRole.MANAGER])
+    assert 'id="home-backup"' not in manager.get("/admin/").get_data(as_text=True)

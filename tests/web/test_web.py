@@ -14,4 +14,8 @@ def test_site_root_leads_to_the_admin_home(client: FlaskClient):
 def test_healthz_reports_ok_with_the_database_up(client: FlaskClient):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    assert response.get_json() == {
+        "status": "ok",
+        "database": "ok",
+        "backup": {"verified_at": None, "ok": None},  # no restore drill yet
+    }

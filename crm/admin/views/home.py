@@ -18,6 +18,7 @@ from flask_login import current_user
 from crm.admin.views.pipeline import currency_choices
 from crm.audit.revert import AUDITED
 from crm.extensions import db
+from crm.maintenance import drill as drills
 from crm.models import CURRENCIES
 from crm.sales import charts, dashboard
 from crm.sales.rates import base_currency
@@ -63,8 +64,9 @@ class HomeView(AdminIndexView):
                 stale=dashboard.stale_deals(session, user, now),
                 overdue=dashboard.overdue_tasks(session, user, now),
             )
-        if Panel.USER_COUNTS in panels:
+        if Panel.USER_COUNTS in panels:  # the admin's: the accounts, and the last drill
             context["user_counts"] = dashboard.user_counts(session)
+            context["drill"] = drills.last(session)
         if Panel.MY_WORK in panels:
             context.update(
                 due_today=dashboard.tasks_due_today(session, user, now),
