@@ -84,6 +84,12 @@ class Config:
     BACKUP_VERIFY_SCHEDULE: str | None = _env("BACKUP_VERIFY_SCHEDULE") or "0 5 * * 0"
     BACKUP_KEEP_DAILY = int(_env("BACKUP_KEEP_DAILY") or 7)
     BACKUP_KEEP_WEEKLY = int(_env("BACKUP_KEEP_WEEKLY") or 4)
+    # Task reminders (crm/reminders/): when the morning's due and overdue notices are made
+    # (cron, UTC), and the daily email digest: the SMTP server (smtp://user:pass@host:587
+    # ?starttls=1 or smtps://host:465; unset: no mail) and the sender.
+    REMINDER_SCHEDULE: str | None = _env("REMINDER_SCHEDULE") or "0 7 * * *"
+    SMTP_URL: str | None = _env("SMTP_URL")
+    SMTP_FROM = _env("SMTP_FROM") or "CRM <crm@localhost>"
     # Finished jobs (and their results and errors) are kept this many days.
     JOB_HISTORY_DAYS = int(_env("JOB_HISTORY_DAYS") or 30)
 

@@ -114,13 +114,25 @@ def _check_schedules(settings: Mapping[str, Any]) -> None:
     """The background worker's schedules are cron lines, and backups have somewhere to go."""
     from crm.maintenance.offsite import parse
 
-    for name in ("RETENTION_SCHEDULE", "BACKUP_SCHEDULE", "BACKUP_VERIFY_SCHEDULE"):
+    for name in (
+        "RETENTION_SCHEDULE",
+        "BACKUP_SCHEDULE",
+        "BACKUP_VERIFY_SCHEDULE",
+        "REMINDER_SCHEDULE",
+    ):
         schedule = settings.get(name)
         if schedule and not _fires(schedule):
             raise StartupError(
                 f"{name}={schedule[:40]!r} is not a cron line that ever fires: use five "
                 "fields, such as '0 3 * * *' (03:00 UTC every night)"
             )
+    if settings.get("SMTP_URL"):
+        from crm.reminders.digest import parse as smtp
+
+        try:
+            smtp(settings["SMTP_URL"])
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
     target = settings.get("BACKUP_TARGET")
     if target:
         try:

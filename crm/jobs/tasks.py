@@ -28,6 +28,8 @@ from crm.jobs import queue as jobs
 from crm.jobs.queue import queue
 from crm.maintenance import offsite, retention
 from crm.maintenance.drill import record, verify_newest
+from crm.reminders import digest
+from crm.reminders import service as notices
 
 ORPHANS = (
     "DELETE FROM job_runs AS r "
@@ -176,11 +178,28 @@ def backup_verify_job(job_id: int, timestamp: int | None = None) -> dict[str, An
     return {"archive": drill.archive, "ok": True, "rows": drill.rows}
 
 
+@job("crm.reminders", "Task reminders")
+def reminders_job(job_id: int, timestamp: int | None = None) -> dict[str, Any]:
+    """The morning's due and overdue notices, then the email digests (REMINDER_SCHEDULE)."""
+    config, day = current_app.config, date.today()
+    made = notices.morning(db.session, day)
+    db.session.commit()
+    mailed = 0
+    if config.get("SMTP_URL"):
+        mailed = digest.send_all(
+            db.session, digest.parse(config["SMTP_URL"]), config["SMTP_FROM"], day
+        )
+    return {"day": day.isoformat(), "notices": made, "emails": mailed}
+
+
 def schedule(app: Flask) -> None:
     """Add the periodic jobs the settings ask for (before a worker starts; once each)."""
     registered = {key[0] for key in queue.periodic_registry.periodic_tasks}
     config = app.config
-    wanted = [(config.get("RETENTION_SCHEDULE"), retention_job, "retention")]
+    wanted = [
+        (config.get("RETENTION_SCHEDULE"), retention_job, "retention"),
+        (config.get("REMINDER_SCHEDULE"), reminders_job, "reminders"),
+    ]
     if config.get("BACKUP_TARGET"):
         wanted.append((config.get("BACKUP_SCHEDULE"), backup_job, "backup"))
         wanted.append((config.get("BACKUP_VERIFY_SCHEDULE"), backup_verify_job, "drill"))

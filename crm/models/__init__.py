@@ -9,6 +9,7 @@ from crm.models.history import LeadStageHistory
 from crm.models.interaction import Interaction
 from crm.models.job import JobRun, procrastinate_events, procrastinate_jobs
 from crm.models.lead import CLOSED_STAGE_NAMES, CURRENCIES, LEAD_SOURCES, Lead, LeadStage
+from crm.models.notification import Notification, email_digests
 from crm.models.pipeline import (
     forecast_months,
     forecast_stats,
@@ -49,12 +50,14 @@ __all__ = [
     "LeadStage",
     "LeadStageHistory",
     "LeadStatus",
+    "Notification",
     "RecoveryCode",
     "Task",
     "TaskStatus",
     "User",
     "UserRole",
     "UserSession",
+    "email_digests",
     "forecast_months",
     "forecast_stats",
     "pipeline_checkpoint_months",

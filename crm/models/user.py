@@ -69,6 +69,8 @@ class User(Model):
     totp_secret: Mapped[str | None] = mapped_column(Text)
     totp_enabled_at: Mapped[datetime | None]
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Task reminders by email, a daily digest (migration 0034); off on the profile.
+    email_reminders: Mapped[bool] = mapped_column(server_default=text("true"))
 
     customers: Mapped[list[Customer]] = relationship(back_populates="owner", passive_deletes=True)
     leads: Mapped[list[Lead]] = relationship(back_populates="owner", passive_deletes=True)

@@ -91,6 +91,7 @@ def test_upgrade_from_empty_then_downgrade_to_base_and_up_again(scratch_app: Fla
                 "crm_lead_stays_apply",
                 "crm_lead_wins",
                 "crm_leads_stays",
+                "crm_notify_assignee",
                 "crm_pipeline_checkpoint",
                 "crm_pipeline_stats",
                 "crm_purge_audit_logs",

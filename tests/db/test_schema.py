@@ -43,6 +43,8 @@ SPEC_COLUMNS = {
         ("totp_secret", "text", False, None),
         ("totp_enabled_at", TS, False, None),
         ("totp_last_step", "bigint", False, None),
+        # Migration 0034: the daily email digest of due tasks, unless turned off.
+        ("email_reminders", "boolean", True, "true"),
     ],
     "customers": [
         serial("customers"),
@@ -182,6 +184,10 @@ SPEC_FOREIGN_KEYS = {
     # Migration 0031: recovery codes and signed-in sessions go with their user.
     "fk_recovery_codes_user": ("recovery_codes", references("user_id", "users", "CASCADE")),
     "fk_user_sessions_user": ("user_sessions", references("user_id", "users", "CASCADE")),
+    # Migration 0034: notifications go with their person and their task.
+    "fk_notifications_user": ("notifications", references("user_id", "users", "CASCADE")),
+    "fk_notifications_task": ("notifications", references("task_id", "tasks", "CASCADE")),
+    "fk_email_digests_user": ("email_digests", references("user_id", "users", "CASCADE")),
 }
 
 VARCHAR = "::character varying"
@@ -438,6 +444,11 @@ RATE_CHECKS = {
         "CHECK (((currency)::text ~ '^[A-Z]{3}$'::text))",
     ),
     "chk_exchange_rates_rate": ("exchange_rates", "CHECK ((rate > (0)::numeric))"),
+    "chk_notifications_kind": (  # 0034
+        "notifications",
+        "CHECK (((kind)::text = ANY ((ARRAY['assigned'::character varying, "
+        "'due'::character varying, 'overdue'::character varying])::text[])))",
+    ),
     # Migration 0025: a stage's limit for stale deals.
     "chk_lead_stages_rotting_days": (
         "lead_stages",
@@ -471,6 +482,8 @@ def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
         assert pkeys.pop(f"{table}_pkey") == (table, "PRIMARY KEY (id)")
     assert pkeys.pop("job_runs_pkey") == ("job_runs", "PRIMARY KEY (job_id)")  # 0032
     assert pkeys.pop("backup_checks_pkey") == ("backup_checks", "PRIMARY KEY (id)")  # 0033
+    assert pkeys.pop("notifications_pkey") == ("notifications", "PRIMARY KEY (id)")  # 0034
+    assert pkeys.pop("email_digests_pkey") == ("email_digests", "PRIMARY KEY (user_id, day)")
     # 0028: the months the as-of funnel's checkpoints were made for.
     months = ("pipeline_checkpoint_months", "PRIMARY KEY (month)")
     assert pkeys.pop("pipeline_checkpoint_months_pkey") == months
@@ -564,6 +577,22 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
         "CREATE UNIQUE INDEX uk_recovery_codes_user_code ON public.recovery_codes "
         "USING btree (user_id, code_hash)"
     )
+    for name, definition in {  # 0034
+        "notifications_pkey": "UNIQUE INDEX notifications_pkey ON public.notifications "
+        "USING btree (id)",
+        "email_digests_pkey": "UNIQUE INDEX email_digests_pkey ON public.email_digests "
+        "USING btree (user_id, day)",
+        "idx_notifications_user": "INDEX idx_notifications_user ON public.notifications "
+        "USING btree (user_id, id)",
+        "idx_notifications_unread": "INDEX idx_notifications_unread ON public.notifications "
+        "USING btree (user_id) WHERE (read_at IS NULL)",
+        "idx_notifications_task": "INDEX idx_notifications_task ON public.notifications "
+        "USING btree (task_id)",
+        "uk_notifications_reminder": "UNIQUE INDEX uk_notifications_reminder ON "
+        "public.notifications USING btree (user_id, task_id, kind, day) WHERE ((kind)::text = "
+        "ANY ((ARRAY['due'::character varying, 'overdue'::character varying])::text[]))",
+    }.items():
+        expected[name] = f"CREATE {definition}"
     expected["backup_checks_pkey"] = (
         "CREATE UNIQUE INDEX backup_checks_pkey ON public.backup_checks USING btree (id)"
     )
@@ -606,6 +635,7 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         "trg_lead_stages_sync_leads_active",
         "trg_users_rotate_session_token",
         "trg_users_end_sessions",  # 0031: a new session token ends every session
+        "trg_tasks_notify_assignee",  # 0034: a task assigned to someone tells them
         "trg_users_last_admin_update",
         "trg_users_last_admin_delete",
         *(f"trg_{table}_version" for table in introspect.TABLES if table != "audit_logs"),

@@ -215,3 +215,22 @@ def test_a_csv_import_runs_on_a_worker_as_its_uploader(jobs_app: Flask):
         assert {(u, str(ip), agent) for u, ip, agent in rows} == {
             (uploader_id, "203.0.113.7", "Firefox")
         }
+
+
+def test_the_reminders_job_makes_the_mornings_notices(jobs_app: Flask):
+    from datetime import date
+
+    with jobs_app.app_context():
+        owner = User(email="owner@example.com", name="Owner", password_hash="x")
+        db.session.add(owner)
+        db.session.flush()
+        db.session.execute(
+            text("INSERT INTO tasks (title, user_id, due_date) VALUES ('Due today', :u, :d)"),
+            {"u": owner.id, "d": datetime.combine(date.today(), datetime.min.time())},
+        )
+        job_id = enqueue("crm.reminders", "Task reminders")
+        db.session.commit()
+    run_until_idle(jobs_app)
+    with jobs_app.app_context():
+        result = db.session.get(JobRun, job_id).result
+        assert result == {"day": date.today().isoformat(), "notices": 1, "emails": 0}

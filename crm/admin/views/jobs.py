@@ -23,7 +23,7 @@ RETRY = text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)")
 
 
 # Scheduled jobs people want to see even when they succeed (housekeeping stays out).
-SCHEDULED = ("crm.retention", "crm.backup", "crm.backup_verify")
+SCHEDULED = ("crm.retention", "crm.backup", "crm.backup_verify", "crm.reminders")
 
 
 def shown() -> Any:

@@ -178,6 +178,20 @@ class ProfileView(BaseView):
         form.code.errors = [WRONG_CODE]
         return False
 
+    @expose("/reminders", methods=("POST",))
+    def reminders(self) -> Any:
+        """Turn the daily email digest of due tasks on or off (audited, as a users change)."""
+        user: User = current_user._get_current_object()
+        user.email_reminders = request.form.get("email_reminders") == "on"
+        db.session.commit()
+        flash(
+            "You get a daily email of your due and overdue tasks."
+            if user.email_reminders
+            else "No more reminder emails; the bell still shows your reminders.",
+            "success",
+        )
+        return redirect(url_for(".index") + "#reminders")
+
     @expose("/sessions/<int(max=9223372036854775807):session_id>/end", methods=("POST",))
     def end_session(self, session_id: int) -> Any:
         user: User = current_user._get_current_object()
