@@ -133,6 +133,12 @@ def _check_schedules(settings: Mapping[str, Any]) -> None:
             smtp(settings["SMTP_URL"])
         except ValueError as exc:
             raise StartupError(str(exc)) from None
+    for name in ("BACKUP_KEEP_DAILY", "BACKUP_KEEP_WEEKLY"):
+        if int(settings.get(name, 1)) < 1:
+            raise StartupError(
+                f"{name} must be at least 1: the newest archive is always kept (it is "
+                "what a restore needs)"
+            )
     target = settings.get("BACKUP_TARGET")
     if target:
         try:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from crm.db.server import describe
 from crm.extensions import db
 from crm.maintenance import backup, offsite
-from crm.maintenance.drill import record, verify_newest
+from crm.maintenance.drill import failed_drill, record, verify_newest
 
 
 def _url() -> URL:
@@ -130,7 +130,9 @@ def _upload(url: URL, target: Any) -> None:
     try:
         with _steps("Tables", backup.tables_in(url)) as step:
             done = offsite.upload(url, target, step)
-        gone = offsite.prune(target, config["BACKUP_KEEP_DAILY"], config["BACKUP_KEEP_WEEKLY"])
+        gone = offsite.prune(
+            target, config["BACKUP_KEEP_DAILY"], config["BACKUP_KEEP_WEEKLY"], keep=done.key
+        )
     except backup.BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -146,7 +148,9 @@ def _verify(url: URL, target: Any) -> None:
     click.echo(f"Restore drill of the newest archive in {place or 'backups/'}…")
     try:
         drill = verify_newest(url, place, Path("backups"))
-    except backup.BackupError as exc:
+    except backup.BackupError as exc:  # no archive to drill, or a damaged one: a failed check
+        record(db.session, failed_drill(str(place or "backups/"), str(exc)))
+        db.session.commit()
         raise click.ClickException(str(exc)) from None
     record(db.session, drill)
     db.session.commit()

@@ -27,7 +27,8 @@ from crm.extensions import db
 from crm.jobs import queue as jobs
 from crm.jobs.queue import queue
 from crm.maintenance import offsite, retention
-from crm.maintenance.drill import record, verify_newest
+from crm.maintenance.backup import BackupError
+from crm.maintenance.drill import failed_drill, record, verify_newest
 from crm.reminders import digest
 from crm.reminders import service as notices
 
@@ -157,7 +158,9 @@ def backup_job(job_id: int, timestamp: int | None = None) -> dict[str, Any]:
     target = offsite.parse(config["BACKUP_TARGET"])
     url = db.engine.url
     done = offsite.upload(url, target, None)
-    gone = offsite.prune(target, config["BACKUP_KEEP_DAILY"], config["BACKUP_KEEP_WEEKLY"])
+    gone = offsite.prune(
+        target, config["BACKUP_KEEP_DAILY"], config["BACKUP_KEEP_WEEKLY"], keep=done.key
+    )
     return {
         "archive": f"s3://{target.bucket}/{done.key}",
         "size": done.manifest.size,
@@ -167,14 +170,22 @@ def backup_job(job_id: int, timestamp: int | None = None) -> dict[str, Any]:
     }
 
 
-@job("crm.backup_verify", "Restore drill")
+@job("crm.backup_verify", "Restore drill", retries=1)
 def backup_verify_job(job_id: int, timestamp: int | None = None) -> dict[str, Any]:
-    """Restore the newest archive into a scratch database and check it (weekly)."""
+    """Restore the newest archive into a scratch database and check it (weekly).
+
+    A drill that fails is recorded (the home page and /healthz say so) and the job
+    fails with what differed, so the Jobs page shows it too.
+    """
     target = offsite.parse(current_app.config["BACKUP_TARGET"])
-    drill = verify_newest(db.engine.url, target, Path("backups"))
+    try:
+        drill = verify_newest(db.engine.url, target, Path("backups"))
+    except BackupError as exc:
+        drill = failed_drill(str(target), str(exc))
     record(db.session, drill)
-    if not drill.ok:  # kept as a failed check; the job itself did its work
-        return {"archive": drill.archive, "ok": False, "problems": drill.problems[:20]}
+    db.session.commit()
+    if not drill.ok:
+        raise BackupError(f"{drill.archive}: " + "; ".join(drill.problems[:10]))
     return {"archive": drill.archive, "ok": True, "rows": drill.rows}
 
 

@@ -9,10 +9,12 @@ happens. ``record`` keeps the result in ``backup_checks`` (migration 0033) for
 
 from __future__ import annotations
 
+import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ from crm.extensions import DbSession
 from crm.maintenance import manifest as manifests
 from crm.maintenance.backup import BackupError, check_archive, client_dsn, find_tool, run_tool
 from crm.models import BackupCheck
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,23 @@ def _admin(url: URL) -> psycopg.Connection[Any]:
     return psycopg.connect(libpq_dsn(url.set(database="postgres")), autocommit=True)
 
 
+ABANDONED_HOURS = 6  # a scratch database older than this was left by a killed drill
+
+
+def _drop_abandoned(conn: psycopg.Connection[Any]) -> None:
+    """Drop scratch databases a killed drill left behind (their name holds their time)."""
+    cutoff = datetime.now(UTC) - timedelta(hours=ABANDONED_HOURS)
+    names = conn.execute(
+        "SELECT datname FROM pg_database WHERE datname ~ '^crm_drill_[0-9]{14}_'"
+    ).fetchall()
+    for (name,) in names:
+        made = datetime.strptime(name[10:24], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        if made < cutoff:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
 def verify(
     url: URL,
     archive: Path,
@@ -59,10 +80,11 @@ def verify(
     """Restore ``archive`` into a scratch database, compare with ``expected``, drop it."""
     check_archive(url, archive)
     started = time.monotonic()
-    scratch = f"crm_drill_{datetime.now(UTC):%Y%m%d%H%M%S}_{id(archive) % 10000}"
+    scratch = f"crm_drill_{datetime.now(UTC):%Y%m%d%H%M%S}_{secrets.token_hex(3)}"
     target = url.set(database=scratch)
     try:
         with _admin(url) as conn:
+            _drop_abandoned(conn)
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
     except psycopg.Error as exc:
         raise BackupError(f"cannot create a scratch database for the drill ({exc})") from None
@@ -75,15 +97,20 @@ def verify(
         )  # fmt: skip
         with psycopg.connect(libpq_dsn(target)) as conn:
             found = manifests.counted(conn)
-    except BackupError as exc:
+    except (BackupError, psycopg.Error) as exc:
         found, restore_problem = {}, f"the archive did not restore: {exc}"
     else:
         restore_problem = ""
     finally:
-        with _admin(url) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
-            )
+        try:
+            with _admin(url) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(scratch)
+                    )
+                )
+        except psycopg.Error:  # the next drill drops it (_drop_abandoned)
+            log.warning("the drill's scratch database %s was not dropped", scratch)
     problems = [restore_problem] if restore_problem else manifests.differences(expected, found)
     return Drill(
         name or archive.name,
@@ -92,6 +119,11 @@ def verify(
         sum(rows for rows, _ in found.values()),
         time.monotonic() - started,
     )
+
+
+def failed_drill(archive: str, problem: str) -> Drill:
+    """A drill that could not restore anything (no archive, a damaged copy…)."""
+    return Drill(archive, [problem], 0, 0, 0.0)
 
 
 def record(session: DbSession, drill: Drill) -> BackupCheck:

@@ -29,6 +29,8 @@ SETTINGS = (
     "SET DateStyle = 'ISO, YMD'",
     "SET IntervalStyle = 'postgres'",
     "SET extra_float_digits = 1",
+    "SET bytea_output = 'hex'",
+    "SET lc_monetary = 'C'",
 )
 TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
 
@@ -75,7 +77,8 @@ def counted(conn: psycopg.Connection[Any]) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
     for (table,) in conn.execute(TABLES).fetchall():
         query = sql.SQL(
-            "SELECT count(*), coalesce(sum(hashtext(t::text)::bigint), 0) FROM ONLY {} AS t"
+            "SELECT count(*), coalesce(sum(hashtext((t.*)::text)::bigint), 0) "
+            "FROM ONLY public.{} AS t"
         ).format(sql.Identifier(table))
         row = conn.execute(query).fetchone()
         assert row is not None

@@ -14,18 +14,21 @@ import contextlib
 import hashlib
 import os
 import re
+import secrets
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 import boto3
+import psycopg
 from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -37,9 +40,15 @@ from sqlalchemy.engine import URL
 from crm.maintenance import manifest as manifests
 from crm.maintenance.backup import STEP, BackupError, default_name, dump_command, sha256_of
 
-NAME = re.compile(r"crm_backup_(\d{8})_(\d{6})\.dump$")
+# An archive's file name: the local naming, and for uploads a random suffix (two
+# uploads in one second never share a key).
+NAME = re.compile(r"crm_backup_(\d{8})_(\d{6})(?:_[0-9a-f]{6})?\.dump")
+ORPHAN_HOURS = 24  # an archive without its manifest this old never finished: pruned
 MANIFEST = ".manifest.json"
-PART = 64 * 1024 * 1024  # multipart upload part size
+# Multipart parts of 16 MB, at most 4 in memory: pg_dump's stream cannot be seeked, so
+# s3transfer buffers what it sends (64 MB here; the 10,000-part limit is 160 GB).
+TRANSFER = TransferConfig(multipart_chunksize=16 * 1024 * 1024, max_concurrency=4)
+TRANSFER.max_in_memory_upload_chunks = 4  # s3transfer's setting; boto3's init lacks it
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ def split(text: str) -> tuple[Target, str]:
     """``s3://bucket/prefix/file.dump`` as (its place, the file's name)."""
     place = parse(text)
     prefix, _, name = place.prefix.rpartition("/")
-    if not NAME.search(name):
+    if not NAME.fullmatch(name):
         raise ValueError(
             f"{text[:100]!r} does not name an archive: give the full address of a "
             "crm_backup_YYYYmmdd_HHMMSS.dump file"
@@ -80,9 +89,21 @@ def split(text: str) -> tuple[Target, str]:
     return Target(place.bucket, prefix), name
 
 
-def _client() -> Any:
-    """An S3 client from the environment as it is now (a new session: nothing cached)."""
-    return boto3.session.Session().client("s3")
+def _client(target: Target) -> Any:
+    """An S3 client from the environment as it is now (a new session: nothing cached).
+
+    Gives up on an endpoint that does not answer within 10 s (three tries), rather than
+    botocore's minutes.
+    """
+    try:
+        return boto3.session.Session().client(
+            "s3", config=Config(connect_timeout=10, read_timeout=60, retries={"max_attempts": 3})
+        )
+    except ValueError as exc:  # AWS_ENDPOINT_URL=minio:9000, without its scheme
+        raise BackupError(
+            f"cannot use the S3 endpoint for {target} ({exc}); set AWS_ENDPOINT_URL to an "
+            "address such as https://s3.example.com"
+        ) from None
 
 
 def _explained(error: Exception, target: Target) -> BackupError:
@@ -97,7 +118,11 @@ def _explained(error: Exception, target: Target) -> BackupError:
         code = error.response.get("Error", {}).get("Code", "")
         if code == "NoSuchBucket":
             return BackupError(f"the bucket {target.bucket!r} does not exist; create it first")
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
+        if code == "AccessDenied":
+            return BackupError(
+                f"S3 denied access to {target}: check the keys' permissions and the bucket's policy"
+            )
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
             return BackupError(
                 f"S3 refused the keys for {target} ({code}); check AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY"
@@ -166,16 +191,15 @@ class Uploaded:
 
 def upload(url: URL, target: Target, step: Callable[[str], None] | None = None) -> Uploaded:
     """Stream a new archive of the database to ``target``, check it, store its manifest."""
-    s3, name = _client(), default_name()
+    s3 = _client(target)
+    name = default_name().replace(".dump", f"_{secrets.token_hex(3)}.dump")
     key = target.key(name)
     started = time.monotonic()
     hashing: list[_Hashing] = []
 
     def sink(stream: IO[bytes]) -> None:
         hashing.append(_Hashing(stream))
-        s3.upload_fileobj(
-            hashing[0], target.bucket, key, Config=TransferConfig(multipart_chunksize=PART)
-        )
+        s3.upload_fileobj(hashing[0], target.bucket, key, Config=TRANSFER)
 
     try:
         with manifests.snapshot(url) as (conn, snapshot):
@@ -199,7 +223,10 @@ def upload(url: URL, target: Target, step: Callable[[str], None] | None = None) 
     except (BotoCoreError, ClientError) as exc:
         _forget(s3, target, key)
         raise _explained(exc, target) from None
-    except BackupError:
+    except psycopg.Error as exc:  # counting in the snapshot failed: no half archive left
+        _forget(s3, target, key)
+        raise BackupError(f"cannot read the database to back it up ({exc})".strip()) from None
+    except BaseException:
         _forget(s3, target, key)
         raise
     return Uploaded(key, found, time.monotonic() - started)
@@ -219,22 +246,30 @@ def _sha256_of_object(s3: Any, bucket: str, key: str) -> str:
     return digest.hexdigest()
 
 
-def archives(target: Target) -> list[tuple[datetime, str]]:
-    """(when made, key) of every finished archive (one with a manifest), newest first."""
-    s3, found, manifested = _client(), {}, set()
+def _listed(target: Target) -> tuple[dict[str, datetime], set[str]]:
+    """The archives right under the prefix (not in folders below it), and those with a manifest."""
+    s3, found, manifested = _client(target), {}, set()
+    prefix = target.key("")
     try:
         pages = s3.get_paginator("list_objects_v2").paginate(
-            Bucket=target.bucket, Prefix=target.key("")
+            Bucket=target.bucket, Prefix=prefix, Delimiter="/"
         )
         for page in pages:
             for item in page.get("Contents", []):
                 key = item["Key"]
-                if key.endswith(MANIFEST):
+                name = key[len(prefix) :]
+                if name.endswith(MANIFEST):
                     manifested.add(key[: -len(MANIFEST)])
-                elif match := NAME.search(key):
+                elif match := NAME.fullmatch(name):
                     found[key] = datetime.strptime(match[1] + match[2], "%Y%m%d%H%M%S")
     except (BotoCoreError, ClientError) as exc:
         raise _explained(exc, target) from None
+    return found, manifested
+
+
+def archives(target: Target) -> list[tuple[datetime, str]]:
+    """(when made, key) of every finished archive (one with a manifest), newest first."""
+    found, manifested = _listed(target)
     return sorted(((when, key) for key, when in found.items() if key in manifested), reverse=True)
 
 
@@ -251,17 +286,31 @@ def to_keep(made: list[tuple[datetime, str]], daily: int, weekly: int) -> set[st
     return set(days.values()) | set(weeks.values())
 
 
-def prune(target: Target, daily: int, weekly: int) -> list[str]:
-    """Delete the archives (and manifests) the keep rules no longer keep; their keys."""
-    made = archives(target)
-    keep = to_keep(made, daily, weekly)
-    gone = [key for _when, key in made if key not in keep]
-    s3 = _client()
+def prune(target: Target, daily: int, weekly: int, keep: str | None = None) -> list[str]:
+    """Delete the archives (and manifests) the keep rules no longer keep; their keys.
+
+    ``keep``: an archive never deleted (the one just uploaded). Archives left without a
+    manifest for ORPHAN_HOURS (an upload cut off) go too.
+    """
+    found, manifested = _listed(target)
+    made = sorted(((w, k) for k, w in found.items() if k in manifested), reverse=True)
+    kept = to_keep(made, max(daily, 1), max(weekly, 1)) | {keep}
+    stale = datetime.now() - timedelta(hours=ORPHAN_HOURS)
+    gone = [key for _when, key in made if key not in kept]
+    gone += [k for k, when in found.items() if k not in manifested and when < stale and k != keep]
+    s3 = _client(target)
     try:
         for key in gone:
-            s3.delete_objects(
-                Bucket=target.bucket, Delete={"Objects": [{"Key": key}, {"Key": key + MANIFEST}]}
+            answer = s3.delete_objects(
+                Bucket=target.bucket,
+                Delete={"Objects": [{"Key": key}, {"Key": key + MANIFEST}]},
             )
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise BackupError(
+                    f"S3 did not delete {first.get('Key')} ({first.get('Code')}); "
+                    "check the keys' permission to delete"
+                )
     except (BotoCoreError, ClientError) as exc:
         raise _explained(exc, target) from None
     return gone
@@ -269,7 +318,7 @@ def prune(target: Target, daily: int, weekly: int) -> list[str]:
 
 def fetch(target: Target, name: str, into: Path) -> tuple[Path, manifests.Manifest]:
     """Download an archive and its manifest into ``into``; the SHA-256 checked."""
-    s3, key = _client(), target.key(name)
+    s3, key = _client(target), target.key(name)
     path = into / name
     try:
         text = s3.get_object(Bucket=target.bucket, Key=key + MANIFEST)["Body"].read().decode()

@@ -169,8 +169,18 @@ def test_prune_deletes_what_the_rules_do_not_keep(ops_app: Flask, s3):
     ]
 
 
+def scratch_databases(app: Flask) -> set[str]:
+    with app.app_context():
+        return set(
+            db.session.scalars(
+                text("SELECT datname FROM pg_database WHERE datname LIKE 'crm_drill_%'")
+            )
+        )
+
+
 def test_a_drill_restores_the_newest_archive_and_records_it(ops_app: Flask, s3):
     runner = ops_app.test_cli_runner()
+    before = scratch_databases(ops_app)
     assert runner.invoke(args=["crm", "backup", "--upload", f"s3://{BUCKET}/v"]).exit_code == 0
     drilled = runner.invoke(args=["crm", "backup", "--verify", "--upload", f"s3://{BUCKET}/v"])
     assert drilled.exit_code == 0, drilled.output
@@ -179,10 +189,7 @@ def test_a_drill_restores_the_newest_archive_and_records_it(ops_app: Flask, s3):
         check = db.session.scalar(select(BackupCheck).order_by(BackupCheck.id.desc()))
         assert check.ok and check.archive.startswith(f"s3://{BUCKET}/v/crm_backup_")
         assert check.tables > 30 and check.total_rows > 0
-        leftover = db.session.scalar(
-            text("SELECT count(*) FROM pg_database WHERE datname LIKE 'crm_drill_%'")
-        )
-        assert leftover == 0  # the scratch database is dropped
+    assert scratch_databases(ops_app) <= before  # the scratch database is dropped
 
 
 def test_a_drill_names_what_differs_and_fails(ops_app: Flask, s3):
@@ -247,3 +254,94 @@ def test_backup_settings_are_checked_at_start(ops_app: Flask):
         create_app(overrides={"SQLALCHEMY_DATABASE_URI": uri, "BACKUP_SCHEDULE": "0 2 * * *"})
     with pytest.raises(StartupError, match="BACKUP_TARGET: 'ftp://x' is not an S3 address"):
         create_app(overrides={"SQLALCHEMY_DATABASE_URI": uri, "BACKUP_TARGET": "ftp://x"})
+
+
+def test_prune_keeps_to_its_own_prefix_and_never_the_archive_just_made(ops_app: Flask, s3):
+    def put(key: str, manifest: bool = True) -> None:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"PGDMP")
+        if manifest:
+            s3.put_object(Bucket=BUCKET, Key=key + ".manifest.json", Body=b"{}")
+
+    put("a/crm_backup_20261101_030000.dump")
+    put("a/crm_backup_20261031_030000.dump")
+    put("a/old/crm_backup_20261001_030000.dump")
+    put("a/staging/crm_backup_20261102_030000.dump")
+    put("a/crm_backup_20261020_030000.dump", manifest=False)  # an upload cut off: an orphan
+    gone = offsite.prune(
+        offsite.parse(f"s3://{BUCKET}/a"), 1, 1, keep="a/crm_backup_20261031_030000.dump"
+    )
+    assert sorted(gone) == ["a/crm_backup_20261020_030000.dump"]
+    assert "a/old/crm_backup_20261001_030000.dump" in keys(s3)
+    assert "a/staging/crm_backup_20261102_030000.dump" in keys(s3)
+
+
+def test_keep_rules_below_one_stop_the_start(ops_app: Flask):
+    from crm import StartupError, create_app
+
+    uri = ops_app.config["SQLALCHEMY_DATABASE_URI"]
+    with pytest.raises(StartupError, match="BACKUP_KEEP_DAILY must be at least 1"):
+        create_app(overrides={"SQLALCHEMY_DATABASE_URI": uri, "BACKUP_KEEP_DAILY": 0})
+
+
+def test_a_damaged_newest_archive_is_a_failed_drill_on_healthz(ops_app: Flask, s3):
+    runner = ops_app.test_cli_runner()
+    assert runner.invoke(args=["crm", "backup", "--upload", f"s3://{BUCKET}/x"]).exit_code == 0
+    (archive, _manifest) = keys(s3)
+    body = s3.get_object(Bucket=BUCKET, Key=archive)["Body"].read()
+    s3.put_object(Bucket=BUCKET, Key=archive, Body=body[:1000])
+    failed = runner.invoke(args=["crm", "backup", "--verify", "--upload", f"s3://{BUCKET}/x"])
+    assert failed.exit_code != 0 and "SHA-256" in failed.output
+    health = ops_app.test_client().get("/healthz").get_json()
+    assert health["backup"]["ok"] is False
+
+
+def test_a_failure_while_counting_leaves_no_half_archive(ops_app: Flask, s3, monkeypatch):
+    import psycopg
+
+    from crm.maintenance import manifest
+
+    def cancelled(_conn):
+        raise psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(manifest, "counted", cancelled)
+    result = ops_app.test_cli_runner().invoke(
+        args=["crm", "backup", "--upload", f"s3://{BUCKET}/c"]
+    )
+    assert result.exit_code != 0 and "cannot read the database to back it up" in result.output
+    assert "Traceback" not in result.output and keys(s3) == []
+
+
+def test_an_endpoint_without_a_scheme_gets_one_line(ops_app: Flask, s3, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "minio:9000")
+    result = ops_app.test_cli_runner().invoke(
+        args=["crm", "backup", "--upload", f"s3://{BUCKET}/e"]
+    )
+    assert result.exit_code != 0 and "set AWS_ENDPOINT_URL to an address" in result.output
+
+
+def test_a_drill_job_that_finds_differences_fails_on_the_jobs_page(ops_app: Flask, s3, monkeypatch):
+    from crm.jobs import tasks, worker
+    from crm.jobs.queue import enqueue
+    from crm.models import JobRun, procrastinate_jobs
+
+    runner = ops_app.test_cli_runner()
+    assert runner.invoke(args=["crm", "backup", "--upload", f"s3://{BUCKET}/j"]).exit_code == 0
+    (_archive, manifest) = keys(s3)
+    stored = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest)["Body"].read())
+    stored["tables"]["users"][0] += 1
+    s3.put_object(Bucket=BUCKET, Key=manifest, Body=json.dumps(stored).encode())
+    monkeypatch.setitem(ops_app.config, "BACKUP_TARGET", f"s3://{BUCKET}/j")
+    with ops_app.app_context():
+        job_id = enqueue("crm.backup_verify", "Restore drill")
+        db.session.commit()
+    worker.run(ops_app, wait=False)
+    tasks._apps.clear()
+    with ops_app.app_context():
+        error = db.session.get(JobRun, job_id).last_error
+        assert error.startswith("BackupError: s3://crm-backups/j/crm_backup_") and "users:" in error
+        status = db.session.scalar(
+            select(procrastinate_jobs.c.status).where(procrastinate_jobs.c.id == job_id)
+        )
+        assert status in ("todo", "failed")  # retried once later, then failed
+        check = db.session.scalar(select(BackupCheck).order_by(BackupCheck.id.desc()))
+        assert not check.ok
