@@ -386,7 +386,10 @@ def remove(conn: Connection) -> None:
     """
     _switch_triggers(conn, "DISABLE", REMOVE_TRIGGERS)
     conn.execute(
-        text("TRUNCATE customers, leads, lead_stage_history, tasks, interactions, audit_logs")
+        text(
+            "TRUNCATE customers, leads, lead_stage_history, tasks, interactions, audit_logs, "
+            "notifications"
+        )
     )
     # TRUNCATE fires no DELETE trigger: the pipeline aggregates are rebuilt (empty).
     conn.execute(text("SELECT crm_rebuild_pipeline_stats()"))

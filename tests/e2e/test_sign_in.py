@@ -14,7 +14,10 @@ EVERYTHING = {
     "Compliance": ["Audit log"],
 }
 MENUS = {
-    "admin@crm.com": ("admin123", EVERYTHING),
+    "admin@crm.com": (
+        "admin123",
+        {**EVERYTHING, "Setup": [*EVERYTHING["Setup"], "Jobs"]},  # the background jobs
+    ),
     "manager@crm.com": ("manager123", EVERYTHING),
     "user@crm.com": ("user123", {"Sales": SALES, "Setup": ["Lead stages"]}),
     "support@crm.com": ("support123", EVERYTHING),
