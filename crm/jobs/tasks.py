@@ -12,7 +12,7 @@ off keeps what it deleted, and the next run deletes the rest.)
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,16 @@ ORPHANS = (
 _apps: list[Flask] = []  # the Flask app this worker serves (crm/jobs/worker.py binds it)
 RETRIES = 4  # attempts after the first; waits 10, 100, 1000 s… (exponential)
 STALLED_SECONDS = 60  # a worker silent this long is gone: its jobs run again
+
+
+def utc_day(timestamp: int | None) -> date:
+    """The UTC day a scheduled job is for (its schedule's time), else today's in UTC.
+
+    Timestamps in the database are UTC and so are the schedules, whatever the
+    worker's own time zone.
+    """
+    moment = datetime.fromtimestamp(timestamp, UTC) if timestamp else datetime.now(UTC)
+    return moment.date()
 
 
 def bind(app: Flask) -> None:
@@ -114,7 +124,7 @@ def retention_job(job_id: int, timestamp: int | None = None) -> dict[str, Any]:
 
     RETENTION_SCHEDULE runs it (``timestamp``: when the schedule fired).
     """
-    day = date.today()
+    day = utc_day(timestamp)
     with acting_as(None, None, "job: crm.retention"):  # the summary row says who ran it
         plan = retention.plan(db.session, day)
         db.session.rollback()  # counting holds no locks while the purge runs
@@ -192,7 +202,7 @@ def backup_verify_job(job_id: int, timestamp: int | None = None) -> dict[str, An
 @job("crm.reminders", "Task reminders")
 def reminders_job(job_id: int, timestamp: int | None = None) -> dict[str, Any]:
     """The morning's due and overdue notices, then the email digests (REMINDER_SCHEDULE)."""
-    config, day = current_app.config, date.today()
+    config, day = current_app.config, utc_day(timestamp)
     made = notices.morning(db.session, day)
     db.session.commit()
     mailed = 0

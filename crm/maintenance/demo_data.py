@@ -269,6 +269,8 @@ LOAD_TRIGGERS["leads"] += (
     "trg_leads_path",
     "trg_leads_stage_history_insert",
 )
+# Demo tasks are history, not news: no "assigned to you" notices (migration 0034).
+LOAD_TRIGGERS["tasks"] += ("trg_tasks_notify_assignee",)
 # TRUNCATE is refused on audited tables and on audit_logs; the demo users' DELETE is audited.
 REMOVE_TRIGGERS: Mapping[str, tuple[str, ...]] = {
     table: (f"trg_{table}_no_truncate",) for table in BIG_TABLES

@@ -3,7 +3,8 @@
 Assignments are notified by the database itself (migration 0034's trigger). The
 morning job adds one ``due`` notice per open task due today and one ``overdue``
 notice per open task that fell due yesterday, to its assignee (else its owner):
-one statement through ``idx_tasks_due_date``, safe to run twice a day.
+one statement through an index on the open tasks' due dates, safe to run twice a
+day. The list names a task only while the person may read it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import case, func, select, text, update
 
 from crm.extensions import DbSession
 from crm.models import Notification, Task, User
+from crm.security import policy
 
 BELL_CAP = 99  # the bell says "99+" beyond this: its count stops there
 PAGE = 50
@@ -67,29 +69,30 @@ class Shown:
     id: int
     kind: str
     task_id: int | None
-    title: str | None
+    title: str | None  # None: the task is gone, or no longer the person's to read
     due: datetime | None
     owner: str | None  # the task's owner (usually who assigned it)
     created_at: datetime
     read: bool
 
 
-def listed(session: DbSession, user_id: int, before: int | None) -> list[Shown]:
+def listed(session: DbSession, user: User, before: int | None) -> list[Shown]:
     """The person's notices, newest first, a page before ``before``."""
+    readable = policy.row_filter(user, Task)
     query = (
         select(
             Notification.id,
             Notification.kind,
-            Notification.task_id,
-            Task.title,
-            Task.due_date,
-            User.name,
+            case((readable, Notification.task_id)),
+            case((readable, Task.title)),
+            case((readable, Task.due_date)),
+            case((readable, User.name)),
             Notification.created_at,
             Notification.read_at.is_not(None),
         )
         .outerjoin(Task, Task.id == Notification.task_id)
         .outerjoin(User, User.id == Task.user_id)
-        .where(Notification.user_id == user_id)
+        .where(Notification.user_id == user.id)
         .order_by(Notification.id.desc())
         .limit(PAGE + 1)
     )

@@ -7,8 +7,8 @@
   safe to run twice (one due and one overdue notice per task and day).
 - ``trg_tasks_notify_assignee``: written by the database on every assignment by any
   path (forms, bulk actions, imports, SQL): an INSERT with an assignee, or a change
-  of ``assigned_to``, notifies the new assignee unless they assigned it themselves
-  (``crm.user_id``, the app's actor setting).
+  of ``assigned_to``, of an open task notifies the new assignee unless they assigned
+  it themselves (``crm.user_id``, the app's actor setting).
 - ``users.email_reminders``: whether the person wants the daily email digest
   (on by default; off on their profile). ``email_digests``: the days each person's
   digest went, so a retried job never mails twice.
@@ -59,7 +59,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     actor integer := CAST(NULLIF(current_setting('crm.user_id', true), '') AS integer);
 BEGIN
-    IF NEW.assigned_to IS NOT NULL AND NEW.assigned_to IS DISTINCT FROM actor
+    IF NEW.assigned_to IS DISTINCT FROM actor
+       AND NEW.status IN ('pending', 'in_progress')  -- a closed task is nobody's news
        AND (TG_OP = 'INSERT' OR NEW.assigned_to IS DISTINCT FROM OLD.assigned_to) THEN
         INSERT INTO notifications (user_id, kind, task_id) VALUES (NEW.assigned_to, 'assigned', NEW.id);
     END IF;
@@ -67,7 +68,7 @@ BEGIN
 END;
 $$;
 CREATE TRIGGER trg_tasks_notify_assignee AFTER INSERT OR UPDATE OF assigned_to ON tasks
-FOR EACH ROW EXECUTE FUNCTION crm_notify_assignee();
+FOR EACH ROW WHEN (NEW.assigned_to IS NOT NULL) EXECUTE FUNCTION crm_notify_assignee();
 """
 
 

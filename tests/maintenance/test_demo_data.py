@@ -67,6 +67,13 @@ def test_loads_the_scaled_volumes_with_progress(seeded: FlaskCliRunner):
     }
 
 
+def test_demo_tasks_send_no_assignment_notices(seeded: FlaskCliRunner):
+    assert seeded.invoke(args=["crm", "demo-data", "--scale", SCALE]).exit_code == 0
+    assigned = db.session.scalar(text("SELECT count(*) FROM tasks WHERE assigned_to IS NOT NULL"))
+    assert assigned > 0
+    assert db.session.scalar(text("SELECT count(*) FROM notifications")) == 0
+
+
 def test_same_scale_gives_the_same_data(seeded: FlaskCliRunner):
     assert seeded.invoke(args=["crm", "demo-data", "--scale", SCALE]).exit_code == 0
     first = fingerprint()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes
 
 import pytest
@@ -116,6 +116,13 @@ class Inbox:
     def __init__(self) -> None:
         self.mails: list[tuple[list[str], bytes]] = []
         self.refuse = False
+        self.refused_addresses: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address in self.refused_addresses:
+            return "550 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.refuse:
@@ -171,6 +178,84 @@ def test_a_refusing_server_is_one_line_and_records_nothing(users, smtp_server):
 def test_a_bad_smtp_url_says_what_to_write(url):
     with pytest.raises(ValueError, match="SMTP_URL must look like"):
         digest.parse(url)
+
+
+def test_one_refused_recipient_does_not_stop_the_others(users, smtp_server):
+    inbox, smtp = smtp_server
+    rep, manager = users[REP], users[MANAGER]
+    for person in (rep, manager):
+        factories.task(user_id=person.id, title=f"For {person.name}", due_date=MORNING)
+    inbox.refused_addresses = {manager.email}
+    with pytest.raises(digest.MailError, match="refused 1 recipients"):
+        digest.send_all(db.session, smtp, "CRM <crm@example.com>", TODAY)
+    assert [to for to, _raw in inbox.mails] == [[rep.email]]
+    recorded = db.session.scalars(select(email_digests.c.user_id)).all()
+    assert recorded == [rep.id]  # the refused person's day is free for a later run
+
+
+def test_an_address_list_in_the_email_field_gets_no_mail(users, smtp_server):
+    inbox, smtp = smtp_server
+    rep = users[REP]
+    db.session.execute(
+        text("UPDATE users SET email = 'rep@example.com, outsider@evil.test' WHERE id = :id"),
+        {"id": rep.id},
+    )
+    db.session.expire_all()
+    factories.task(user_id=rep.id, due_date=MORNING)
+    with pytest.raises(digest.MailError, match="not one address"):
+        digest.send_all(db.session, smtp, "CRM <crm@example.com>", TODAY)
+    assert inbox.mails == []
+
+
+def test_the_digest_counts_everything_and_lists_today_first(users, smtp_server):
+    inbox, smtp = smtp_server
+    rep = users[REP]
+    for n in range(60):
+        factories.task(user_id=rep.id, title=f"Old {n}", due_date=MORNING - timedelta(days=n + 1))
+    for n in range(5):
+        factories.task(user_id=rep.id, title=f"Today {n}", due_date=MORNING + timedelta(hours=n))
+    assert digest.send_all(db.session, smtp, "CRM <crm@example.com>", TODAY) == 1
+    mail = message_from_bytes(inbox.mails[0][1])
+    assert mail["Subject"].endswith("5 due today, 60 overdue")
+    body = mail.get_payload()
+    assert body.index("Today 4") < body.index("Old 0") and "and 10 more" in body
+
+
+def test_a_reassigned_task_is_not_named_to_its_former_assignee(browser: Browser, users):
+    rep, admin = users[REP], users[ADMIN]
+    task = factories.task(user_id=admin.id, assigned_to=rep.id, title="Secret plan")
+    db.session.execute(
+        text("UPDATE tasks SET assigned_to = :a, title = 'Renamed plan' WHERE id = :id"),
+        {"a": admin.id, "id": task.id},
+    )
+    browser.login_as(rep)
+    page = browser.get("/admin/notifications/").get_data(as_text=True)
+    assert "A task since deleted or no longer yours" in page
+    assert "Renamed plan" not in page and "Secret plan" not in page
+
+
+def test_a_closed_task_assigned_is_no_news(users):
+    rep = users[REP]
+    acting_as(users[MANAGER].id)
+    done = factories.task(
+        user_id=users[MANAGER].id, assigned_to=rep.id, status=TaskStatus.COMPLETED
+    )
+    assert ("assigned", done.id) not in notices(rep.id)
+
+
+def test_scheduled_jobs_use_the_utc_day_whatever_the_worker_zone(monkeypatch):
+    import time as clock
+
+    from crm.jobs.tasks import utc_day
+
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    clock.tzset()
+    try:
+        seven_utc = int(datetime(2026, 12, 1, 7, 0, tzinfo=UTC).timestamp())
+        assert utc_day(seven_utc) == date(2026, 12, 1)  # still 30 November in Los Angeles
+    finally:
+        monkeypatch.delenv("TZ")
+        clock.tzset()
 
 
 def test_the_profile_turns_the_email_off_and_on(browser: Browser, users):

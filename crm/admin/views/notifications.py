@@ -32,7 +32,7 @@ class NotificationsView(BaseView):
     @expose("/")
     def index(self) -> Any:
         before = row_id(request.args.get("before"))
-        rows = service.listed(db.session, current_user.id, before)
+        rows = service.listed(db.session, current_user._get_current_object(), before)
         more = len(rows) > service.PAGE
         rows = rows[: service.PAGE]
         return self.render(
