@@ -72,6 +72,14 @@ def test_bad_new_passwords_are_explained(admin_browser: Browser, password, confi
     assert db.session.scalar(select(User).where(User.name == "New Person")) is None
 
 
+@pytest.mark.parametrize("email", ["a@example.com, b@evil.test", "no-at-sign", "x@y"])
+def test_an_email_that_is_not_one_address_is_refused(admin_browser: Browser, email):
+    response = admin_browser.post("/admin/users/new/", user_form(email=email))
+    assert response.status_code == 200
+    assert "Enter an email address like name@example.com." in response.get_data(as_text=True)
+    assert db.session.scalar(select(User).where(User.name == "New Person")) is None
+
+
 def test_duplicate_email_is_a_message_not_a_500(admin_browser: Browser, users):
     response = admin_browser.post("/admin/users/new/", user_form(email=users[REP].email))
     assert response.status_code == 200

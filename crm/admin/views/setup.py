@@ -147,6 +147,13 @@ class UserView(PolicyModelView):
     )
     column_export_list = column_details_list
     form_columns = ("name", "email", "role", "is_active", "new_password", "confirm_password")
+    # One address (sign-in and the reminder emails go to it), spaces around it dropped.
+    form_args = {
+        "email": {
+            "validators": [DataRequired(), v.customer_email],
+            "filters": [lambda value: value.strip() if isinstance(value, str) else value],
+        }
+    }
     form_extra_fields = {
         "new_password": PasswordField(
             "New password",
