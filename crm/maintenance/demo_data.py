@@ -269,8 +269,7 @@ LOAD_TRIGGERS["leads"] += (
     "trg_leads_path",
     "trg_leads_stage_history_insert",
 )
-# Demo tasks are history, not news: no "assigned to you" notices (migration 0034).
-LOAD_TRIGGERS["tasks"] += ("trg_tasks_notify_assignee",)
+LOAD_TRIGGERS["tasks"] += ("trg_tasks_notify_assignee",)  # demo tasks are no news (0034)
 # TRUNCATE is refused on audited tables and on audit_logs; the demo users' DELETE is audited.
 REMOVE_TRIGGERS: Mapping[str, tuple[str, ...]] = {
     table: (f"trg_{table}_no_truncate",) for table in BIG_TABLES
@@ -387,12 +386,8 @@ def remove(conn: Connection) -> None:
     run the seed again afterwards.
     """
     _switch_triggers(conn, "DISABLE", REMOVE_TRIGGERS)
-    conn.execute(
-        text(
-            "TRUNCATE customers, leads, lead_stage_history, tasks, interactions, audit_logs, "
-            "notifications"
-        )
-    )
+    tables = "customers, leads, lead_stage_history, tasks, interactions, audit_logs, notifications"
+    conn.execute(text(f"TRUNCATE {tables}"))
     # TRUNCATE fires no DELETE trigger: the pipeline aggregates are rebuilt (empty).
     conn.execute(text("SELECT crm_rebuild_pipeline_stats()"))
     conn.execute(
