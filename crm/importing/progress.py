@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, func, select, text
+from sqlalchemy import func, select, text
 
 from crm.extensions import db
 from crm.jobs.queue import TITLE, USER
@@ -84,7 +84,7 @@ def _query(user_id: int, kind: str) -> Any:
         .where(
             jobs.task_name == TASK,
             jobs.args[USER].astext == str(user_id),
-            jobs.args["kind"].astext.cast(String) == kind,
+            jobs.args["kind"].astext == kind,
         )
     )
 

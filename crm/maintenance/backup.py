@@ -17,11 +17,13 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import psycopg
 from sqlalchemy.engine import URL
@@ -109,21 +111,47 @@ STEP = re.compile(
 )
 
 
-def run_tool(command: list[str], url: URL, step: Callable[[str], None] | None = None) -> None:
-    """Run a client tool; ``step`` hears each table or index it reaches (--verbose)."""
+def run_tool(
+    command: list[str],
+    url: URL,
+    step: Callable[[str], None] | None = None,
+    sink: Callable[[IO[bytes]], None] | None = None,
+) -> None:
+    """Run a client tool; ``step`` hears each table or index it reaches (--verbose).
+
+    ``sink``: given the tool's standard output as a stream (pg_dump to S3); its
+    standard error is then read beside it, so neither pipe can fill and stall.
+    """
     env = {**os.environ, "PGPASSWORD": url.password or ""}
     if step is not None:
         command = [*command, "--verbose"]
-    with subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
-    ) as process:
-        problems: list[str] = []
-        for line in process.stderr or ():
-            found = STEP.search(line)
-            if found and step is not None:
-                step(found.group(1))
-            elif line.strip() and (step is None or "error" in line.lower()):
-                problems.append(line.strip())
+    problems: list[str] = []
+    output = subprocess.PIPE if sink is not None else subprocess.DEVNULL
+    with subprocess.Popen(command, stdout=output, stderr=subprocess.PIPE, env=env) as process:
+        assert process.stderr is not None
+        stderr = process.stderr
+
+        def listen() -> None:
+            for raw in stderr:
+                line = raw.decode("utf-8", "replace")
+                found = STEP.search(line)
+                if found and step is not None:
+                    step(found.group(1))
+                elif line.strip() and (step is None or "error" in line.lower()):
+                    problems.append(line.strip())
+
+        if sink is None:
+            listen()
+        else:
+            assert process.stdout is not None
+            listener = threading.Thread(target=listen, daemon=True)
+            listener.start()
+            try:
+                sink(process.stdout)
+            finally:
+                process.stdout.close()
+                process.wait()
+                listener.join()
     if process.returncode != 0:
         raise BackupError(
             problems[-1] if problems else f"{command[0]} failed ({process.returncode})"

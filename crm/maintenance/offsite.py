@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import secrets
-import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +35,7 @@ from botocore.exceptions import (
 from sqlalchemy.engine import URL
 
 from crm.maintenance import manifest as manifests
-from crm.maintenance.backup import STEP, BackupError, default_name, dump_command, sha256_of
+from crm.maintenance.backup import BackupError, default_name, dump_command, run_tool, sha256_of
 
 # An archive's file name: the local naming, and for uploads a random suffix (two
 # uploads in one second never share a key).
@@ -146,40 +143,6 @@ class _Hashing:
         return chunk
 
 
-def _dump_into(
-    url: URL, snapshot: str, step: Callable[[str], None] | None, sink: Callable[[IO[bytes]], None]
-) -> None:
-    """Run pg_dump and hand its output stream to ``sink``; its steps go to ``step``."""
-    env = {**os.environ, "PGPASSWORD": url.password or ""}
-    command = [*dump_command(url, snapshot), "--verbose"]
-    problems: list[str] = []
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    ) as process:
-        assert process.stdout is not None and process.stderr is not None
-        stderr = process.stderr
-
-        def listen() -> None:
-            for raw in stderr:
-                line = raw.decode("utf-8", "replace")
-                found = STEP.search(line)
-                if found and step is not None:
-                    step(found.group(1))
-                elif "error" in line.lower():
-                    problems.append(line.strip())
-
-        listener = threading.Thread(target=listen, daemon=True)
-        listener.start()
-        try:
-            sink(process.stdout)
-        finally:
-            process.stdout.close()
-            process.wait()
-            listener.join()
-    if process.returncode != 0:
-        raise BackupError(problems[-1] if problems else f"pg_dump failed ({process.returncode})")
-
-
 @dataclass(frozen=True)
 class Uploaded:
     """An archive in the store: where, its manifest, how long it took."""
@@ -204,7 +167,7 @@ def upload(url: URL, target: Target, step: Callable[[str], None] | None = None) 
     try:
         with manifests.snapshot(url) as (conn, snapshot):
             found = manifests.new(url.database or "")
-            _dump_into(url, snapshot, step, sink)
+            run_tool(dump_command(url, snapshot), url, step, sink)
             found.tables = manifests.counted(conn)
         found.size, found.sha256 = hashing[0].size, hashing[0].digest.hexdigest()
         stored = _sha256_of_object(s3, target.bucket, key)

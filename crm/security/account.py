@@ -7,6 +7,8 @@ secret or a code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask_login import current_user
 
 from crm.audit import context as audit
@@ -32,9 +34,26 @@ def turn_off_two_factor(user: User) -> None:
     audit.record_sign_in("2FA_OFF", user.id, _actor())
 
 
-def used_recovery_code(user: User, left: int) -> None:
-    """A recovery code stood in for a two-factor code (always by its owner)."""
+@dataclass(frozen=True)
+class Proof:
+    """Whether a typed code proved it is the user; recovery codes left if one was spent."""
+
+    passed: bool
+    recovery_codes_left: int | None = None
+
+
+def prove(user: User, code: str) -> Proof:
+    """Check ``code``: the current TOTP code, else an unused recovery code (spent, audited).
+
+    The caller holds the user's row locked, so a code is accepted once.
+    """
+    if totp.check_code(user, code):
+        return Proof(True)
+    left = totp.use_recovery_code(user, code)
+    if left is None:
+        return Proof(False)
     audit.record_sign_in("RECOVERY_USED", user.id, user.id, {"recovery_codes_left": left})
+    return Proof(True, left)
 
 
 def new_recovery_codes(user: User) -> list[str]:

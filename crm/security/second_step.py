@@ -18,7 +18,7 @@ from wtforms.validators import InputRequired, Length
 from crm.audit import context as audit
 from crm.extensions import db
 from crm.models import User
-from crm.security import account, totp, two_factor
+from crm.security import account, two_factor
 from crm.security.auth import (
     account_limit,
     count_failure,
@@ -102,14 +102,8 @@ def code() -> Response | tuple[str, int]:
         session.pop(two_factor.PENDING, None)
         return _render(form, CODE_FAILED, 401)
     usable = user is not None and user.may_sign_in and not is_locked(user, utcnow())
-    remaining = None
-    passed = False
-    if user is not None and usable and user.two_factor:
-        passed = totp.check_code(user, typed)
-        if not passed and (remaining := totp.use_recovery_code(user, typed)) is not None:
-            passed = True
-            account.used_recovery_code(user, remaining)
-    if user is None or not passed:
+    proof = account.prove(user, typed) if user is not None and usable and user.two_factor else None
+    if user is None or proof is None or not proof.passed:
         if user is not None and usable:
             count_failure(user, "2FA_FAILED")
         else:
@@ -120,6 +114,7 @@ def code() -> Response | tuple[str, int]:
     session.pop(two_factor.PENDING, None)
     sign_in(user)
     db.session.commit()
+    remaining = proof.recovery_codes_left
     if remaining is not None:
         flash(
             f"You signed in with a recovery code; {remaining} of them left. "

@@ -11,12 +11,25 @@ Revises: 0032_job_queue
 Create Date: 2026-12-01
 """
 
+from importlib.util import module_from_spec, spec_from_file_location
+from pathlib import Path
+from types import ModuleType
+
 from alembic import op
 
 revision = "0033_backup_checks"
 down_revision = "0032_job_queue"
 branch_labels = None
 depends_on = None
+
+
+def _migration(name: str) -> ModuleType:
+    """An earlier migration's module, loaded afresh: a file never edited."""
+    spec = spec_from_file_location(f"_m{name[:4]}", Path(__file__).with_name(name))
+    assert spec is not None and spec.loader is not None
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def upgrade() -> None:
@@ -35,23 +48,8 @@ CREATE TABLE backup_checks (
 CREATE INDEX idx_backup_checks_checked_at ON backup_checks (checked_at);
 """
     )
-    # The app's role gets the grants it has on customers (as 0023's _copy_grants does).
-    op.execute(
-        """
-DO $$
-DECLARE g record;
-BEGIN
-    FOR g IN SELECT DISTINCT a.privilege_type, r.rolname
-               FROM pg_class AS c CROSS JOIN LATERAL aclexplode(c.relacl) AS a
-               JOIN pg_roles AS r ON r.oid = a.grantee
-              WHERE c.relname = 'customers' AND c.relnamespace = current_schema()::regnamespace
-                AND a.grantee <> c.relowner
-    LOOP
-        EXECUTE format('GRANT %s ON backup_checks TO %I', g.privilege_type, g.rolname);
-    END LOOP;
-END $$;
-"""
-    )
+    grants = _migration("0023_exchange_rates.py")._copy_grants
+    op.execute(grants("customers", "backup_checks", ("customers_id_seq", "backup_checks_id_seq")))
 
 
 def downgrade() -> None:

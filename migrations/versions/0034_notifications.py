@@ -18,6 +18,10 @@ Revises: 0033_backup_checks
 Create Date: 2026-12-01
 """
 
+from importlib.util import module_from_spec, spec_from_file_location
+from pathlib import Path
+from types import ModuleType
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -72,32 +76,24 @@ FOR EACH ROW WHEN (NEW.assigned_to IS NOT NULL) EXECUTE FUNCTION crm_notify_assi
 """
 
 
+def _migration(name: str) -> ModuleType:
+    """An earlier migration's module, loaded afresh: a file never edited."""
+    spec = spec_from_file_location(f"_m{name[:4]}", Path(__file__).with_name(name))
+    assert spec is not None and spec.loader is not None
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def upgrade() -> None:
     op.execute(TABLES)
     op.execute(NOTIFY)
     op.add_column(
         "users", sa.Column("email_reminders", sa.Boolean(), nullable=False, server_default="true")
     )
-    for table, sequence in (("notifications", "notifications_id_seq"), ("email_digests", None)):
-        op.execute(
-            f"""
-DO $$
-DECLARE g record;
-BEGIN
-    FOR g IN SELECT DISTINCT c.relname AS source, a.privilege_type, r.rolname
-               FROM pg_class AS c CROSS JOIN LATERAL aclexplode(c.relacl) AS a
-               JOIN pg_roles AS r ON r.oid = a.grantee
-              WHERE c.relname IN ('customers', 'customers_id_seq')
-                AND c.relnamespace = current_schema()::regnamespace AND a.grantee <> c.relowner
-    LOOP
-        IF g.source = 'customers' THEN
-            EXECUTE format('GRANT %s ON {table} TO %I', g.privilege_type, g.rolname);
-        {"ELSE EXECUTE format('GRANT %s ON SEQUENCE " + sequence + " TO %I', g.privilege_type, g.rolname);" if sequence else ""}
-        END IF;
-    END LOOP;
-END $$;
-"""
-        )
+    grants = _migration("0023_exchange_rates.py")._copy_grants
+    op.execute(grants("customers", "notifications", ("customers_id_seq", "notifications_id_seq")))
+    op.execute(grants("customers", "email_digests"))
 
 
 def downgrade() -> None:

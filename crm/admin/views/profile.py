@@ -63,17 +63,6 @@ class PasswordForm(Form):
             raise ValidationError(str(exc)) from None
 
 
-def proves_code(user: User, code: str) -> bool:
-    """Whether ``code`` is the user's current code or an unused recovery code (spent)."""
-    if totp.check_code(user, code):
-        return True
-    left = totp.use_recovery_code(user, code)
-    if left is None:
-        return False
-    account.used_recovery_code(user, left)
-    return True
-
-
 class ProfileView(BaseView):
     """/admin/profile/: your name, password, two-factor sign-in and sessions."""
 
@@ -171,7 +160,7 @@ class ProfileView(BaseView):
         if is_locked(user, utcnow()):  # guessed too often: no more tries here either
             form.code.errors = [LOCKED]
             return False
-        if proves_code(user, form.code.data or ""):
+        if account.prove(user, form.code.data or "").passed:
             return True
         count_failure(user, "2FA_FAILED")
         db.session.commit()
