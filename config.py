@@ -145,6 +145,9 @@ class TestingConfig(Config):
     BCRYPT_ROUNDS = 4
     # Each test gets a fresh limiter; counters never leak between tests.
     RATELIMIT_STORAGE_URI = "memory://"
+    # No schedule fires by itself in a test's worker (a test asks for the jobs it runs).
+    REMINDER_SCHEDULE = None
+    BACKUP_VERIFY_SCHEDULE = None
 
 
 class ProductionConfig(Config):

@@ -135,6 +135,18 @@ def scratch_app(server_url: URL) -> Iterator[Flask]:
 
 
 @pytest.fixture(autouse=True)
+def _no_schedules_left_behind() -> Iterator[None]:
+    """Schedules a test registers (crm/jobs/tasks.py's ``schedule``) go with it: the
+    registry is the process's, and a later test's worker would fire them."""
+    from crm.jobs.queue import queue
+
+    before = set(queue.periodic_registry.periodic_tasks)
+    yield
+    for key in set(queue.periodic_registry.periodic_tasks) - before:
+        del queue.periodic_registry.periodic_tasks[key]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_rate_limits(app: Flask) -> Iterator[None]:
     """Rate-limit counters are per test, like the database."""
     limiter.reset()

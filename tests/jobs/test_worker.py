@@ -107,9 +107,9 @@ def test_the_jobs_of_a_worker_that_died_run_again(jobs_app: Flask):
             {"w": dead, "id": job_id},
         )
         db.session.commit()
-    run_until_idle(jobs_app)  # nothing to take: the job is "doing" on the dead worker
-    with jobs_app.app_context():
-        assert job_status(job_id)[0] == "doing"
+    # No worker runs here first: a worker's start may defer the periodic stalled-job
+    # check itself (procrastinate defers a schedule overdue by under 10 minutes), which
+    # would do this test's work before it looks.
 
     async def requeue() -> int:
         connector = procrastinate.PsycopgConnector(conninfo=worker.conninfo(jobs_app))
