@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import flask_migrate
@@ -222,3 +223,35 @@ def run_job_here(job_id: int) -> None:
         {"s": status, "id": job_id},
     )
     db.session.expire_all()
+
+
+def journey(conn: Connection, lead: int, steps: list[tuple[int, datetime]]) -> None:
+    """Give ``lead`` the history ``steps`` (stage, when), and the path it leads to.
+
+    Written as is: the caller turns the leads' triggers off, then rebuilds the aggregates.
+    """
+    conn.execute(text("DELETE FROM lead_stage_history WHERE lead_id = :id"), {"id": lead})
+    before = None
+    for stage, when in steps:
+        conn.execute(
+            text(
+                "INSERT INTO lead_stage_history (lead_id, from_stage_id, to_stage_id, changed_at) "
+                "VALUES (:id, :before, :stage, :when)"
+            ),
+            {"id": lead, "before": before, "stage": stage, "when": when},
+        )
+        before = stage
+    moved = len(steps) > 1
+    conn.execute(
+        text(
+            "UPDATE leads SET stage_id = :stage, stages_passed = :passed, "
+            "previous_stage_id = :previous, stage_entered_at = :entered WHERE id = :id"
+        ),
+        {
+            "id": lead,
+            "stage": steps[-1][0],
+            "passed": sorted({stage for stage, _ in steps[:-1]}),
+            "previous": steps[-2][0] if moved else None,
+            "entered": steps[-1][1] if moved else None,
+        },
+    )

@@ -11,6 +11,7 @@ from crm.models.job import JobRun, procrastinate_events, procrastinate_jobs
 from crm.models.lead import CLOSED_STAGE_NAMES, CURRENCIES, LEAD_SOURCES, Lead, LeadStage
 from crm.models.notification import Notification, email_digests
 from crm.models.pipeline import (
+    flows_by_date,
     forecast_months,
     forecast_stats,
     pipeline_checkpoint_months,
@@ -24,8 +25,12 @@ from crm.models.pipeline import (
     pipeline_totals,
     stage_stays,
     stage_stays_all,
+    stage_stays_dated,
+    stage_stays_dated_all,
     won_cycles,
     won_cycles_all,
+    won_cycles_dated,
+    won_cycles_dated_all,
 )
 from crm.models.rate import ExchangeRate
 from crm.models.task import Task
@@ -58,6 +63,7 @@ __all__ = [
     "UserRole",
     "UserSession",
     "email_digests",
+    "flows_by_date",
     "forecast_months",
     "forecast_stats",
     "pipeline_checkpoint_months",
@@ -73,6 +79,10 @@ __all__ = [
     "procrastinate_jobs",
     "stage_stays",
     "stage_stays_all",
+    "stage_stays_dated",
+    "stage_stays_dated_all",
     "won_cycles",
     "won_cycles_all",
+    "won_cycles_dated",
+    "won_cycles_dated_all",
 ]

@@ -10,7 +10,8 @@ without the owner (every owner's pipeline, converted: migration 0023);
 ``pipeline_days`` like ``pipeline_months`` by creation day, ``pipeline_closing`` by
 expected-close day and creation month (migration 0026).
 Statement-level triggers on ``leads`` keep all seven (migrations 0012, 0021, 0023, 0026),
-and ``pipeline_flows`` and ``pipeline_flows_all``, the same by day of change (0028);
+and ``pipeline_flows`` and ``pipeline_flows_all``, the same by day of change (0028),
+and ``pipeline_flows_<date>``, every owner's by a date of the lead too (0035: ``flows_by_date``);
 the app only reads them (and makes the flows' month checkpoints, through
 ``crm_pipeline_checkpoint()``: crm/sales/asof.py). Plain tables, not ORM classes: they
 have no primary key (their unique keys have nullable columns, NULLS NOT DISTINCT).
@@ -96,11 +97,12 @@ def _histogram(name: str, count: str, *key: str) -> Table:
     """A histogram: ``key`` (of owner, stage, currency, source), days, and how many."""
     types: dict[str, Any] = {
         "owner_id": Integer, "stage_id": Integer, "currency": String(3), "source": String(100),
+        "dated_by": String(7), "month": Date,
     }  # fmt: skip
     return Table(
         name,
         db.metadata,
-        *(Column(column, types[column]) for column in key),
+        *(Column(column, types[column], nullable=column != "dated_by") for column in key),
         Column("days", Integer, nullable=False),
         Column(count, BigInteger, nullable=False),
         Index(f"uk_{name}", *key, "days", unique=True, postgresql_nulls_not_distinct=True),
@@ -111,6 +113,18 @@ stage_stays = _histogram("stage_stays", "stays", "owner_id", "stage_id", "curren
 stage_stays_all = _histogram("stage_stays_all", "stays", "stage_id", "currency", "source")
 won_cycles = _histogram("won_cycles", "leads", "owner_id", "currency", "source")
 won_cycles_all = _histogram("won_cycles_all", "leads", "currency", "source")
+# Migration 0036: the same by the lead's creation month ("created") and expected-close
+# month ("close"): each stay and win under both.
+# Keyed by the months first (after the owner): a range reads its months' rows.
+DATED = ("dated_by", "month")
+stage_stays_dated = _histogram(
+    "stage_stays_dated", "stays", "owner_id", *DATED, "stage_id", "currency", "source"
+)
+stage_stays_dated_all = _histogram(
+    "stage_stays_dated_all", "stays", *DATED, "stage_id", "currency", "source"
+)
+won_cycles_dated = _histogram("won_cycles_dated", "leads", "owner_id", *DATED, "currency", "source")
+won_cycles_dated_all = _histogram("won_cycles_dated_all", "leads", *DATED, "currency", "source")
 
 
 def _lead_columns() -> list[Column[Any]]:
@@ -164,3 +178,26 @@ pipeline_checkpoints = Table(
 pipeline_checkpoint_months = Table(
     "pipeline_checkpoint_months", db.metadata, Column("month", Date, primary_key=True)
 )
+
+
+# Migration 0035: every owner's flows and checkpoints by the leads' creation and
+# expected-close months and days too (an as-of funnel with a date range).
+def _by_date(name: str, first: str, by: str) -> Table:
+    """A flow (``first`` "flow_day") or checkpoint (``first`` "month") table by ``by``."""
+    return Table(
+        name,
+        db.metadata,
+        Column(first, Date, nullable=False),
+        Column(by, Date),
+        *_lead_columns(),
+        Index(f"uk_{name}", first, by, *_LEAD, unique=True, postgresql_nulls_not_distinct=True),
+    )
+
+
+LEAD_DATES = ("created_month", "created_day", "close_month", "close_day")
+# date -> (its flows, its checkpoints)
+flows_by_date = {
+    by: (_by_date(f"pipeline_flows_{by}", "flow_day", by),
+         _by_date(f"pipeline_checkpoints_{by}", "month", by))
+    for by in LEAD_DATES
+}  # fmt: skip

@@ -8,15 +8,22 @@ convert at the rates valid that day:
   keeps (migration 0028), a month's checkpoint plus the days since. Every lead
   that existed that day counts, in the stage and path it had, with its amount of
   that day, including leads deleted since. At most a month of daily rows.
-- **with a creation or expected-close range too**: those dates are not in the
-  flows, so the leads there now, at today's amounts: the aggregates' sums of the
-  range's leads created by that day, corrected for the leads that have moved since
-  (their stage, path and previous stage that day, from their history).
+- **every owner's, with a creation range or an expected-close range** (not both):
+  the same flows by month of that date (the range's whole months) and by day (the
+  days of its partial months at either end; migration 0035). For a creation range
+  the month of the as-of day counts whole when the range runs to it or beyond,
+  since no lead created after that day had come in by then.
+- **one owner's with a date range, or both ranges**: those dates are not in the
+  owner's flows, so the leads there now, at today's amounts:
+  the aggregates' sums of the range's leads created by that day, corrected for the
+  leads that have moved since (their stage, path and previous stage that day, from
+  their history).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -28,6 +35,7 @@ from crm.extensions import DbSession
 from crm.models import (
     Lead,
     LeadStageHistory,
+    flows_by_date,
     pipeline_checkpoint_months,
     pipeline_checkpoints,
     pipeline_flows,
@@ -37,6 +45,15 @@ from crm.sales import converted
 from crm.sales.converted import Groups
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Dated:
+    """Leads whose date ``by`` (a key of ``flows_by_date``) is in [first, stop) (None: open)."""
+
+    by: str
+    first: date | None
+    stop: date | None
 
 
 def _end_of(day: date) -> datetime:
@@ -69,25 +86,35 @@ def checkpoint(session: DbSession, day: date) -> date | None:
 
 
 def flowed(
-    session: DbSession, day: date, owner_id: int | None, currency: str | None, source: str | None
+    session: DbSession,
+    day: date,
+    owner_id: int | None,
+    currency: str | None,
+    source: str | None,
+    dated: Dated | None = None,
 ) -> Groups:
-    """Leads by path and currency at the end of ``day``: a checkpoint plus the days since."""
+    """Leads by path and currency at the end of ``day``: a checkpoint plus the days since.
+
+    ``dated``: only leads with a creation or close date in those whole months or days
+    (every owner's only).
+    """
     made = checkpoint(session, day)
-    points = pipeline_checkpoints.c
-    flows = (pipeline_flows if owner_id is not None else pipeline_flows_all).c
+    keys: tuple[list[Any], list[Any]]
+    if dated is None:
+        points = pipeline_checkpoints.c
+        flows = (pipeline_flows if owner_id is not None else pipeline_flows_all).c
+        keys = _keys(flows, owner_id, currency, source), _keys(points, owner_id, currency, source)
+    else:
+        assert owner_id is None, "the flows by the leads' dates are every owner's"
+        flows, points = (table.c for table in flows_by_date[dated.by])
+        keys = _dated(flows, currency, source, dated), _dated(points, currency, source, dated)
     parts = [
         select(*_columns(flows)).where(
-            flows.flow_day <= day,
-            *([flows.flow_day >= made] if made else []),
-            *_keys(flows, owner_id, currency, source),
+            flows.flow_day <= day, *([flows.flow_day >= made] if made else []), *keys[0]
         )
     ]
     if made:
-        parts.append(
-            select(*_columns(points)).where(
-                points.month == made, *_keys(points, owner_id, currency, source)
-            )
-        )
+        parts.append(select(*_columns(points)).where(points.month == made, *keys[1]))
     both = union_all(*parts).subquery()
     path = [both.c.stage_id, both.c.stages_passed, both.c.previous_stage_id, both.c.currency]
     rows = session.execute(
@@ -122,6 +149,15 @@ def _keys(table: Any, owner_id: int | None, currency: str | None, source: str | 
         found.append(table.owner_id == owner_id)
     if source:
         found.append(table.source == source)
+    return found
+
+
+def _dated(table: Any, currency: str | None, source: str | None, dated: Dated) -> list[Any]:
+    found = _keys(table, None, currency, source)
+    if dated.first is not None:
+        found.append(table[dated.by] >= dated.first)
+    if dated.stop is not None:
+        found.append(table[dated.by] < dated.stop)
     return found
 
 

@@ -57,6 +57,20 @@ class Filters:
         """Whether a creation or expected-close range is asked for."""
         return any((self.created_from, self.created_to, self.close_from, self.close_to))
 
+    @property
+    def both_ranges(self) -> bool:
+        """Whether a creation range and an expected-close range are both asked for."""
+        created = self.created_from or self.created_to
+        return bool(created and (self.close_from or self.close_to))
+
+    @property
+    def rewinds(self) -> bool:
+        """Whether the as-of funnel is the leads there now, rewound, not the day's flows.
+
+        One owner's with a date range, or both ranges (crm/sales/asof.py).
+        """
+        return self.dated and (self.owner_id is not None or self.both_ranges)
+
 
 @dataclass(frozen=True)
 class Totals:
@@ -335,12 +349,14 @@ def funnel_as_of(session: DbSession, filters: Filters, day: date) -> Funnel:
     rates = load_rates(session) if filters.currency is None else None
     if filters.created_from and filters.created_from > day:
         found: converted.Groups = {}  # nothing created in the range had been created yet
-    elif filters.dated:
+    elif not filters.dated:
+        found = asof.flowed(session, day, filters.owner_id, filters.currency, filters.source)
+    elif not filters.rewinds:
+        found = _by_date(session, filters, day)  # every owner's, one range: flows by its dates
+    else:
         made = min(filters.created_to or day, day)
         found = groups(session, replace(filters, created_to=made, as_of=None))
         found = asof.rewound(session, found, lead_conditions(filters), day)
-    else:
-        found = asof.flowed(session, day, filters.owner_id, filters.currency, filters.source)
     totals = {
         path: Totals(leads, amount, weighted, unrated)
         for path, (leads, amount, weighted, unrated) in converted.convert(found, rates).items()
@@ -348,3 +364,29 @@ def funnel_as_of(session: DbSession, filters: Filters, day: date) -> Funnel:
     result = build_funnel(active, totals, order)
     result.rates = rates
     return result
+
+
+def _by_date(session: DbSession, filters: Filters, day: date) -> converted.Groups:
+    """Every owner's leads in the creation or the expected-close range, as of ``day``.
+
+    The range's whole months from the flows by month of that date, the days of its
+    partial months at either end from the flows by day. A creation range's month of
+    ``day`` counts whole when the range runs to it: no lead created later had come in.
+    """
+    if filters.created_from or filters.created_to:
+        made = min(filters.created_to or day, day)
+        end = _next_month(day) if made == day else made + timedelta(days=1)
+        months, edges = split_by_month(filters.created_from, end)
+        by = "created"
+    else:
+        close_end = filters.close_to + timedelta(days=1) if filters.close_to else None
+        months, edges = split_by_month(filters.close_from, close_end)
+        by = "close"
+    parts = [asof.Dated(f"{by}_month", *months)] if months else []
+    parts += [asof.Dated(f"{by}_day", low, high) for low, high in edges]
+    found: converted.Groups = {}
+    for part in parts:
+        converted.merge(
+            found, asof.flowed(session, day, None, filters.currency, filters.source, part)
+        )
+    return found

@@ -14,11 +14,12 @@ from crm.extensions import db
 from crm.models import ExchangeRate, UserRole
 from crm.sales import asof, pipeline
 from tests import factories
-from tests.helpers import Browser
+from tests.helpers import Browser, journey
 
 ADMIN, MANAGER, REP = UserRole.ADMIN, UserRole.MANAGER, UserRole.USER
 STAGES = ("New", "Contacted", "Qualified", "Proposal", "Negotiation", "Closed Won", "Closed Lost")
 TODAY = datetime.now(UTC).date()  # the database's timestamps are UTC
+BY = ("created_month", "created_day", "close_month", "close_day")  # migration 0035
 # Each lead: owner, currency, amount, expected close, and its stages from creation on.
 LEADS = {
     "A": (REP, "USD", 1000, date(2025, 6, 1), [
@@ -52,35 +53,6 @@ EXPECTED = {
 @pytest.fixture
 def stages() -> dict[str, int]:
     return {name: factories.stage(name=name, order_index=n).id for n, name in enumerate(STAGES, 1)}
-
-
-def journey(conn: Connection, lead: int, steps: list[tuple[int, datetime]]) -> None:
-    """Give ``lead`` the history ``steps`` (stage, when), and the path it leads to."""
-    conn.execute(text("DELETE FROM lead_stage_history WHERE lead_id = :id"), {"id": lead})
-    before = None
-    for stage, when in steps:
-        conn.execute(
-            text(
-                "INSERT INTO lead_stage_history (lead_id, from_stage_id, to_stage_id, changed_at) "
-                "VALUES (:id, :before, :stage, :when)"
-            ),
-            {"id": lead, "before": before, "stage": stage, "when": when},
-        )
-        before = stage
-    moved = len(steps) > 1
-    conn.execute(
-        text(
-            "UPDATE leads SET stage_id = :stage, stages_passed = :passed, "
-            "previous_stage_id = :previous, stage_entered_at = :entered WHERE id = :id"
-        ),
-        {
-            "id": lead,
-            "stage": steps[-1][0],
-            "passed": sorted({stage for stage, _ in steps[:-1]}),
-            "previous": steps[-2][0] if moved else None,
-            "entered": steps[-1][1] if moved else None,
-        },
-    )
 
 
 @pytest.fixture
@@ -123,6 +95,63 @@ def test_each_day_as_worked_out_by_hand(world, users, day):
     # The other way (creation and close ranges take it), with ranges that leave nothing out.
     wide = {"created_from": date(2024, 12, 1), "close_to": date(2026, 1, 1)}
     assert shape(as_of(admin, day, **wide)) == expected
+    # And the flows by creation month (a creation range alone), whole months and a part one.
+    for created in ({"created_from": date(2024, 12, 1)}, {"created_from": date(2024, 12, 20)}):
+        assert shape(as_of(admin, day, **created)) == expected, created
+
+
+def test_creation_ranges_through_the_flows_by_month(world, users):
+    """Every owner's with a creation range alone: whole months from the flows by creation
+    month, partial months at either end by creation day, the as-of day's month whole."""
+    admin = users[ADMIN]
+    after_d = as_of(admin, date(2025, 3, 31), created_from=date(2025, 1, 7))  # D: Jan 5
+    assert shape(after_d) == {
+        **EXPECTED[date(2025, 3, 31)], "New": (1, 3, 0),
+    }  # fmt: skip
+    before_c = as_of(admin, date(2025, 3, 31), created_to=date(2025, 3, 24))  # C: Mar 25
+    assert shape(before_c) == {
+        "New": (2, 3, 0), "Contacted": (0, 2, 0), "Qualified": (1, 2, 0), "Proposal": (0, 0, 0),
+        "Negotiation": (0, 0, 0), "Closed Won": (0, 0, 0),
+    }  # fmt: skip
+    # The day C was created, in March's flows: in Contacted (its first stage) that evening.
+    march = as_of(admin, date(2025, 3, 25), created_from=date(2025, 3, 1))
+    assert shape(march)["Contacted"] == (1, 1, 0)
+    assert sum(step.here.leads for step in march.steps) == 1
+    one_month = as_of(admin, date(2025, 4, 30), created_from=date(2025, 2, 1),
+                      created_to=date(2025, 2, 28), currency="USD")  # fmt: skip
+    assert shape(one_month)["New"] == (1, 1, 0)  # B, back in New
+    assert one_month.steps[0].here.amount == Decimal(2000)
+
+
+def test_close_ranges_through_the_flows_by_close_date(world, users, db_connection: Connection):
+    """Every owner's with an expected-close range alone: by close month and day, each lead
+    under the close date it had that day (A: June 1, moved to December today)."""
+    admin, day = users[ADMIN], date(2025, 4, 30)
+    for close in ((date(2025, 6, 1), date(2025, 6, 30)), (date(2025, 5, 20), date(2025, 6, 10))):
+        closing = as_of(admin, day, close_from=close[0], close_to=close[1])
+        assert (closing.lost.here.leads, sum(s.here.leads for s in closing.steps)) == (1, 0)
+        assert shape(closing)["Qualified"] == (0, 1, 1)  # A passed it, and was lost from it
+    december = as_of(admin, day, close_from=date(2025, 12, 1))  # B, C, D
+    assert sum(s.here.leads for s in december.steps) == 3
+    db_connection.execute(
+        text("UPDATE leads SET expected_close_date = '2025-12-01' WHERE id = :id"),
+        {"id": world["A"]},
+    )
+    june = as_of(admin, day, close_from=date(2025, 6, 1), close_to=date(2025, 6, 1))
+    assert june.lost.here.leads == 1  # as it stood that day
+    assert (
+        as_of(admin, TODAY, close_from=date(2025, 6, 1), close_to=date(2025, 6, 1)).lost.here.leads
+        == 0
+    )
+    assert as_of(admin, TODAY, close_from=date(2025, 12, 1)).lost.here.leads == 1
+
+
+def test_a_lead_deleted_since_still_counts_in_a_creation_range(
+    world, users, db_connection: Connection
+):
+    db_connection.execute(text("DELETE FROM leads WHERE id = :id"), {"id": world["D"]})
+    day, january = date(2025, 3, 31), {"created_from": date(2025, 1, 1)}
+    assert shape(as_of(users[ADMIN], day, **january)) == EXPECTED[day] | {"New": (2, 4, 0)}
 
 
 def test_win_rate_lost_deals_and_amounts_at_the_days_rates(world, users):
@@ -201,6 +230,46 @@ def test_todays_changes_are_flows_of_today(world, stages, users, db_connection: 
         )
     ).all()
     assert flows_now(db_connection) == totals
+    for by in BY:  # the flows by the leads' dates sum to the leads there now
+        expected = db_connection.execute(
+            text(
+                f"SELECT {LEAD_DATE[by]}, {LEAD}, count(*), sum(amount), "
+                "sum(amount * probability / 100.0) FROM leads "
+                "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6"
+            )
+        ).all()
+        assert dated_flows_now(db_connection, by) == expected, by
+    january = {"created_from": date(2025, 1, 1)}  # the flows by creation month agree
+    assert shape(as_of(admin, yesterday, **january)) == before
+    assert shape(as_of(admin, TODAY, **january))["New"] == (0, 3, 0)
+    part = {"created_from": date(2024, 12, 20)}  # and by creation day
+    assert shape(as_of(admin, yesterday, **part)) == before
+    assert shape(as_of(admin, TODAY, **part))["New"] == (0, 3, 0)
+
+
+LEAD = "stage_id, currency, source, stages_passed, previous_stage_id"
+LEAD_DATE = {
+    "created_month": "CAST(date_trunc('month', created_at) AS date)",
+    "created_day": "CAST(created_at AS date)",
+    "close_month": "CAST(date_trunc('month', expected_close_date) AS date)",
+    "close_day": "expected_close_date",
+}
+
+
+def dated_flows_now(conn: Connection, by: str) -> list:
+    return conn.execute(
+        text(
+            f"SELECT {by}, {LEAD}, sum(leads), sum(amount), sum(weighted) "
+            f"FROM pipeline_flows_{by} "
+            "GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(leads) <> 0 ORDER BY 1, 2, 3, 4, 5, 6"
+        )
+    ).all()
+
+
+def forget_checkpoints_after(conn: Connection, month: date) -> None:
+    dated = (f"pipeline_checkpoints_{by}" for by in BY)
+    for table in ("pipeline_checkpoints", *dated, "pipeline_checkpoint_months"):
+        conn.execute(text(f"DELETE FROM {table} WHERE month > :month"), {"month": month})
 
 
 def test_checkpoints_are_made_when_missing_and_agree(
@@ -218,8 +287,7 @@ def test_checkpoints_are_made_when_missing_and_agree(
     ).all()
     expected = {"New": 2, "Qualified": 1, "Closed Won": 1}  # at the end of March
     assert april == sorted((stages[name], n) for name, n in expected.items())
-    db_connection.execute(text("DELETE FROM pipeline_checkpoints WHERE month > '2025-02-01'"))
-    db_connection.execute(text("DELETE FROM pipeline_checkpoint_months WHERE month > '2025-02-01'"))
+    forget_checkpoints_after(db_connection, date(2025, 2, 1))
     april = {name: EXPECTED[date(2025, 4, 30)].get(name, (0, 0, 0)) for name in STAGES[:-1]}
     # Reading makes nothing: the February checkpoint and every flow since give the same.
     assert shape(as_of(users[ADMIN], date(2025, 4, 30))) == april
@@ -231,8 +299,7 @@ def test_checkpoints_are_made_when_missing_and_agree(
 
 
 def test_the_page_makes_the_checkpoint_it_needs(browser: Browser, users, world, db_connection):
-    db_connection.execute(text("DELETE FROM pipeline_checkpoints WHERE month > '2025-02-01'"))
-    db_connection.execute(text("DELETE FROM pipeline_checkpoint_months WHERE month > '2025-02-01'"))
+    forget_checkpoints_after(db_connection, date(2025, 2, 1))
     browser.login_as(users[MANAGER])
     html = browser.get("/admin/pipeline/?as_of=2025-03-31").get_data(as_text=True)
     assert '<th scope="row">Closed Won</th>' in html
@@ -286,9 +353,13 @@ def test_rebuilding_from_history_gives_what_the_triggers_kept(
         db_connection.execute(
             text("UPDATE leads SET stage_id = :s WHERE id = :id"), {"s": stages[stage], "id": lead}
         )
-    kept = flows_now(db_connection)
+
+    def every_flow() -> list:
+        return [flows_now(db_connection), *(dated_flows_now(db_connection, by) for by in BY)]
+
+    kept = every_flow()
     db_connection.execute(text("SELECT crm_rebuild_pipeline_flows()"))
-    assert flows_now(db_connection) == kept
+    assert every_flow() == kept
 
 
 def test_the_page_says_which_day_and_leaves_out_todays_figures(browser: Browser, users, world):

@@ -224,7 +224,8 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
     for aggregate in (
         "pipeline_stats", "forecast_stats", "pipeline_totals", "pipeline_months",
         "forecast_months", "pipeline_days", "pipeline_closing", "pipeline_flows",
-        "pipeline_flows_all",
+        "pipeline_flows_all", "pipeline_flows_created_month", "pipeline_flows_created_day",
+        "pipeline_flows_close_month", "pipeline_flows_close_day",
     ):  # fmt: skip
         zeros = f"SELECT count(*) FROM {aggregate} WHERE leads = 0 AND amount = 0 AND weighted = 0"
         assert db_connection.scalar(text(zeros)) == 0, aggregate
