@@ -522,18 +522,29 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
         ("pipeline_flows", f"owner_id, flow_day, stage_id, currency, source, {PATH}"),
         ("pipeline_flows_all", f"flow_day, stage_id, currency, source, {PATH}"),
         ("pipeline_checkpoints", f"month, owner_id, stage_id, currency, source, {PATH}"),
+        # Migration 0035: every owner's flows and checkpoints by the leads' dates.
+        *(
+            (f"pipeline_{kind}_{by}", f"{first}, {by}, stage_id, currency, source, {PATH}")
+            for by in ("created_month", "created_day", "close_month", "close_day")
+            for kind, first in (("flows", "flow_day"), ("checkpoints", "month"))
+        ),
     ):
         expected[f"uk_{table}"] = (
             f"CREATE UNIQUE INDEX uk_{table} ON public.{table} USING btree "
             f"({key}) NULLS NOT DISTINCT"
         )
     # Migration 0027: the histograms of stays and of days to win; 0029: by currency and
-    # source too, and for every owner.
+    # source too, and for every owner; 0036: by the lead's creation or close month too.
+    dated = "dated_by, month"
     for table, key in (
         ("stage_stays", "owner_id, stage_id, currency, source, days"),
         ("stage_stays_all", "stage_id, currency, source, days"),
         ("won_cycles", "owner_id, currency, source, days"),
         ("won_cycles_all", "currency, source, days"),
+        ("stage_stays_dated", f"owner_id, {dated}, stage_id, currency, source, days"),
+        ("stage_stays_dated_all", f"{dated}, stage_id, currency, source, days"),
+        ("won_cycles_dated", f"owner_id, {dated}, currency, source, days"),
+        ("won_cycles_dated_all", f"{dated}, currency, source, days"),
     ):
         expected[f"uk_{table}"] = (
             f"CREATE UNIQUE INDEX uk_{table} ON public.{table} USING btree ({key}) "

@@ -126,7 +126,7 @@ class PipelineView(BaseView):
     @expose("/")
     def index(self) -> Any:
         form, filters = self._read_filters()
-        if filters and filters.as_of and not filters.dated:
+        if filters and filters.as_of:
             asof.make_checkpoints(db.session, filters.as_of)  # before anything is read
         funnel = pipeline.funnel(db.session, current_user, filters) if filters else None
         measure = form.measure.data if form.measure.data in pipeline.MEASURES else "count"
@@ -135,10 +135,13 @@ class PipelineView(BaseView):
             if funnel and filters
             else None
         )
-        times, speed = {}, None
+        times, speed, months = {}, None, None
         if funnel and filters and filters.as_of is None:  # days in stage and velocity: today's
             mine = pipeline.within_rule(current_user, filters)
-            of = timing.Of(mine.owner_id, mine.currency, mine.source)
+            months = timing.months_of(
+                (mine.created_from, mine.created_to), (mine.close_from, mine.close_to)
+            )
+            of = timing.Of(mine.owner_id, mine.currency, mine.source, months)
             times = timing.stage_times(db.session, of)
             won = funnel.won
             speed = timing.velocity(
@@ -159,6 +162,7 @@ class PipelineView(BaseView):
             cohort_json=cohort_json,
             times=times,
             velocity=speed,
+            time_scope=timing.scope(months, filters.both_ranges) if filters else "",
             filters=filters,
             measure=measure,
             figure_json=charts.to_json(figure) if figure else None,

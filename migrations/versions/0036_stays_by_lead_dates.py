@@ -1,0 +1,290 @@
+"""Days in stage and to win by the leads' creation and expected-close months too.
+
+Issue 17, part 4: the funnel's days in each stage and its velocity's median days to
+win followed the owner, currency and source filters, not the creation or
+expected-close ranges (migrations 0027, 0029 keep them without those dates). Now
+``stage_stays_dated`` and ``won_cycles_dated`` (by owner) and ``..._dated_all`` (every
+owner) keep the same histograms by ``dated_by`` and ``month``: each stay and win
+once under the lead's creation month (``dated_by`` 'created') and once under its
+expected-close month ('close'; none for a lead without one). So a range reads the
+months it touches (crm/sales/timing.py).
+
+The same row triggers keep them, in the same statements as the undated ones: a move
+adds its stay and win under the lead's months; a change of owner, currency, source,
+creation date or (now) expected-close date takes the lead's stays out as they were
+and puts them back as they are; a delete takes them out. ``crm_rebuild_stage_stays()``
+rebuilds them from the history too. The new tables get ``pipeline_stats``' grants.
+
+Revision ID: 0036_stays_by_lead_dates
+Revises: 0035_flows_by_lead_dates
+Create Date: 2026-12-01
+"""
+
+from importlib.util import module_from_spec, spec_from_file_location
+from pathlib import Path
+from types import ModuleType
+
+from alembic import op
+
+revision = "0036_stays_by_lead_dates"
+down_revision = "0035_flows_by_lead_dates"
+branch_labels = None
+depends_on = None
+
+DATED = "dated_by, month"
+# table -> its key (each sums ``stays`` or ``leads``); the dated ones by owner, then all.
+# The dated keys lead with the months, after the owner: a range reads its months' rows.
+STAYS = {
+    "stage_stays": "owner_id, stage_id, currency, source, days",
+    "stage_stays_all": "stage_id, currency, source, days",
+    "stage_stays_dated": f"owner_id, {DATED}, stage_id, currency, source, days",
+    "stage_stays_dated_all": f"{DATED}, stage_id, currency, source, days",
+}
+WINS = {
+    "won_cycles": "owner_id, currency, source, days",
+    "won_cycles_all": "currency, source, days",
+    "won_cycles_dated": f"owner_id, {DATED}, currency, source, days",
+    "won_cycles_dated_all": f"{DATED}, currency, source, days",
+}
+TYPES = {
+    "owner_id": "integer", "stage_id": "integer", "currency": "varchar(3)",
+    "source": "varchar(100)", "dated_by": "varchar(7) NOT NULL", "month": "date",
+    "days": "integer NOT NULL",
+}  # fmt: skip
+TABLES = "".join(
+    f"CREATE TABLE {table} ("
+    + ", ".join(f"{c} {TYPES[c]}" for c in key.split(", "))
+    + f", {count} bigint NOT NULL);\n"
+    f"CREATE UNIQUE INDEX uk_{table} ON {table} ({key}) NULLS NOT DISTINCT;\n"
+    for tables, count in ((STAYS, "stays"), (WINS, "leads"))
+    for table, key in tables.items()
+    if "dated" in table
+)
+DAYS = "floor(extract(epoch FROM ({later}) - ({earlier})) / 86400)::integer"
+# Every stay under its creation month (a lead may have no creation date: NULL, as in the
+# undated tables), and under its expected-close month when it has one.
+KEPT = "(d.month IS NOT NULL OR d.dated_by = 'created')"
+
+
+def _months(created: str, close: str) -> str:
+    """The months a stay or win counts under: creation, and expected close if any."""
+    return (
+        f"LATERAL (VALUES ('created', CAST(date_trunc('month', {created}) AS date)), "
+        f"('close', CAST(date_trunc('month', {close}) AS date))) AS d (dated_by, month)"
+    )
+
+
+def _upsert(tables: dict[str, str], count: str, rows: str, months: str) -> str:
+    """Add ``rows`` (the by-owner key, then the count) into the four tables of ``tables``."""
+    (owner, key), (every, every_key), (dated, dated_key), (dated_all, dated_all_key) = (
+        tables.items()
+    )
+
+    def into(table: str, columns: str, select: str) -> str:
+        return (
+            f"INSERT INTO {table} AS t ({columns}, {count}) {select} "
+            f"ON CONFLICT ({columns}) DO UPDATE SET {count} = t.{count} + EXCLUDED.{count}"
+        )
+
+    by_month = f"s CROSS JOIN {months} WHERE {KEPT}"
+    return f"""
+    WITH s ({key}, n) AS ({rows}),
+         o AS ({into(owner, key, "SELECT * FROM s")}),
+         a AS ({into(every, every_key, f"SELECT {every_key}, sum(n) FROM s GROUP BY {every_key}")}),
+         d AS ({into(dated, dated_key, f"SELECT {dated_key}, n FROM {by_month}")})
+    {into(dated_all, dated_all_key,
+          f"SELECT {dated_all_key}, sum(n) FROM {by_month} GROUP BY {dated_all_key}")}"""  # fmt: skip
+
+
+STAY_NOW = DAYS.format(
+    later="LOCALTIMESTAMP", earlier="COALESCE(OLD.stage_entered_at, OLD.created_at)"
+)
+WIN_NOW = f"greatest({DAYS.format(later='LOCALTIMESTAMP', earlier='NEW.created_at')}, 0)"
+LEAD_MONTHS = _months("created", "closing")
+NEW_MONTHS = _months("NEW.created_at", "NEW.expected_close_date")
+APPLY_STAYS = _upsert(
+    STAYS,
+    "stays",
+    "SELECT owner, x.stage_id, cur, src, x.days, sign * count(*) "
+    "FROM crm_lead_stays(lead, skip) AS x GROUP BY x.stage_id, x.days",
+    LEAD_MONTHS,
+)
+APPLY_WINS = _upsert(
+    WINS,
+    "leads",
+    "SELECT owner, cur, src, x.days, sign * count(*) "
+    "FROM crm_lead_wins(lead, created, skip) AS x GROUP BY x.days",
+    LEAD_MONTHS,
+)
+# A move: the stay it ends, and a win if it won (one row each, under the lead now).
+ONE_STAY = _upsert(
+    STAYS,
+    "stays",
+    f"SELECT NEW.owner_id, OLD.stage_id, NEW.currency, NEW.source, {STAY_NOW}, 1",
+    NEW_MONTHS,
+)
+ONE_WIN = _upsert(
+    WINS, "leads", f"SELECT NEW.owner_id, NEW.currency, NEW.source, {WIN_NOW}, 1", NEW_MONTHS
+)
+LEAD = "lead integer, owner integer, cur varchar, src varchar, created timestamp"
+FUNCTIONS = f"""
+CREATE FUNCTION crm_lead_stays_apply({LEAD}, closing date, skip bigint, sign integer)
+RETURNS void
+LANGUAGE sql AS $$
+    {APPLY_STAYS};
+    {APPLY_WINS};
+$$;
+CREATE OR REPLACE FUNCTION crm_leads_stays() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    newest bigint;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM crm_lead_stays_apply(OLD.id, OLD.owner_id, OLD.currency, OLD.source,
+                                     OLD.created_at, OLD.expected_close_date, NULL, -1);
+        RETURN OLD;
+    END IF;
+    IF (NEW.owner_id, NEW.created_at, NEW.currency, NEW.source, NEW.expected_close_date)
+       IS NOT DISTINCT FROM
+       (OLD.owner_id, OLD.created_at, OLD.currency, OLD.source, OLD.expected_close_date) THEN
+        -- Only the stage changed (most moves): one stay more, from when the lead entered
+        -- the stage it left (its history's last row) to now (this move's row), and a win.
+        IF COALESCE(OLD.stage_entered_at, OLD.created_at) IS NOT NULL
+           AND EXISTS (SELECT 1 FROM lead_stages AS s WHERE s.id = OLD.stage_id) THEN
+            {ONE_STAY};
+        END IF;
+        IF NEW.created_at IS NOT NULL AND EXISTS (
+            SELECT 1 FROM lead_stages AS s WHERE s.id = NEW.stage_id AND s.name = 'Closed Won'
+        ) THEN
+            {ONE_WIN};
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF NEW.stage_id IS DISTINCT FROM OLD.stage_id THEN
+        -- This move's history row, written by trg_leads_stage_history_update.
+        SELECT max(h.id) INTO newest FROM lead_stage_history AS h WHERE h.lead_id = NEW.id;
+    END IF;
+    PERFORM crm_lead_stays_apply(OLD.id, OLD.owner_id, OLD.currency, OLD.source,
+                                 OLD.created_at, OLD.expected_close_date, newest, -1);
+    PERFORM crm_lead_stays_apply(NEW.id, NEW.owner_id, NEW.currency, NEW.source,
+                                 NEW.created_at, NEW.expected_close_date, NULL, 1);
+    RETURN NULL;
+END;
+$$;
+"""
+WATCHED = ("stage_id", "owner_id", "created_at", "currency", "source", "expected_close_date")
+
+
+def trigger(watched: tuple[str, ...]) -> str:
+    """The row trigger on an UPDATE of any of ``watched``."""
+    return (
+        f"CREATE TRIGGER trg_leads_stays AFTER UPDATE OF {', '.join(watched)} ON leads "
+        "FOR EACH ROW WHEN ("
+        + " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in watched)
+        + ") EXECUTE FUNCTION crm_leads_stays()"
+    )
+
+
+STAY_DAYS = DAYS.format(later="s.changed_at", earlier="s.before_at")
+WIN_DAYS = f"greatest({DAYS.format(later='h.changed_at', earlier='l.created_at')}, 0)"
+ROW_MONTHS = _months("l.created_at", "l.expected_close_date")
+
+
+REBUILD = f"""
+CREATE OR REPLACE FUNCTION crm_rebuild_stage_stays() RETURNS void
+LANGUAGE sql SET work_mem = '256MB' AS $$
+    DELETE FROM stage_stays;
+    DELETE FROM stage_stays_all;
+    DELETE FROM stage_stays_dated;
+    DELETE FROM stage_stays_dated_all;
+    DELETE FROM won_cycles;
+    DELETE FROM won_cycles_all;
+    DELETE FROM won_cycles_dated;
+    DELETE FROM won_cycles_dated_all;
+    INSERT INTO stage_stays_dated
+           (owner_id, stage_id, currency, source, dated_by, month, days, stays)
+    SELECT l.owner_id, s.before_stage, l.currency, l.source, d.dated_by, d.month, {STAY_DAYS},
+           count(*)
+      FROM (SELECT h.lead_id, h.changed_at,
+                   lag(h.changed_at) OVER w AS before_at,
+                   lag(h.to_stage_id) OVER w AS before_stage
+              FROM lead_stage_history AS h
+            WINDOW w AS (PARTITION BY h.lead_id ORDER BY h.changed_at, h.id)) AS s
+      JOIN leads AS l ON l.id = s.lead_id
+     CROSS JOIN {ROW_MONTHS}
+     WHERE s.before_at IS NOT NULL AND s.before_stage IS NOT NULL AND {KEPT}
+     GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    INSERT INTO stage_stays ({STAYS["stage_stays"]}, stays)
+    SELECT {STAYS["stage_stays"]}, sum(stays) FROM stage_stays_dated
+     WHERE dated_by = 'created' GROUP BY {STAYS["stage_stays"]};
+    INSERT INTO stage_stays_all ({STAYS["stage_stays_all"]}, stays)
+    SELECT {STAYS["stage_stays_all"]}, sum(stays) FROM stage_stays
+     GROUP BY {STAYS["stage_stays_all"]};
+    INSERT INTO stage_stays_dated_all ({STAYS["stage_stays_dated_all"]}, stays)
+    SELECT {STAYS["stage_stays_dated_all"]}, sum(stays) FROM stage_stays_dated
+     GROUP BY {STAYS["stage_stays_dated_all"]};
+    INSERT INTO won_cycles_dated (owner_id, currency, source, dated_by, month, days, leads)
+    SELECT l.owner_id, l.currency, l.source, d.dated_by, d.month, {WIN_DAYS}, count(*)
+      FROM lead_stage_history AS h
+      JOIN lead_stages AS s ON s.id = h.to_stage_id AND s.name = 'Closed Won'
+      JOIN leads AS l ON l.id = h.lead_id
+     CROSS JOIN {ROW_MONTHS}
+     WHERE l.created_at IS NOT NULL AND {KEPT}
+     GROUP BY 1, 2, 3, 4, 5, 6;
+    INSERT INTO won_cycles ({WINS["won_cycles"]}, leads)
+    SELECT {WINS["won_cycles"]}, sum(leads) FROM won_cycles_dated
+     WHERE dated_by = 'created' GROUP BY {WINS["won_cycles"]};
+    INSERT INTO won_cycles_all ({WINS["won_cycles_all"]}, leads)
+    SELECT {WINS["won_cycles_all"]}, sum(leads) FROM won_cycles
+     GROUP BY {WINS["won_cycles_all"]};
+    INSERT INTO won_cycles_dated_all ({WINS["won_cycles_dated_all"]}, leads)
+    SELECT {WINS["won_cycles_dated_all"]}, sum(leads) FROM won_cycles_dated
+     GROUP BY {WINS["won_cycles_dated_all"]};
+$$
+"""
+
+
+def _migration(name: str) -> ModuleType:
+    """An earlier migration's module (its SQL), loaded afresh: a file never edited."""
+    spec = spec_from_file_location(f"_m{name[:4]}", Path(__file__).with_name(name))
+    assert spec is not None and spec.loader is not None
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+OLD_APPLY = "integer, integer, varchar, varchar, timestamp, bigint, integer"
+NEW_APPLY = "integer, integer, varchar, varchar, timestamp, date, bigint, integer"
+
+
+def upgrade() -> None:
+    op.execute("DROP TRIGGER trg_leads_stays ON leads")
+    op.execute(f"DROP FUNCTION crm_lead_stays_apply({OLD_APPLY})")
+    op.execute(TABLES)
+    op.execute(FUNCTIONS)
+    op.execute(REBUILD)
+    op.execute(trigger(WATCHED))
+    grants = _migration("0023_exchange_rates.py")._copy_grants
+    for table in ("stage_stays_dated", "stage_stays_dated_all"):
+        op.execute(grants("pipeline_stats", table))
+    for table in ("won_cycles_dated", "won_cycles_dated_all"):
+        op.execute(grants("pipeline_stats", table))
+    op.execute("SELECT crm_rebuild_stage_stays()")
+    op.execute(
+        "ANALYZE stage_stays, stage_stays_all, stage_stays_dated, stage_stays_dated_all, "
+        "won_cycles, won_cycles_all, won_cycles_dated, won_cycles_dated_all"
+    )
+
+
+def downgrade() -> None:
+    old = _migration("0029_stays_by_currency.py")
+    op.execute("DROP TRIGGER trg_leads_stays ON leads")
+    op.execute(f"DROP FUNCTION crm_lead_stays_apply({NEW_APPLY})")
+    op.execute(
+        "DROP TABLE stage_stays_dated, stage_stays_dated_all, won_cycles_dated, "
+        "won_cycles_dated_all"
+    )
+    op.execute(old.FUNCTIONS)
+    op.execute(old.REBUILD)
+    op.execute(old.TRIGGER)
+    op.execute("SELECT crm_rebuild_stage_stays()")
