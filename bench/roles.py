@@ -168,13 +168,24 @@ def pages(conn: psycopg.Connection, person: Role) -> dict[str, str | None]:
         }
     # Part 5: the funnel as it stood on a past day (mid-month: a checkpoint plus ~15 days).
     for label, days in (("a month ago", 31), ("a year ago", 365)):
-        day = (today - datetime.timedelta(days=days)).replace(day=15)
-        found[f"pipeline funnel, as of {label}"] = f"/admin/pipeline/?as_of={day}"
-        if days == 31:
-            start = day.replace(day=1) - datetime.timedelta(days=92)
-            found[f"pipeline funnel, as of {label}, created range"] = (
-                f"/admin/pipeline/?as_of={day}&created_from={start}&created_to={day}"
-            )
+        day = (today - datetime.timedelta(days=days)).replace(day=1) + datetime.timedelta(days=14)
+        funnel = f"/admin/pipeline/?as_of={day}"
+        found[f"pipeline funnel, as of {label}"] = funnel
+        start = day.replace(day=1) - datetime.timedelta(days=92)
+        found[f"pipeline funnel, as of {label}, created range"] = (
+            f"{funnel}&created_from={start}&created_to={day}"
+        )
+        # Partial months at both ends: their days, not whole months.
+        start, end = start + datetime.timedelta(days=20), day - datetime.timedelta(days=5)
+        found[f"pipeline funnel, as of {label}, created range of part months"] = (
+            f"{funnel}&created_from={start}&created_to={end}"
+        )
+        close = f"close_from={day}&close_to={day + datetime.timedelta(days=60)}"
+        found[f"pipeline funnel, as of {label}, close range"] = f"{funnel}&{close}"
+        # Both ranges: not in the flows, so today's leads rewound (crm/sales/asof.py).
+        found[f"pipeline funnel, as of {label}, both ranges"] = (
+            f"{funnel}&{close}&created_from={start}&created_to={end}"
+        )
     return found
 
 
