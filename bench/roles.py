@@ -165,6 +165,8 @@ def pages(conn: psycopg.Connection, person: Role) -> dict[str, str | None]:
             f"pipeline {name}, source": f"/admin/{page}?source=Referral",
             f"pipeline {name}, created range": f"/admin/{page}?{created}",
             f"pipeline {name}, close range": f"/admin/{page}?{close}",
+            f"pipeline {name}, close range and source": f"/admin/{page}?{close}&source=Referral",
+            f"pipeline {name}, both ranges": f"/admin/{page}?{close}&{created}",
         }
     # Part 5: the funnel as it stood on a past day (mid-month: a checkpoint plus ~15 days).
     for label, days in (("a month ago", 31), ("a year ago", 365)):

@@ -74,26 +74,33 @@ def _months(created: str, close: str) -> str:
     )
 
 
-def _upsert(tables: dict[str, str], count: str, rows: str, months: str) -> str:
-    """Add ``rows`` (the by-owner key, then the count) into the four tables of ``tables``."""
+def _into(table: str, columns: str, count: str, select: str) -> str:
+    """Add ``select``'s rows (``columns``, then the count) into ``table``."""
+    return (
+        f"INSERT INTO {table} AS t ({columns}, {count}) {select} "
+        f"ON CONFLICT ({columns}) DO UPDATE SET {count} = t.{count} + EXCLUDED.{count}"
+    )
+
+
+def _upsert(tables: dict[str, str], count: str, rows: str, months: str, extra: str = "") -> str:
+    """Add ``rows`` (the by-owner key, the count, then ``extra``, columns ``months`` may
+    name) into the four tables of ``tables``."""
     (owner, key), (every, every_key), (dated, dated_key), (dated_all, dated_all_key) = (
         tables.items()
     )
 
-    def into(table: str, columns: str, select: str) -> str:
-        return (
-            f"INSERT INTO {table} AS t ({columns}, {count}) {select} "
-            f"ON CONFLICT ({columns}) DO UPDATE SET {count} = t.{count} + EXCLUDED.{count}"
+    def into(table: str, columns: str, source: str) -> str:
+        return _into(
+            table, columns, count, f"SELECT {columns}, sum(n) FROM {source} GROUP BY {columns}"
         )
 
     by_month = f"s CROSS JOIN {months} WHERE {KEPT}"
     return f"""
-    WITH s ({key}, n) AS ({rows}),
-         o AS ({into(owner, key, "SELECT * FROM s")}),
-         a AS ({into(every, every_key, f"SELECT {every_key}, sum(n) FROM s GROUP BY {every_key}")}),
-         d AS ({into(dated, dated_key, f"SELECT {dated_key}, n FROM {by_month}")})
-    {into(dated_all, dated_all_key,
-          f"SELECT {dated_all_key}, sum(n) FROM {by_month} GROUP BY {dated_all_key}")}"""  # fmt: skip
+    WITH s ({key}, n{extra}) AS ({rows}),
+         o AS ({into(owner, key, "s")}),
+         a AS ({into(every, every_key, "s")}),
+         d AS ({into(dated, dated_key, by_month)})
+    {into(dated_all, dated_all_key, by_month)}"""
 
 
 STAY_NOW = DAYS.format(
@@ -126,6 +133,40 @@ ONE_STAY = _upsert(
 ONE_WIN = _upsert(
     WINS, "leads", f"SELECT NEW.owner_id, NEW.currency, NEW.source, {WIN_NOW}, 1", NEW_MONTHS
 )
+# A lead inserted as won (an import): its win, of no days (its history starts at its
+# creation), as a rebuild counts it.
+INSERT_WINS = _upsert(
+    WINS,
+    "leads",
+    "SELECT n.owner_id, n.currency, n.source, 0, 1, n.created_at, n.expected_close_date "
+    "FROM new_rows AS n JOIN lead_stages AS g ON g.id = n.stage_id AND g.name = 'Closed Won' "
+    "WHERE n.created_at IS NOT NULL",
+    LEAD_MONTHS,
+    ", created, closing",
+)
+# A new expected-close month: the lead's stays and wins leave the old month's 'close' rows
+# for the new month's, and nothing else moves (the caller skips a move within a month).
+CLOSE_MONTHS = (
+    "(VALUES (CAST(date_trunc('month', was) AS date), -1), "
+    "(CAST(date_trunc('month', closing) AS date), 1)) AS m (month, sign)"
+)
+STAYS_COLUMNS = "dated_by, month, stage_id, currency, source, days"
+WINS_COLUMNS = "dated_by, month, currency, source, days"
+CLOSE_MOVE = f"""
+    WITH s AS (SELECT m.month, x.stage_id, x.days, m.sign * count(*) AS n
+                 FROM crm_lead_stays(lead, NULL) AS x CROSS JOIN {CLOSE_MONTHS}
+                WHERE m.month IS NOT NULL GROUP BY m.month, m.sign, x.stage_id, x.days),
+         d AS ({_into("stage_stays_dated", f"owner_id, {STAYS_COLUMNS}", "stays",
+                      "SELECT owner, 'close', month, stage_id, cur, src, days, n FROM s")})
+    {_into("stage_stays_dated_all", STAYS_COLUMNS, "stays",
+           "SELECT 'close', month, stage_id, cur, src, days, n FROM s")};
+    WITH s AS (SELECT m.month, x.days, m.sign * count(*) AS n
+                 FROM crm_lead_wins(lead, created, NULL) AS x CROSS JOIN {CLOSE_MONTHS}
+                WHERE m.month IS NOT NULL GROUP BY m.month, m.sign, x.days),
+         d AS ({_into("won_cycles_dated", f"owner_id, {WINS_COLUMNS}", "leads",
+                      "SELECT owner, 'close', month, cur, src, days, n FROM s")})
+    {_into("won_cycles_dated_all", WINS_COLUMNS, "leads",
+           "SELECT 'close', month, cur, src, days, n FROM s")};"""  # fmt: skip
 LEAD = "lead integer, owner integer, cur varchar, src varchar, created timestamp"
 FUNCTIONS = f"""
 CREATE FUNCTION crm_lead_stays_apply({LEAD}, closing date, skip bigint, sign integer)
@@ -133,6 +174,17 @@ RETURNS void
 LANGUAGE sql AS $$
     {APPLY_STAYS};
     {APPLY_WINS};
+$$;
+CREATE FUNCTION crm_lead_close_move({LEAD}, was date, closing date) RETURNS void
+LANGUAGE sql AS $$
+    {CLOSE_MOVE}
+$$;
+CREATE FUNCTION crm_leads_stays_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    {INSERT_WINS};
+    RETURN NULL;
+END;
 $$;
 CREATE OR REPLACE FUNCTION crm_leads_stays() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -143,6 +195,19 @@ BEGIN
         PERFORM crm_lead_stays_apply(OLD.id, OLD.owner_id, OLD.currency, OLD.source,
                                      OLD.created_at, OLD.expected_close_date, NULL, -1);
         RETURN OLD;
+    END IF;
+    IF (NEW.owner_id, NEW.created_at, NEW.currency, NEW.source, NEW.stage_id)
+       IS NOT DISTINCT FROM
+       (OLD.owner_id, OLD.created_at, OLD.currency, OLD.source, OLD.stage_id) THEN
+        -- Only the expected-close date changed (a bulk re-dating is many of these): the
+        -- lead's stays and wins change close month, if the month changed; nothing else.
+        IF date_trunc('month', NEW.expected_close_date)
+           IS DISTINCT FROM date_trunc('month', OLD.expected_close_date) THEN
+            PERFORM crm_lead_close_move(NEW.id, NEW.owner_id, NEW.currency, NEW.source,
+                                        NEW.created_at, OLD.expected_close_date,
+                                        NEW.expected_close_date);
+        END IF;
+        RETURN NULL;
     END IF;
     IF (NEW.owner_id, NEW.created_at, NEW.currency, NEW.source, NEW.expected_close_date)
        IS NOT DISTINCT FROM
@@ -183,6 +248,13 @@ def trigger(watched: tuple[str, ...]) -> str:
         + " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in watched)
         + ") EXECUTE FUNCTION crm_leads_stays()"
     )
+
+
+INSERT_TRIGGER = (
+    "CREATE TRIGGER trg_leads_stays_insert AFTER INSERT ON leads "
+    "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+    "EXECUTE FUNCTION crm_leads_stays_insert()"
+)
 
 
 STAY_DAYS = DAYS.format(later="s.changed_at", earlier="s.before_at")
@@ -255,6 +327,7 @@ def _migration(name: str) -> ModuleType:
 
 OLD_APPLY = "integer, integer, varchar, varchar, timestamp, bigint, integer"
 NEW_APPLY = "integer, integer, varchar, varchar, timestamp, date, bigint, integer"
+CLOSE_APPLY = "integer, integer, varchar, varchar, timestamp, date, date"
 
 
 def upgrade() -> None:
@@ -264,6 +337,7 @@ def upgrade() -> None:
     op.execute(FUNCTIONS)
     op.execute(REBUILD)
     op.execute(trigger(WATCHED))
+    op.execute(INSERT_TRIGGER)
     grants = _migration("0023_exchange_rates.py")._copy_grants
     for table in ("stage_stays_dated", "stage_stays_dated_all"):
         op.execute(grants("pipeline_stats", table))
@@ -279,6 +353,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     old = _migration("0029_stays_by_currency.py")
     op.execute("DROP TRIGGER trg_leads_stays ON leads")
+    op.execute("DROP TRIGGER trg_leads_stays_insert ON leads")
+    op.execute("DROP FUNCTION crm_leads_stays_insert()")
+    op.execute(f"DROP FUNCTION crm_lead_close_move({CLOSE_APPLY})")
     op.execute(f"DROP FUNCTION crm_lead_stays_apply({NEW_APPLY})")
     op.execute(
         "DROP TABLE stage_stays_dated, stage_stays_dated_all, won_cycles_dated, "

@@ -150,9 +150,55 @@ def test_the_triggers_keep_the_months(world, stages, users, db_connection: Conne
     assert kept(db_connection) == before
 
 
-def kept(conn: Connection) -> list[list]:
-    """The dated histograms' non-empty rows, in order."""
+def test_close_dates_and_won_imports_keep_the_histograms(
+    world, stages, users, db_connection: Connection
+):
+    """A close date moved within its month, to another month, to none and back, and a lead
+    inserted as won, leave the eight histograms as a rebuild from history makes them."""
+    redate = text("UPDATE leads SET expected_close_date = :d WHERE id = :id")
+    db_connection.execute(redate, {"d": date(2025, 3, 28), "id": world["P"]})  # same month
+    assert to_win(timing.Of(months=CLOSING_MARCH)) == 40
+    db_connection.execute(redate, {"d": None, "id": world["P"]})
+    assert to_win(timing.Of(months=CLOSING_MARCH)) is None
+    assert times(stages, timing.Of(months=CLOSING_MARCH))["New"] == (1, 20, 20)  # Q alone
+    assert to_win(timing.Of(months=JANUARY)) == 40  # its creation month keeps it
+    db_connection.execute(redate, {"d": date(2025, 5, 2), "id": world["P"]})
+    assert to_win(timing.Of(months=CLOSING_MAY)) == 40  # 40 and 45 days (P, R): nearest rank
+    db_connection.execute(
+        text(
+            "UPDATE leads SET expected_close_date = expected_close_date + 40 WHERE id IN (:p, :q)"
+        ),
+        {"p": world["P"], "q": world["Q"]},
+    )  # P to June, Q to April, in one statement
+    assert times(stages, timing.Of(months=CLOSING_MARCH)) == {}
+    won = factories.lead(
+        title="Imported win", stage_id=stages["Closed Won"], owner_id=users[REP].id,
+        currency="USD", source="Website", amount=10, expected_close_date=date(2025, 3, 9),
+        created_at=datetime(2025, 3, 3, 9),
+    ).id  # fmt: skip
+    assert to_win(timing.Of(users[REP].id, months=CLOSING_MARCH)) == 0
+    before = kept(db_connection, undated=True)
+    assert sum(row[-1] for table in before for row in table) > 0
+    db_connection.execute(text("SELECT crm_rebuild_stage_stays()"))
+    assert kept(db_connection, undated=True) == before
+    db_connection.execute(text("DELETE FROM leads WHERE id = :id"), {"id": won})
+    assert to_win(timing.Of(users[REP].id, months=CLOSING_MARCH)) is None
+    assert all(row[-1] >= 0 for table in kept(db_connection, undated=True) for row in table)
+
+
+def kept(conn: Connection, undated: bool = False) -> list[list]:
+    """The dated histograms' non-empty rows, in order (and the undated ones' if asked)."""
     tables = {
+        **(
+            {
+                "stage_stays": "owner_id, stage_id, currency, source",
+                "stage_stays_all": "stage_id, currency, source",
+                "won_cycles": "owner_id, currency, source",
+                "won_cycles_all": "currency, source",
+            }
+            if undated
+            else {}
+        ),
         "stage_stays_dated": "owner_id, stage_id, currency, source, dated_by, month",
         "stage_stays_dated_all": "stage_id, currency, source, dated_by, month",
         "won_cycles_dated": "owner_id, currency, source, dated_by, month",

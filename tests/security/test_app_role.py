@@ -61,6 +61,11 @@ def test_the_app_role_works_the_crm(as_app_role: Connection):
     conn.execute(
         text("UPDATE leads SET stage_id = :s WHERE id = :id"), {"s": ids["other"], "id": lead}
     )
+    # A new close date moves the lead's stays in the dated histograms (0036), as the app's role.
+    conn.execute(
+        text("UPDATE leads SET expected_close_date = DATE '2030-01-31' WHERE id = :id"),
+        {"id": lead},
+    )
     conn.execute(
         text(
             "INSERT INTO csv_uploads (user_id, kind, filename, content) "
@@ -79,7 +84,7 @@ def test_the_app_role_works_the_crm(as_app_role: Connection):
         ),
         {"id": lead},
     ).all()
-    assert actions == ["INSERT", "UPDATE", "DELETE"]  # the cascade is audited too
+    assert actions == ["INSERT", "UPDATE", "UPDATE", "DELETE"]  # the cascade is audited too
     # The as-of funnel makes its month checkpoints from a page view, as the app's role.
     moves = conn.scalar(text("SELECT count(*) FROM pipeline_flows WHERE owner_id = :owner"), ids)
     assert moves == 0  # in, moved, deleted: today's flows net to nothing, and are gone (0030)
