@@ -11,8 +11,10 @@ months it touches (crm/sales/timing.py).
 
 The same row triggers keep them, in the same statements as the undated ones: a move
 adds its stay and win under the lead's months; a change of owner, currency, source,
-creation date or (now) expected-close date takes the lead's stays out as they were
-and puts them back as they are; a delete takes them out. ``crm_rebuild_stage_stays()``
+creation date takes the lead's stays out as they were and puts them back as they are;
+a new expected-close month moves only its 'close' rows (``crm_lead_close_move``); a
+delete takes them out; and a lead inserted as Closed Won counts its win (of no days, as
+a rebuild does; no trigger counted it before). ``crm_rebuild_stage_stays()``
 rebuilds them from the history too. The new tables get ``pipeline_stats``' grants.
 
 Revision ID: 0036_stays_by_lead_dates

@@ -665,6 +665,7 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         # Migration 0027: the histograms of stays and of days to win.
         "trg_leads_stays",
         "trg_leads_stays_delete",
+        "trg_leads_stays_insert",  # 0036: a lead inserted as won
         # Migration 0022: the stages a lead entered.
         "trg_leads_stage_history_insert",
         "trg_leads_stage_history_update",

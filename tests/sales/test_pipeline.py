@@ -229,6 +229,14 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
     ):  # fmt: skip
         zeros = f"SELECT count(*) FROM {aggregate} WHERE leads = 0 AND amount = 0 AND weighted = 0"
         assert db_connection.scalar(text(zeros)) == 0, aggregate
+    # And the flows add up to the leads there are now, each table by its own keys.
+    leads = db_connection.scalar(text("SELECT count(*) FROM leads"))
+    assert leads > 0
+    for flows in (
+        "pipeline_flows", "pipeline_flows_all", "pipeline_flows_created_month",
+        "pipeline_flows_created_day", "pipeline_flows_close_month", "pipeline_flows_close_day",
+    ):  # fmt: skip
+        assert db_connection.scalar(text(f"SELECT sum(leads) FROM {flows}")) == leads, flows
 
 
 def page(browser: Browser, **args: str) -> str:
