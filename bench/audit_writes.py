@@ -12,9 +12,9 @@ trigger (target ≥ 70%), and a lead's stage, audited, with and without the
 stage-history trigger of migration 0022 (target ≥ 90%), and with and without
 everything issue 17 adds to a stage move (history, path, time-in-stage histograms),
 and with and without the as-of flows (migrations 0028, 0035) in the aggregates' trigger.
-Last, a lead's expected close date moved a month (one lead per UPDATE, then all of a
-round's leads in one UPDATE) with and without the time-in-stage trigger (migration 0036
-moves the lead's histogram rows to the new close month).
+Last, a lead's expected close date moved a month (one lead per UPDATE, then all the
+sampled leads, ``--updates`` of them, in one UPDATE) with and without the time-in-stage
+trigger (migration 0036 moves the lead's histogram rows to the new close month).
 """
 
 from __future__ import annotations
@@ -75,11 +75,11 @@ def compare(
 def aggregate_functions() -> tuple[str, str]:
     """The pipeline aggregates' trigger function with the as-of flows (0028, 0035), and without.
 
-    As the newest migration that writes it (0035) makes it.
+    As the newest migration that writes it (0037) makes it.
     """
     spec = spec_from_file_location(
-        "_m0035",
-        Path(__file__).parents[1] / "migrations/versions/0035_flows_by_lead_dates.py",
+        "_m0037",
+        Path(__file__).parents[1] / "migrations/versions/0037_closing_by_source.py",
     )
     assert spec is not None and spec.loader is not None
     module = module_from_spec(spec)

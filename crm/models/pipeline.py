@@ -8,8 +8,9 @@ stage, currency, expected-close month and creation month (the home page's
 forecast); ``pipeline_months`` and ``forecast_months`` the same as those two
 without the owner (every owner's pipeline, converted: migration 0023);
 ``pipeline_days`` like ``pipeline_months`` by creation day, ``pipeline_closing`` by
-expected-close day and creation month (migration 0026).
-Statement-level triggers on ``leads`` keep all seven (migrations 0012, 0021, 0023, 0026),
+expected-close day and creation month (migration 0026), ``pipeline_closing_sources``
+the same by source too (0037).
+Statement-level triggers on ``leads`` keep all eight (migrations 0012, 0021, 0023, 0026, 0037),
 and ``pipeline_flows`` and ``pipeline_flows_all``, the same by day of change (0028),
 and ``pipeline_flows_<date>``, every owner's by a date of the lead too (0035: ``flows_by_date``);
 the app only reads them (and makes the flows' month checkpoints, through
@@ -89,6 +90,20 @@ pipeline_closing = _aggregate(
 )
 Index("idx_pipeline_days_created_day", pipeline_days.c.created_day)
 Index("idx_pipeline_closing_close_day", pipeline_closing.c.close_day)
+# Migration 0037: pipeline_closing by source too, read for a close range with a source.
+pipeline_closing_sources = _aggregate(
+    "pipeline_closing_sources",
+    Column("source", String(100)),
+    Column("close_day", Date),
+    Column("created_month", Date),
+    *_path(),
+    by_owner=False,
+)
+Index(
+    "idx_pipeline_closing_sources_source_close",
+    pipeline_closing_sources.c.source,
+    pipeline_closing_sources.c.close_day,
+)
 
 
 # Migration 0027: histograms of completed stays in a stage, and of days to win, by owner;

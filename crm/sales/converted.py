@@ -8,8 +8,8 @@ at its rate (crm/sales/rates.py):
   (a range of its unique index);
 - partial months at the ends of a creation range from ``pipeline_days`` (every
   owner's) or the leads (one owner's, through ``idx_leads_owner_created_at``);
-- an expected-close range from ``pipeline_closing`` (every owner's, any source,
-  whole creation months) or else the leads;
+- an expected-close range from ``pipeline_closing`` (every owner's, whole creation
+  months), or ``pipeline_closing_sources`` with a source (0037), or else the leads;
 - a month in which one of its currency's rates starts (not on the 1st) from the
   leads grouped by day, so each day converts at its own rate.
 """
@@ -24,7 +24,14 @@ from typing import Any
 from sqlalchemy import ARRAY, Date, Integer, and_, cast, func, literal, or_, select
 
 from crm.extensions import DbSession
-from crm.models import Lead, pipeline_closing, pipeline_days, pipeline_months, pipeline_stats
+from crm.models import (
+    Lead,
+    pipeline_closing,
+    pipeline_closing_sources,
+    pipeline_days,
+    pipeline_months,
+    pipeline_stats,
+)
 from crm.sales.rates import Rates
 
 # A group of leads: their stage, the stages they passed, the stage they left for it
@@ -175,10 +182,13 @@ def from_closing(
     close: tuple[date | None, date | None],
     months: tuple[date | None, date | None],
     paths: bool = True,
+    source: str | None = None,
 ) -> Groups:
     """Every owner's leads by expected-close day range and whole creation months."""
-    closing = pipeline_closing.c
+    closing = (pipeline_closing_sources if source else pipeline_closing).c
     conditions = [] if currency is None else [closing.currency == currency]
+    if source:
+        conditions.append(closing.source == source)
     first, last = close
     last_stop = last + timedelta(days=1) if last is not None else None  # close_to counts
     conditions += _between(closing.close_day, first, last_stop)

@@ -198,14 +198,16 @@ def groups(session: DbSession, filters: Filters, paths: bool = True) -> converte
     Whole creation months come from the aggregates (every owner's, or one
     owner's); partial months at the ends of a creation range from ``pipeline_days``
     (every owner's) or the owner's leads; an expected-close range from
-    ``pipeline_closing`` (every owner's, no source, whole months) or the leads.
+    ``pipeline_closing`` (every owner's, whole months; by source: 0037) or the leads.
     """
     end = filters.created_to + timedelta(days=1) if filters.created_to else None
     months, edges = split_by_month(filters.created_from, end)
     if filters.close_from or filters.close_to:
-        if filters.owner_id is None and not filters.source and months and not edges:
+        if filters.owner_id is None and months and not edges:
             close = (filters.close_from, filters.close_to)
-            return converted.from_closing(session, filters.currency, close, months, paths)
+            return converted.from_closing(
+                session, filters.currency, close, months, paths, filters.source
+            )
         return converted.from_leads(session, lead_conditions(filters), paths=paths)
     found = (
         converted.from_aggregates(

@@ -10,11 +10,14 @@ expected-close month ('close'; none for a lead without one). So a range reads th
 months it touches (crm/sales/timing.py).
 
 The same row triggers keep them, in the same statements as the undated ones: a move
-adds its stay and win under the lead's months; a change of owner, currency, source,
-creation date takes the lead's stays out as they were and puts them back as they are;
-a new expected-close month moves only its 'close' rows (``crm_lead_close_move``); a
-delete takes them out; and a lead inserted as Closed Won counts its win (of no days, as
-a rebuild does; no trigger counted it before). ``crm_rebuild_stage_stays()``
+adds its stay (from the history row before it: not from ``stage_entered_at`` or the
+creation date, which an edit may have moved) and win under the lead's months; a change
+of owner, currency, source or creation date takes the lead's stays out as they were and
+puts them back as they are; a new expected-close month alone moves only the lead's
+'close' rows (``crm_lead_close_move``); a delete takes them out; a lead inserted as
+Closed Won (with a creation date) counts its win, of no days, as a rebuild does (no
+trigger counted it before); and a stage renamed to or from 'Closed Won' rebuilds them
+all. ``crm_rebuild_stage_stays()``
 rebuilds them from the history too. The new tables get ``pipeline_stats``' grants.
 
 Revision ID: 0036_stays_by_lead_dates
@@ -105,10 +108,9 @@ def _upsert(tables: dict[str, str], count: str, rows: str, months: str, extra: s
     {into(dated_all, dated_all_key, by_month)}"""
 
 
-STAY_NOW = DAYS.format(
-    later="LOCALTIMESTAMP", earlier="COALESCE(OLD.stage_entered_at, OLD.created_at)"
-)
-WIN_NOW = f"greatest({DAYS.format(later='LOCALTIMESTAMP', earlier='NEW.created_at')}, 0)"
+# A move's stay: from the history row before the move's own (``moved``) to it.
+STAY_NOW = DAYS.format(later="moved", earlier="since")
+WIN_NOW = f"greatest({DAYS.format(later='moved', earlier='NEW.created_at')}, 0)"
 LEAD_MONTHS = _months("created", "closing")
 NEW_MONTHS = _months("NEW.created_at", "NEW.expected_close_date")
 APPLY_STAYS = _upsert(
@@ -129,7 +131,7 @@ APPLY_WINS = _upsert(
 ONE_STAY = _upsert(
     STAYS,
     "stays",
-    f"SELECT NEW.owner_id, OLD.stage_id, NEW.currency, NEW.source, {STAY_NOW}, 1",
+    f"SELECT NEW.owner_id, left_stage, NEW.currency, NEW.source, {STAY_NOW}, 1",
     NEW_MONTHS,
 )
 ONE_WIN = _upsert(
@@ -147,7 +149,7 @@ INSERT_WINS = _upsert(
     ", created, closing",
 )
 # A new expected-close month: the lead's stays and wins leave the old month's 'close' rows
-# for the new month's, and nothing else moves (the caller skips a move within a month).
+# for the new month's, and nothing else moves (within a month, the two cancel out).
 CLOSE_MONTHS = (
     "(VALUES (CAST(date_trunc('month', was) AS date), -1), "
     "(CAST(date_trunc('month', closing) AS date), 1)) AS m (month, sign)"
@@ -155,16 +157,17 @@ CLOSE_MONTHS = (
 STAYS_COLUMNS = "dated_by, month, stage_id, currency, source, days"
 WINS_COLUMNS = "dated_by, month, currency, source, days"
 CLOSE_MOVE = f"""
-    WITH s AS (SELECT m.month, x.stage_id, x.days, m.sign * count(*) AS n
+    WITH s AS (SELECT m.month, x.stage_id, x.days, sum(m.sign) AS n
                  FROM crm_lead_stays(lead, NULL) AS x CROSS JOIN {CLOSE_MONTHS}
-                WHERE m.month IS NOT NULL GROUP BY m.month, m.sign, x.stage_id, x.days),
+                WHERE m.month IS NOT NULL GROUP BY m.month, x.stage_id, x.days
+               HAVING sum(m.sign) <> 0),
          d AS ({_into("stage_stays_dated", f"owner_id, {STAYS_COLUMNS}", "stays",
                       "SELECT owner, 'close', month, stage_id, cur, src, days, n FROM s")})
     {_into("stage_stays_dated_all", STAYS_COLUMNS, "stays",
            "SELECT 'close', month, stage_id, cur, src, days, n FROM s")};
-    WITH s AS (SELECT m.month, x.days, m.sign * count(*) AS n
+    WITH s AS (SELECT m.month, x.days, sum(m.sign) AS n
                  FROM crm_lead_wins(lead, created, NULL) AS x CROSS JOIN {CLOSE_MONTHS}
-                WHERE m.month IS NOT NULL GROUP BY m.month, m.sign, x.days),
+                WHERE m.month IS NOT NULL GROUP BY m.month, x.days HAVING sum(m.sign) <> 0),
          d AS ({_into("won_cycles_dated", f"owner_id, {WINS_COLUMNS}", "leads",
                       "SELECT owner, 'close', month, cur, src, days, n FROM s")})
     {_into("won_cycles_dated_all", WINS_COLUMNS, "leads",
@@ -192,6 +195,9 @@ CREATE OR REPLACE FUNCTION crm_leads_stays() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     newest bigint;
+    moved timestamp;
+    since timestamp;
+    left_stage integer;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM crm_lead_stays_apply(OLD.id, OLD.owner_id, OLD.currency, OLD.source,
@@ -214,13 +220,29 @@ BEGIN
     IF (NEW.owner_id, NEW.created_at, NEW.currency, NEW.source, NEW.expected_close_date)
        IS NOT DISTINCT FROM
        (OLD.owner_id, OLD.created_at, OLD.currency, OLD.source, OLD.expected_close_date) THEN
-        -- Only the stage changed (most moves): one stay more, from when the lead entered
-        -- the stage it left (its history's last row) to now (this move's row), and a win.
-        IF COALESCE(OLD.stage_entered_at, OLD.created_at) IS NOT NULL
-           AND EXISTS (SELECT 1 FROM lead_stages AS s WHERE s.id = OLD.stage_id) THEN
+        -- Only the stage changed (most moves): one stay more, from the history row before
+        -- this move's (written by trg_leads_stage_history_update) to it, and a win; as a
+        -- rebuild counts them, whatever the lead's creation date or stage_entered_at say.
+        SELECT h.id, h.changed_at INTO newest, moved
+          FROM lead_stage_history AS h WHERE h.lead_id = NEW.id ORDER BY h.id DESC LIMIT 1;
+        IF EXISTS (SELECT 1 FROM lead_stage_history AS h
+                    WHERE h.lead_id = NEW.id AND (h.changed_at, h.id) > (moved, newest)) THEN
+            -- The move sorts before another row (a creation date in the future): the
+            -- stays around it change too, so the lead's are taken out and put back.
+            PERFORM crm_lead_stays_apply(OLD.id, OLD.owner_id, OLD.currency, OLD.source,
+                                         OLD.created_at, OLD.expected_close_date, newest, -1);
+            PERFORM crm_lead_stays_apply(NEW.id, NEW.owner_id, NEW.currency, NEW.source,
+                                         NEW.created_at, NEW.expected_close_date, NULL, 1);
+            RETURN NULL;
+        END IF;
+        SELECT h.changed_at, h.to_stage_id INTO since, left_stage
+          FROM lead_stage_history AS h
+         WHERE h.lead_id = NEW.id AND (h.changed_at, h.id) < (moved, newest)
+         ORDER BY h.changed_at DESC, h.id DESC LIMIT 1;
+        IF left_stage IS NOT NULL THEN
             {ONE_STAY};
         END IF;
-        IF NEW.created_at IS NOT NULL AND EXISTS (
+        IF NEW.created_at IS NOT NULL AND moved IS NOT NULL AND EXISTS (
             SELECT 1 FROM lead_stages AS s WHERE s.id = NEW.stage_id AND s.name = 'Closed Won'
         ) THEN
             {ONE_WIN};
@@ -256,6 +278,24 @@ INSERT_TRIGGER = (
     "CREATE TRIGGER trg_leads_stays_insert AFTER INSERT ON leads "
     "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
     "EXECUTE FUNCTION crm_leads_stays_insert()"
+)
+# Which stage is 'Closed Won' decides every win counted: a stage renamed to or from it
+# rebuilds the histograms (rare; 35 s at scale 1). Deleting a closed stage that leads
+# ever entered fails anyway (idx_leads_active's sync, 0003, cannot rebuild the index
+# while the delete's ON DELETE SET NULL on leads is pending), so no delete trigger.
+WON_STAGE = (
+    """
+CREATE FUNCTION crm_lead_stages_stays() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM crm_rebuild_stage_stays();
+    RETURN NULL;
+END;
+$$
+""",
+    "CREATE TRIGGER trg_lead_stages_stays_rename AFTER UPDATE OF name ON lead_stages "
+    "FOR EACH ROW WHEN ((OLD.name = 'Closed Won') IS DISTINCT FROM (NEW.name = 'Closed Won')) "
+    "EXECUTE FUNCTION crm_lead_stages_stays()",
 )
 
 
@@ -340,6 +380,8 @@ def upgrade() -> None:
     op.execute(REBUILD)
     op.execute(trigger(WATCHED))
     op.execute(INSERT_TRIGGER)
+    for statement in WON_STAGE:
+        op.execute(statement)
     grants = _migration("0023_exchange_rates.py")._copy_grants
     for table in ("stage_stays_dated", "stage_stays_dated_all"):
         op.execute(grants("pipeline_stats", table))
@@ -356,6 +398,8 @@ def downgrade() -> None:
     old = _migration("0029_stays_by_currency.py")
     op.execute("DROP TRIGGER trg_leads_stays ON leads")
     op.execute("DROP TRIGGER trg_leads_stays_insert ON leads")
+    op.execute("DROP TRIGGER trg_lead_stages_stays_rename ON lead_stages")
+    op.execute("DROP FUNCTION crm_lead_stages_stays()")
     op.execute("DROP FUNCTION crm_leads_stays_insert()")
     op.execute(f"DROP FUNCTION crm_lead_close_move({CLOSE_APPLY})")
     op.execute(f"DROP FUNCTION crm_lead_stays_apply({NEW_APPLY})")

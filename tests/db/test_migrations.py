@@ -88,6 +88,7 @@ def test_upgrade_from_empty_then_downgrade_to_base_and_up_again(scratch_app: Fla
                 "crm_lead_path",
                 "crm_lead_stage_history_insert",
                 "crm_lead_stage_history_update",
+                "crm_lead_stages_stays",
                 "crm_lead_stays",
                 "crm_lead_stays_apply",
                 "crm_lead_wins",
@@ -159,7 +160,14 @@ def test_pipeline_totals_gets_the_grants_of_pipeline_stats(scratch_app: Flask):
             "pipeline_totals", "pipeline_months", "forecast_months", "pipeline_days",
             "pipeline_closing", "stage_stays", "won_cycles", "pipeline_flows",
             "pipeline_flows_all", "pipeline_checkpoints", "pipeline_checkpoint_months",
-            "stage_stays_all", "won_cycles_all",
+            "stage_stays_all", "won_cycles_all", "pipeline_closing_sources",
+            *(
+                f"pipeline_{kind}_{by}"
+                for kind in ("flows", "checkpoints")
+                for by in ("created_month", "created_day", "close_month", "close_day")
+            ),
+            "stage_stays_dated", "stage_stays_dated_all", "won_cycles_dated",
+            "won_cycles_dated_all",
         )  # fmt: skip
         with db.engine.connect() as conn:
             for table in tables:

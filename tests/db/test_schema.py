@@ -517,6 +517,11 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
         # Migration 0026: by creation day, and by expected-close day.
         ("pipeline_days", f"stage_id, currency, source, created_day, {PATH}"),
         ("pipeline_closing", f"stage_id, currency, close_day, created_month, {PATH}"),
+        # Migration 0037: and by source too.
+        (
+            "pipeline_closing_sources",
+            f"stage_id, currency, source, close_day, created_month, {PATH}",
+        ),
         ("forecast_months", "stage_id, currency, close_month, created_month"),
         # Migration 0028: the as-of funnel's flows by day, and checkpoints by month.
         ("pipeline_flows", f"owner_id, flow_day, stage_id, currency, source, {PATH}"),
@@ -554,6 +559,10 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
         expected[f"idx_{table}_{day}"] = (
             f"CREATE INDEX idx_{table}_{day} ON public.{table} USING btree ({day})"
         )
+    expected["idx_pipeline_closing_sources_source_close"] = (
+        "CREATE INDEX idx_pipeline_closing_sources_source_close ON "
+        "public.pipeline_closing_sources USING btree (source, close_day)"
+    )
     expected["idx_pipeline_flows_flow_day"] = (
         "CREATE INDEX idx_pipeline_flows_flow_day ON public.pipeline_flows USING btree (flow_day)"
     )
@@ -666,6 +675,7 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         "trg_leads_stays",
         "trg_leads_stays_delete",
         "trg_leads_stays_insert",  # 0036: a lead inserted as won
+        "trg_lead_stages_stays_rename",  # 0036: which stage is Closed Won
         # Migration 0022: the stages a lead entered.
         "trg_leads_stage_history_insert",
         "trg_leads_stage_history_update",

@@ -202,6 +202,18 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
         "leads, amount, weighted FROM pipeline_closing WHERE leads <> 0 "
         "ORDER BY 1, 2, 3, 4, 5, 6"
     )
+    # Migration 0037: pipeline_closing by source too.
+    by_close_source = by_close_day.replace(
+        "currency, expected_close_date", "currency, source, expected_close_date"
+    ).replace(
+        "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6",
+        "GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7",
+    )
+    kept_close_source = (
+        "SELECT stage_id, currency, source, close_day, created_month, stages_passed, "
+        "previous_stage_id, leads, amount, weighted FROM pipeline_closing_sources "
+        "WHERE leads <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
+    )
     for statement in statements:
         db_connection.execute(text(statement))
         assert db_connection.execute(text(kept)).all() == db_connection.execute(text(plain)).all()
@@ -215,6 +227,7 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
             (kept_forecast, owners_forecast),
             (kept_days, by_day),
             (kept_closing, by_close_day),
+            (kept_close_source, by_close_source),
         ):
             assert (
                 db_connection.execute(text(aggregate)).all()
@@ -223,7 +236,8 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
     # Migration 0030: a group that sums to nothing is gone, not kept as a row of zeros.
     for aggregate in (
         "pipeline_stats", "forecast_stats", "pipeline_totals", "pipeline_months",
-        "forecast_months", "pipeline_days", "pipeline_closing", "pipeline_flows",
+        "forecast_months", "pipeline_days", "pipeline_closing", "pipeline_closing_sources",
+        "pipeline_flows",
         "pipeline_flows_all", "pipeline_flows_created_month", "pipeline_flows_created_day",
         "pipeline_flows_close_month", "pipeline_flows_close_day",
     ):  # fmt: skip

@@ -186,6 +186,46 @@ def test_close_dates_and_won_imports_keep_the_histograms(
     assert all(row[-1] >= 0 for table in kept(db_connection, undated=True) for row in table)
 
 
+def test_moves_after_date_edits_and_a_renamed_won_stage_match_a_rebuild(
+    stages, users, db_connection: Connection
+):
+    """A move after the creation date was edited, a lead without a creation date, and the
+    won stage renamed and back: the histograms stay as a rebuild from history makes them."""
+    moved = text("UPDATE leads SET stage_id = :s WHERE id = :id")
+    edited = factories.lead(
+        title="Backdated", stage_id=stages["New"], created_at=datetime(2025, 1, 1, 9),
+        expected_close_date=date(2025, 3, 1), currency="USD", source="Website",
+    ).id  # fmt: skip
+    db_connection.execute(
+        text("UPDATE leads SET created_at = '2025-02-01 09:00' WHERE id = :id"), {"id": edited}
+    )
+    undated = factories.lead(title="Undated", stage_id=stages["New"]).id
+    db_connection.execute(
+        text("UPDATE leads SET created_at = NULL WHERE id = :id"), {"id": undated}
+    )
+    won = factories.lead(
+        title="Won", stage_id=stages["Proposal"], created_at=datetime(2025, 1, 5, 9),
+        expected_close_date=date(2025, 4, 1), owner_id=users[ADMIN].id,
+    ).id  # fmt: skip
+    for lead, stage in ((edited, "Contacted"), (undated, "Contacted"), (won, "Closed Won")):
+        db_connection.execute(moved, {"s": stages[stage], "id": lead})
+    # The stay in New ran from the history's first row (the lead's first creation date).
+    first_stay = (datetime.now(UTC).replace(tzinfo=None) - datetime(2025, 1, 1, 9)).days
+    assert times(stages, timing.Of(months=FEBRUARY))["New"] == (1, first_stay, first_stay)
+    assert to_win(timing.Of()) is not None
+    before = kept(db_connection, undated=True)
+    db_connection.execute(text("SELECT crm_rebuild_stage_stays()"))
+    assert kept(db_connection, undated=True) == before
+    rename = text("UPDATE lead_stages SET name = :n WHERE id = :id")
+    db_connection.execute(rename, {"n": "Won", "id": stages["Closed Won"]})
+    assert to_win(timing.Of()) is None  # no stage is 'Closed Won' now: no win counted
+    db_connection.execute(rename, {"n": "Closed Won", "id": stages["Closed Won"]})
+    assert to_win(timing.Of()) is not None
+    db_connection.execute(text("DELETE FROM leads WHERE id = :id"), {"id": won})
+    assert to_win(timing.Of()) is None
+    assert all(row[-1] >= 0 for table in kept(db_connection, undated=True) for row in table)
+
+
 def kept(conn: Connection, undated: bool = False) -> list[list]:
     """The dated histograms' non-empty rows, in order (and the undated ones' if asked)."""
     tables = {
