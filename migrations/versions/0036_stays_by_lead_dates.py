@@ -304,6 +304,8 @@ WIN_DAYS = f"greatest({DAYS.format(later='h.changed_at', earlier='l.created_at')
 ROW_MONTHS = _months("l.created_at", "l.expected_close_date")
 
 
+# Each table filled in its key's order: a range of it (an owner's months) shares pages
+# (unordered, a big book's year of stays was on 11,146 pages: 22 ms instead of 4).
 REBUILD = f"""
 CREATE OR REPLACE FUNCTION crm_rebuild_stage_stays() RETURNS void
 LANGUAGE sql SET work_mem = '256MB' AS $$
@@ -327,16 +329,16 @@ LANGUAGE sql SET work_mem = '256MB' AS $$
       JOIN leads AS l ON l.id = s.lead_id
      CROSS JOIN {ROW_MONTHS}
      WHERE s.before_at IS NOT NULL AND s.before_stage IS NOT NULL AND {KEPT}
-     GROUP BY 1, 2, 3, 4, 5, 6, 7;
+     GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 5, 6, 2, 3, 4, 7;
     INSERT INTO stage_stays ({STAYS["stage_stays"]}, stays)
     SELECT {STAYS["stage_stays"]}, sum(stays) FROM stage_stays_dated
-     WHERE dated_by = 'created' GROUP BY {STAYS["stage_stays"]};
+     WHERE dated_by = 'created' GROUP BY {STAYS["stage_stays"]} ORDER BY {STAYS["stage_stays"]};
     INSERT INTO stage_stays_all ({STAYS["stage_stays_all"]}, stays)
     SELECT {STAYS["stage_stays_all"]}, sum(stays) FROM stage_stays
-     GROUP BY {STAYS["stage_stays_all"]};
+     GROUP BY {STAYS["stage_stays_all"]} ORDER BY {STAYS["stage_stays_all"]};
     INSERT INTO stage_stays_dated_all ({STAYS["stage_stays_dated_all"]}, stays)
     SELECT {STAYS["stage_stays_dated_all"]}, sum(stays) FROM stage_stays_dated
-     GROUP BY {STAYS["stage_stays_dated_all"]};
+     GROUP BY {STAYS["stage_stays_dated_all"]} ORDER BY {STAYS["stage_stays_dated_all"]};
     INSERT INTO won_cycles_dated (owner_id, currency, source, dated_by, month, days, leads)
     SELECT l.owner_id, l.currency, l.source, d.dated_by, d.month, {WIN_DAYS}, count(*)
       FROM lead_stage_history AS h
@@ -344,16 +346,16 @@ LANGUAGE sql SET work_mem = '256MB' AS $$
       JOIN leads AS l ON l.id = h.lead_id
      CROSS JOIN {ROW_MONTHS}
      WHERE l.created_at IS NOT NULL AND {KEPT}
-     GROUP BY 1, 2, 3, 4, 5, 6;
+     GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 4, 5, 2, 3, 6;
     INSERT INTO won_cycles ({WINS["won_cycles"]}, leads)
     SELECT {WINS["won_cycles"]}, sum(leads) FROM won_cycles_dated
-     WHERE dated_by = 'created' GROUP BY {WINS["won_cycles"]};
+     WHERE dated_by = 'created' GROUP BY {WINS["won_cycles"]} ORDER BY {WINS["won_cycles"]};
     INSERT INTO won_cycles_all ({WINS["won_cycles_all"]}, leads)
     SELECT {WINS["won_cycles_all"]}, sum(leads) FROM won_cycles
-     GROUP BY {WINS["won_cycles_all"]};
+     GROUP BY {WINS["won_cycles_all"]} ORDER BY {WINS["won_cycles_all"]};
     INSERT INTO won_cycles_dated_all ({WINS["won_cycles_dated_all"]}, leads)
     SELECT {WINS["won_cycles_dated_all"]}, sum(leads) FROM won_cycles_dated
-     GROUP BY {WINS["won_cycles_dated_all"]};
+     GROUP BY {WINS["won_cycles_dated_all"]} ORDER BY {WINS["won_cycles_dated_all"]};
 $$
 """
 
