@@ -57,8 +57,8 @@ def money(amount: Decimal | float | None, currency: str | None = None) -> str:
     if amount is None:
         return ""
     if not currency:
-        return _pattern(NUMBER).apply(amount, _locale())
-    return _pattern(MONEY).apply(amount, _locale(), currency=currency, currency_digits=False)
+        return str(_pattern(NUMBER).apply(amount, _locale()))
+    return str(_pattern(MONEY).apply(amount, _locale(), currency=currency, currency_digits=False))
 
 
 def whole(amount: Decimal | float | None) -> str:
