@@ -161,6 +161,9 @@ class Lead(Model):
                 "created_at",
                 "amount",
                 "probability",
+                # Migration 0038: the as-of funnel's moved leads, index-only.
+                "stage_entered_at",
+                "id",
             ],
         ),
         # Migration 0016: a rep's leads newest first.

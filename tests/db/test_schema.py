@@ -401,7 +401,8 @@ APP_INDEXES = (
         "idx_leads_owner_close": (
             "leads",
             "btree (owner_id, expected_close_date) INCLUDE (stage_id, stages_passed, "
-            "previous_stage_id, currency, source, created_at, amount, probability)",
+            "previous_stage_id, currency, source, created_at, amount, probability, "
+            "stage_entered_at, id)",  # 0038: the as-of funnel's moved leads
         ),
         # Migration 0022: stage history, by lead and by time; the FK columns' lookups.
         "idx_lead_stage_history_lead": ("lead_stage_history", "btree (lead_id, changed_at, id)"),
