@@ -4,7 +4,8 @@ The numbers are sums by path (crm/sales/paths.py), currency and creation month:
 whole months from the aggregates the database keeps exact (``pipeline_months``
 for every owner, ``pipeline_stats`` for one; migrations 0012, 0023, 0024),
 partial months from ``pipeline_days`` (or one owner's leads), an expected-close
-range from ``pipeline_closing`` (or the leads; migration 0026). In one
+range from ``pipeline_closing`` (by source: ``pipeline_closing_sources``; else the
+leads; migrations 0026, 0037). In one
 currency, amounts are that currency's; across every currency (the default),
 every lead is counted and its amount converted to the base currency at the rate
 of its creation day (crm/sales/converted.py). Pure functions turn them into a

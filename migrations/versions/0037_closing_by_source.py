@@ -49,12 +49,30 @@ def trigger_function(flows: bool = True) -> str:
     return function.replace(END, f"{upsert}\n{END}")
 
 
-def _functions(with_table: bool) -> None:
-    """The rebuild (0028's, over every aggregate) and the trigger, with this table or not."""
+def rebuild_function(with_table: bool) -> str:
+    """``crm_rebuild_pipeline_stats()`` as 0028 makes it, over this table too (or not).
+
+    This table is filled in the order the funnel reads it (a source's close days), so
+    a range of it shares pages after a rebuild (the demo load runs one) as after this
+    migration.
+    """
     made = _migration("0028_pipeline_flows.py")
+    old = _migration("0026_pipeline_days.py")._migration_0021()
+    keys = {**made.OLD_KEYS, **({TABLE: KEY} if with_table else {})}
+    old.KEYS.clear()
+    old.KEYS.update(keys)
+    _trigger, rebuild = old._functions(list(keys))
+    filled = f"{old._sums('leads', KEY)};"
     if with_table:
-        made.OLD_KEYS[TABLE] = KEY
-    made._functions(flows=True)  # the rebuild, and 0028's trigger: replaced just below
+        assert rebuild.count(filled) == 1
+        rebuild = rebuild.replace(filled, f"{filled[:-1]} ORDER BY source, close_day;")
+    body, end = rebuild.rsplit("$$;", 1)
+    return f"{body}SELECT crm_rebuild_pipeline_flows();\n$$;{end}"
+
+
+def _functions(with_table: bool) -> None:
+    """The rebuild and the trigger, with this table or not (as 0035 left them)."""
+    op.execute(rebuild_function(with_table))
     dated = _migration("0035_flows_by_lead_dates.py").trigger_function()
     op.execute(trigger_function() if with_table else dated)
 
@@ -80,7 +98,7 @@ def upgrade() -> None:
     op.execute("SET LOCAL work_mem = '256MB'")
     op.execute(
         f"INSERT INTO {TABLE} ({KEY}, leads, amount, weighted) {old._sums('leads', KEY)} "
-        "ORDER BY source, close_day"
+        "ORDER BY source, close_day"  # as the rebuild fills it
     )
     op.execute(f"CREATE UNIQUE INDEX uk_{TABLE} ON {TABLE} ({KEY}) NULLS NOT DISTINCT")
     # A source's close range: the funnel's only read of it.
