@@ -127,6 +127,16 @@ def test_stage_in_use_is_deactivated_not_deleted(browser: Browser, users):
     assert db.session.scalar(select(LeadStage).where(LeadStage.id == unused_id)) is None
 
 
+def test_an_unused_closed_stage_can_be_deleted(browser: Browser, users):
+    """It answered 503: the index sync failed inside the delete (migration 0039)."""
+    lost = factories.stage(name="Closed Lost", order_index=7)
+    lost_id = lost.id
+    browser.login_as(users[ADMIN])
+    response = browser.post("/admin/lead-stages/delete/", {"id": lost_id})
+    assert response.status_code == 302
+    assert db.session.scalar(select(LeadStage).where(LeadStage.id == lost_id)) is None
+
+
 @pytest.mark.parametrize(
     ("action", "expected"), [("move_up", ["B", "A", "C"]), ("move_down", ["A", "C", "B"])]
 )

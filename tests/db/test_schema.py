@@ -654,6 +654,7 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
     assert set(triggers) == {
         *(f"trg_{table}_updated_at" for table in touched),
         "trg_lead_stages_sync_leads_active",
+        "trg_lead_stages_sync_at_commit",  # 0039: after deleting a closed stage
         "trg_users_rotate_session_token",
         "trg_users_end_sessions",  # 0031: a new session token ends every session
         "trg_tasks_notify_assignee",  # 0034: a task assigned to someone tells them

@@ -82,6 +82,22 @@ def test_idx_leads_active_follows_closed_stage_ids(db_connection: Connection):
     assert active_index_predicate(db_connection).endswith(f"WHERE (stage_id <> {won.id})")
 
 
+def test_a_closed_stage_can_be_deleted_and_the_index_follows_at_commit(
+    db_connection: Connection,
+):
+    """Deleting a closed stage used to fail (the rebuild met the pending events of the
+    delete's ON DELETE SET NULL on leads); the index now follows when they are done."""
+    won = factories.stage(name=CLOSED_WON, order_index=6)
+    lost = factories.stage(name=CLOSED_LOST, order_index=7)
+    factories.stage(name="Open", order_index=1)
+    before = active_index_predicate(db_connection)
+    assert before.endswith(f"WHERE (stage_id <> ALL (ARRAY[{won.id}, {lost.id}]))")
+    db_connection.execute(text("DELETE FROM lead_stages WHERE id = :id"), {"id": lost.id})
+    assert active_index_predicate(db_connection) == before  # for now: still correct
+    db_connection.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))  # as at commit
+    assert active_index_predicate(db_connection).endswith(f"WHERE (stage_id <> {won.id})")
+
+
 def test_idx_leads_active_is_not_rebuilt_when_ids_are_unchanged(db_connection: Connection):
     factories.stage(name=CLOSED_WON)
     oid = _index_oid(db_connection)
