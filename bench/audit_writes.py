@@ -149,23 +149,26 @@ def main() -> None:
             ("trg_leads_stage_history_update", "trg_leads_path", "trg_leads_stays"),
             leads, admin, args.rounds, stage,
         )  # fmt: skip
-        # A month later, then back, alternately (so the dates end as they began).
+        # A month later, then back, run by run (so the dates end as they began).
         turns = iter(range(10**9))
         step = [31]
 
-        def close_date(row_id: int, number: int) -> tuple[str, tuple[object, ...]]:
-            if number == 0:
+        def days(number: int) -> int:
+            if number == 0:  # a run's first UPDATE
                 step[0] = -31 if next(turns) % 2 else 31
+            return step[0]
+
+        def close_date(row_id: int, number: int) -> tuple[str, tuple[object, ...]]:
             return (
                 "UPDATE leads SET expected_close_date = expected_close_date + %s WHERE id = %s",
-                (step[0], row_id),
+                (days(number), row_id),
             )
 
         def close_dates(_row_id: int, number: int) -> tuple[str, tuple[object, ...]]:
             return (
                 "UPDATE leads SET expected_close_date = expected_close_date + %s "
                 "WHERE id = ANY(%s)",
-                (close_date(0, number)[1][0], dated),
+                (days(number), dated),
             )
 
         dated = [r[0] for r in conn.execute(sample.format("leads").replace(

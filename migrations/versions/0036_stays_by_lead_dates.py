@@ -109,8 +109,8 @@ def _upsert(tables: dict[str, str], count: str, rows: str, months: str, extra: s
 
 
 # A move's stay: from the history row before the move's own (``moved``) to it.
-STAY_NOW = DAYS.format(later="moved", earlier="since")
-WIN_NOW = f"greatest({DAYS.format(later='moved', earlier='NEW.created_at')}, 0)"
+MOVE_STAY = DAYS.format(later="moved", earlier="since")
+MOVE_WIN = f"greatest({DAYS.format(later='moved', earlier='NEW.created_at')}, 0)"
 LEAD_MONTHS = _months("created", "closing")
 NEW_MONTHS = _months("NEW.created_at", "NEW.expected_close_date")
 APPLY_STAYS = _upsert(
@@ -131,11 +131,11 @@ APPLY_WINS = _upsert(
 ONE_STAY = _upsert(
     STAYS,
     "stays",
-    f"SELECT NEW.owner_id, left_stage, NEW.currency, NEW.source, {STAY_NOW}, 1",
+    f"SELECT NEW.owner_id, left_stage, NEW.currency, NEW.source, {MOVE_STAY}, 1",
     NEW_MONTHS,
 )
 ONE_WIN = _upsert(
-    WINS, "leads", f"SELECT NEW.owner_id, NEW.currency, NEW.source, {WIN_NOW}, 1", NEW_MONTHS
+    WINS, "leads", f"SELECT NEW.owner_id, NEW.currency, NEW.source, {MOVE_WIN}, 1", NEW_MONTHS
 )
 # A lead inserted as won (an import): its win, of no days (its history starts at its
 # creation), as a rebuild counts it.
