@@ -9,8 +9,9 @@ forecast); ``pipeline_months`` and ``forecast_months`` the same as those two
 without the owner (every owner's pipeline, converted: migration 0023);
 ``pipeline_days`` like ``pipeline_months`` by creation day, ``pipeline_closing`` by
 expected-close day and creation month (migration 0026), ``pipeline_closing_sources``
-the same by source too (0037).
-Statement-level triggers on ``leads`` keep all eight (migrations 0012, 0021, 0023, 0026, 0037),
+the same by source too (0037), ``pipeline_closing_days`` by creation day, close day and
+source (0040).
+Statement-level triggers on ``leads`` keep all nine (migrations 0012, 0021, 0023, 0026, 0037, 0040),
 and ``pipeline_flows`` and ``pipeline_flows_all``, the same by day of change (0028),
 and ``pipeline_flows_<date>``, every owner's by a date of the lead too (0035: ``flows_by_date``);
 the app only reads them (and makes the flows' month checkpoints, through
@@ -27,10 +28,16 @@ from sqlalchemy import ARRAY, BigInteger, Column, Date, Index, Integer, Numeric,
 from crm.extensions import db
 
 
-def _aggregate(name: str, *dimensions: Column[Any], by_owner: bool = True) -> Table:
-    """An aggregate table: owner (if ``by_owner``), stage, currency, ``dimensions``, sums."""
+def _aggregate(
+    name: str, *dimensions: Column[Any], by_owner: bool = True, leading: int = 0
+) -> Table:
+    """An aggregate table: owner (if ``by_owner``), stage, currency, ``dimensions``, sums.
+
+    ``leading``: how many of ``dimensions`` come first in the unique key (its read order).
+    """
     owner = ("owner_id",) if by_owner else ()
-    key = (*owner, "stage_id", "currency", *(d.name for d in dimensions))
+    names = [d.name for d in dimensions]
+    key = (*names[:leading], *owner, "stage_id", "currency", *names[leading:])
     return Table(
         name,
         db.metadata,
@@ -103,6 +110,17 @@ Index(
     "idx_pipeline_closing_sources_source_close",
     pipeline_closing_sources.c.source,
     pipeline_closing_sources.c.close_day,
+)
+# Migration 0040: by creation day and close day, for a creation range's partial months
+# with a close range; its key leads with the two days (the read's index).
+pipeline_closing_days = _aggregate(
+    "pipeline_closing_days",
+    Column("created_day", Date),
+    Column("close_day", Date),
+    Column("source", String(100)),
+    *_path(),
+    by_owner=False,
+    leading=2,
 )
 
 

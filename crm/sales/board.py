@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, tuple_, union_all
 
 from crm.extensions import DbSession
 from crm.models import Customer, Lead, User
@@ -66,23 +66,16 @@ def parse_cursor(raw: str) -> tuple[datetime, int] | None:
         return None
 
 
-def column_cards(
-    session: DbSession,
-    user: User,
-    filters: Filters,
-    stage_id: int,
-    after: tuple[datetime, int] | None = None,
-) -> list[Card]:
-    """The next CARDS + 1 leads of one column, newest first (the extra one: "more?").
-
-    One short index scan per column, under the row rule; ``after`` continues
-    from a card's cursor without counting what came before it.
-    """
+def _column(
+    user: User, filters: Filters, stage_id: int, after: tuple[datetime, int] | None = None
+) -> Any:
+    """The SELECT of one column's next CARDS + 1 cards (its stage id first)."""
     conditions = [Lead.stage_id == stage_id, policy.row_filter(user, Lead)]
     if after is not None:
         conditions.append(tuple_(Lead.created_at, Lead.id) < tuple_(*after))
-    rows = session.execute(
+    return (
         select(
+            Lead.stage_id,
             Lead.id,
             Lead.title,
             Lead.amount,
@@ -96,7 +89,22 @@ def column_cards(
         .order_by(Lead.created_at.desc(), Lead.id.desc())
         .limit(CARDS + 1)
     )
-    return [Card(*row) for row in rows]
+
+
+def column_cards(
+    session: DbSession,
+    user: User,
+    filters: Filters,
+    stage_id: int,
+    after: tuple[datetime, int] | None = None,
+) -> list[Card]:
+    """The next CARDS + 1 leads of one column, newest first (the extra one: "more?").
+
+    One short index scan per column, under the row rule; ``after`` continues
+    from a card's cursor without counting what came before it.
+    """
+    rows = session.execute(_column(user, filters, stage_id, after))
+    return [Card(*row[1:]) for row in rows]
 
 
 def stale_counts(
@@ -112,7 +120,7 @@ def stale_counts(
         # Implied (a lead enters a stage when or after it is created), and it starts the
         # index range at the creation range instead of at the stage's oldest leads.
         conditions.append(in_stage_since() >= filters.created_from)
-    counts = {}
+    counts = []
     for stage_id, days in limits.items():
         # In the index's order, from the stage's column: an index-only range that stops
         # at the cap (without ORDER BY the planner read the table until it got there).
@@ -127,15 +135,26 @@ def stale_counts(
             .limit(STALE_CAP + 1)
             .subquery()
         )
-        counts[stage_id] = int(session.scalar(select(func.count()).select_from(capped)) or 0)
-    return counts
+        counts.append(select(func.count()).select_from(capped).scalar_subquery())
+    if not counts:
+        return {}
+    # Every stage's count in one statement: one round trip, each its own short range.
+    found = session.execute(select(*counts)).one()
+    return {stage_id: int(count or 0) for stage_id, count in zip(limits, found, strict=True)}
 
 
 def board_cards(
     session: DbSession, user: User, filters: Filters, stage_ids: list[int]
 ) -> dict[int, list[Card]]:
-    """Per stage, its first cards (see column_cards)."""
-    return {stage: column_cards(session, user, filters, stage) for stage in stage_ids}
+    """Per stage, its first cards (see column_cards), all read in one statement."""
+    found: dict[int, list[Card]] = {stage: [] for stage in stage_ids}
+    if not stage_ids:
+        return found
+    # One round trip: each column is its own ordered, limited scan inside the UNION ALL.
+    columns = [_column(user, filters, stage) for stage in stage_ids]
+    for row in session.execute(union_all(*columns)):
+        found[row[0]].append(Card(*row[1:]))
+    return found
 
 
 def readable_lead(session: DbSession, user: User, lead_id: str) -> Lead | None:

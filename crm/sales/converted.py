@@ -9,7 +9,9 @@ at its rate (crm/sales/rates.py):
 - partial months at the ends of a creation range from ``pipeline_days`` (every
   owner's) or the leads (one owner's, through ``idx_leads_owner_created_at``);
 - an expected-close range from ``pipeline_closing`` (every owner's, whole creation
-  months), or ``pipeline_closing_sources`` with a source (0037), or else the leads;
+  months), or ``pipeline_closing_sources`` with a source (0037); a creation range's
+  partial months with it from ``pipeline_closing_days`` (0040); one owner's from the
+  leads;
 - a month in which one of its currency's rates starts (not on the 1st) from the
   leads grouped by day, so each day converts at its own rate.
 """
@@ -27,6 +29,7 @@ from crm.extensions import DbSession
 from crm.models import (
     Lead,
     pipeline_closing,
+    pipeline_closing_days,
     pipeline_closing_sources,
     pipeline_days,
     pipeline_months,
@@ -194,6 +197,55 @@ def from_closing(
     conditions += _between(closing.close_day, first, last_stop)
     conditions += _between(closing.created_month, *months)
     return _summed(session, closing, closing.created_month, conditions, paths)
+
+
+def from_closing_days(
+    session: DbSession,
+    currency: str | None,
+    close: tuple[date | None, date | None],
+    edges: list[tuple[date, date]],
+    paths: bool = True,
+    source: str | None = None,
+) -> Groups:
+    """Every owner's leads due in the ``close`` days and created in the ``edges``, by month.
+
+    ``edges``: [low, high) creation ranges (a range's partial months). From
+    ``pipeline_closing_days``, the creation days listed one by one, so even without a
+    skip scan (PostgreSQL before 18) the index is searched once per day for its close
+    range, not read for every close day of those creation days.
+    """
+    closing = pipeline_closing_days.c
+    days = [low + timedelta(days=n) for low, high in edges for n in range((high - low).days)]
+    conditions: list[Any] = [closing.created_day.in_(days)]
+    if currency is not None:
+        conditions.append(closing.currency == currency)
+    if source:
+        conditions.append(closing.source == source)
+    first, last = close
+    conditions += _between(closing.close_day, first, last + timedelta(days=1) if last else None)
+    month = cast(func.date_trunc("month", closing.created_day), Date)
+    return _summed(session, closing, month, conditions, paths)
+
+
+def closing(
+    session: DbSession,
+    currency: str | None,
+    source: str | None,
+    close: tuple[date | None, date | None],
+    created: tuple[tuple[date | None, date | None] | None, list[tuple[date, date]]],
+    paths: bool = True,
+) -> Groups:
+    """Every owner's leads in the ``close`` range and the creation range ``created``.
+
+    ``created``: its whole months (None: none) and partial-month edges, as
+    crm/sales/pipeline.py's ``split_by_month`` gives them: the months by close day
+    (``from_closing``), the edges by creation day too (``from_closing_days``).
+    """
+    months, edges = created
+    found = from_closing(session, currency, close, months, paths, source) if months else {}
+    if edges:
+        merge(found, from_closing_days(session, currency, close, edges, paths, source))
+    return found
 
 
 def split_by_day(

@@ -4,8 +4,9 @@ The numbers are sums by path (crm/sales/paths.py), currency and creation month:
 whole months from the aggregates the database keeps exact (``pipeline_months``
 for every owner, ``pipeline_stats`` for one; migrations 0012, 0023, 0024),
 partial months from ``pipeline_days`` (or one owner's leads), an expected-close
-range from ``pipeline_closing`` (by source: ``pipeline_closing_sources``; else the
-leads; migrations 0026, 0037). In one
+range from ``pipeline_closing`` (by source: ``pipeline_closing_sources``; with a
+creation range's partial months, ``pipeline_closing_days``; one owner's: the leads;
+migrations 0026, 0037, 0040). In one
 currency, amounts are that currency's; across every currency (the default),
 every lead is counted and its amount converted to the base currency at the rate
 of its creation day (crm/sales/converted.py). Pure functions turn them into a
@@ -199,17 +200,18 @@ def groups(session: DbSession, filters: Filters, paths: bool = True) -> converte
     Whole creation months come from the aggregates (every owner's, or one
     owner's); partial months at the ends of a creation range from ``pipeline_days``
     (every owner's) or the owner's leads; an expected-close range from
-    ``pipeline_closing`` (every owner's, whole months; by source: 0037) or the leads.
+    ``pipeline_closing`` (every owner's, whole months; by source: 0037) and
+    ``pipeline_closing_days`` (the partial months: 0040), or one owner's leads.
     """
     end = filters.created_to + timedelta(days=1) if filters.created_to else None
     months, edges = split_by_month(filters.created_from, end)
     if filters.close_from or filters.close_to:
-        if filters.owner_id is None and months and not edges:
-            close = (filters.close_from, filters.close_to)
-            return converted.from_closing(
-                session, filters.currency, close, months, paths, filters.source
-            )
-        return converted.from_leads(session, lead_conditions(filters), paths=paths)
+        if filters.owner_id is not None:
+            return converted.from_leads(session, lead_conditions(filters), paths=paths)
+        close = (filters.close_from, filters.close_to)
+        return converted.closing(
+            session, filters.currency, filters.source, close, (months, edges), paths
+        )
     found = (
         converted.from_aggregates(
             session, filters.owner_id, filters.source, months, filters.currency, paths

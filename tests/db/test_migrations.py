@@ -161,6 +161,7 @@ def test_pipeline_totals_gets_the_grants_of_pipeline_stats(scratch_app: Flask):
             "pipeline_closing", "stage_stays", "won_cycles", "pipeline_flows",
             "pipeline_flows_all", "pipeline_checkpoints", "pipeline_checkpoint_months",
             "stage_stays_all", "won_cycles_all", "pipeline_closing_sources",
+            "pipeline_closing_days",
             *(
                 f"pipeline_{kind}_{by}"
                 for kind in ("flows", "checkpoints")

@@ -524,6 +524,11 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
             f"stage_id, currency, source, close_day, created_month, {PATH}",
         ),
         ("forecast_months", "stage_id, currency, close_month, created_month"),
+        # Migration 0040: by creation day and close day, the two days first (the read).
+        (
+            "pipeline_closing_days",
+            f"created_day, close_day, stage_id, currency, source, {PATH}",
+        ),
         # Migration 0028: the as-of funnel's flows by day, and checkpoints by month.
         ("pipeline_flows", f"owner_id, flow_day, stage_id, currency, source, {PATH}"),
         ("pipeline_flows_all", f"flow_day, stage_id, currency, source, {PATH}"),

@@ -17,7 +17,7 @@ from crm.extensions import db
 from crm.models import LeadStage, UserRole
 from crm.sales import pipeline
 from tests import factories
-from tests.helpers import Browser
+from tests.helpers import Browser, statements
 
 ADMIN, MANAGER, REP, SUPPORT = UserRole.ADMIN, UserRole.MANAGER, UserRole.USER, UserRole.SUPPORT
 STAGES = ("New", "Contacted", "Qualified", "Proposal", "Negotiation", "Closed Won", "Closed Lost")
@@ -214,6 +214,18 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
         "previous_stage_id, leads, amount, weighted FROM pipeline_closing_sources "
         "WHERE leads <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
     )
+    # Migration 0040: by creation day, close day and source.
+    by_both_days = (
+        "SELECT CAST(created_at AS date), expected_close_date, stage_id, currency, source, "
+        "stages_passed, previous_stage_id, count(*), COALESCE(sum(amount), 0), "
+        "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
+        "GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7"
+    )
+    kept_both_days = (
+        "SELECT created_day, close_day, stage_id, currency, source, stages_passed, "
+        "previous_stage_id, leads, amount, weighted FROM pipeline_closing_days "
+        "WHERE leads <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
+    )
     for statement in statements:
         db_connection.execute(text(statement))
         assert db_connection.execute(text(kept)).all() == db_connection.execute(text(plain)).all()
@@ -228,6 +240,7 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
             (kept_days, by_day),
             (kept_closing, by_close_day),
             (kept_close_source, by_close_source),
+            (kept_both_days, by_both_days),
         ):
             assert (
                 db_connection.execute(text(aggregate)).all()
@@ -237,7 +250,7 @@ def test_the_aggregates_stay_exact_through_every_kind_of_change(
     for aggregate in (
         "pipeline_stats", "forecast_stats", "pipeline_totals", "pipeline_months",
         "forecast_months", "pipeline_days", "pipeline_closing", "pipeline_closing_sources",
-        "pipeline_flows",
+        "pipeline_closing_days", "pipeline_flows",
         "pipeline_flows_all", "pipeline_flows_created_month", "pipeline_flows_created_day",
         "pipeline_flows_close_month", "pipeline_flows_close_day",
     ):  # fmt: skip
@@ -422,6 +435,67 @@ def test_a_creation_range_matches_a_plain_group_by(users, stages, db_connection,
             )
         )
     }
+    assert {s: (t.leads, t.amount, t.weighted) for s, t in got.items()} == expected
+
+
+@pytest.mark.parametrize(
+    ("created", "close", "source"),
+    [
+        # Partial creation months at both ends, a close range of part months too.
+        ((date(2025, 1, 17), date(2025, 11, 3)), (date(2025, 4, 9), date(2025, 9, 20)), None),
+        ((date(2025, 1, 17), date(2025, 11, 3)), (date(2025, 4, 9), date(2025, 9, 20)), "Web"),
+        ((date(2025, 3, 5), date(2025, 3, 9)), (date(2025, 3, 1), None), None),  # no whole month
+        ((date(2025, 2, 20), date(2025, 3, 10)), (None, date(2025, 6, 30)), "Referral"),
+        ((None, date(2025, 6, 14)), (date(2025, 5, 2), date(2025, 5, 2)), None),  # one close day
+        ((date(2025, 6, 14), None), (date(2025, 7, 1), date(2025, 12, 31)), None),
+        ((date(2025, 2, 1), date(2025, 4, 30)), (date(2025, 4, 9), date(2025, 9, 20)), None),
+    ],
+)
+def test_both_ranges_match_a_plain_group_by_and_read_no_lead(
+    users, stages, db_connection, created, close, source
+):
+    """Everyone's funnel with both ranges sums aggregates only (0037, 0040), exactly."""
+    db_connection.execute(
+        text(
+            "INSERT INTO leads (title, stage_id, currency, amount, probability, created_at, "
+            "expected_close_date, source) "
+            "SELECT 'Spread ' || g, :first + g % 7, 'USD', 10 + g, g % 101, "
+            "TIMESTAMP '2024-12-20' + make_interval(hours => g * 7), "
+            "DATE '2025-02-01' + (g * 37) % 330, (ARRAY['Web', 'Referral', NULL])[1 + g % 3] "
+            "FROM generate_series(1, 1500) g"
+        ),
+        {"first": stages["New"]},
+    )
+    filters = pipeline.Filters(
+        currency="USD",
+        source=source,
+        created_from=created[0],
+        created_to=created[1],
+        close_from=close[0],
+        close_to=close[1],
+    )
+    with statements(db_connection) as sql:
+        got = pipeline.by_stage(pipeline.stage_totals(db.session, filters))
+    assert sql and not [s for s, _ in sql if re.search(r"\bFROM leads\b", s)]
+    where = ["currency = 'USD'"]
+    for column, first, last in (
+        ("CAST(created_at AS date)", *created),
+        ("expected_close_date", *close),
+    ):
+        where += [f"{column} >= DATE '{first}'"] if first else []
+        where += [f"{column} <= DATE '{last}'"] if last else []
+    where += [f"source = '{source}'"] if source else []
+    expected = {
+        stage: (n, amount, weighted)
+        for stage, n, amount, weighted in db_connection.execute(
+            text(
+                "SELECT stage_id, count(*), COALESCE(sum(amount), 0), "
+                "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
+                f"WHERE {' AND '.join(where)} GROUP BY stage_id"
+            )
+        )
+    }
+    assert expected  # the case selects some leads
     assert {s: (t.leads, t.amount, t.weighted) for s, t in got.items()} == expected
 
 
