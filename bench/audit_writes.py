@@ -75,11 +75,12 @@ def compare(
 def aggregate_functions() -> tuple[str, str]:
     """The pipeline aggregates' trigger function with the as-of flows (0028, 0035), and without.
 
-    As the newest migration that writes it (0037) makes it.
+    As the newest migration that writes it (0040) makes it: an older one's would leave
+    out the tables added since, which would fall behind the moves of these rounds.
     """
     spec = spec_from_file_location(
-        "_m0037",
-        Path(__file__).parents[1] / "migrations/versions/0037_closing_by_source.py",
+        "_m0040",
+        Path(__file__).parents[1] / "migrations/versions/0040_closing_by_creation_day.py",
     )
     assert spec is not None and spec.loader is not None
     module = module_from_spec(spec)

@@ -148,11 +148,13 @@ def board_cards(
 ) -> dict[int, list[Card]]:
     """Per stage, its first cards (see column_cards), all read in one statement."""
     found: dict[int, list[Card]] = {stage: [] for stage in stage_ids}
-    if not stage_ids:
+    if not found:
         return found
-    # One round trip: each column is its own ordered, limited scan inside the UNION ALL.
-    columns = [_column(user, filters, stage) for stage in stage_ids]
-    for row in session.execute(union_all(*columns)):
+    # One round trip: each column is its own ordered, limited scan inside the UNION ALL;
+    # the outer ORDER BY (of at most 21 rows a column) makes each column's order certain.
+    both = union_all(*(_column(user, filters, stage) for stage in found)).subquery()
+    ordered = select(both).order_by(both.c.stage_id, both.c.created_at.desc(), both.c.id.desc())
+    for row in session.execute(ordered):
         found[row[0]].append(Card(*row[1:]))
     return found
 

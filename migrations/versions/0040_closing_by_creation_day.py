@@ -52,9 +52,12 @@ def _fill() -> str:
     )
 
 
-def trigger_function() -> str:
-    """0037's ``crm_pipeline_stats()`` with this table's upsert too."""
-    function = _migration("0037_closing_by_source.py").trigger_function()
+def trigger_function(flows: bool = True) -> str:
+    """0037's ``crm_pipeline_stats()`` with this table's upsert too.
+
+    ``flows``: with the as-of flows (as installed), or without (bench/audit_writes.py).
+    """
+    function = _migration("0037_closing_by_source.py").trigger_function(flows)
     old = _migration("0026_pipeline_days.py")._migration_0021()
     upsert = _migration("0030_aggregates_without_zeros.py")._apply(old, TABLE, KEY)
     assert function.count(END) == 1  # 0037 is never edited, but say so if it were

@@ -34,6 +34,22 @@ def head_revision() -> str:
     return script.get_current_head()
 
 
+def test_the_write_bench_swaps_in_the_databases_own_aggregates_function(
+    db_connection: Connection,
+):
+    """bench/audit_writes.py times the aggregates' trigger with and without the as-of flows
+    by installing its own copy: an older migration's would drop the tables added since
+    (0040's), which would fall behind the bench's moves."""
+    from bench.audit_writes import aggregate_functions
+
+    installed = db_connection.scalar(
+        text("SELECT prosrc FROM pg_proc WHERE proname = 'crm_pipeline_stats'")
+    )
+    with_flows, without = aggregate_functions()
+    assert with_flows.split("$$")[1] == installed
+    assert "pipeline_closing_days" in without and "pipeline_flows" not in without
+
+
 def test_database_is_at_the_single_head_revision(db_connection: Connection):
     version = db_connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert version == head_revision()

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from crm.extensions import db
 from crm.models import Lead, UserRole
 from tests import factories
-from tests.helpers import Browser
+from tests.helpers import Browser, statements
 
 ADMIN, MANAGER, REP, SUPPORT = UserRole.ADMIN, UserRole.MANAGER, UserRole.USER, UserRole.SUPPORT
 STAGES = ("New", "Contacted", "Qualified", "Proposal", "Negotiation", "Closed Won", "Closed Lost")
@@ -228,3 +228,35 @@ def test_only_the_filters_travel_to_the_show_more_address(
     url = re.search(r'data-url="([^"]+)"', column(response.get_data(as_text=True), "Contacted"))
     assert url is not None
     assert "endpoint" not in url.group(1) and "_anchor" not in url.group(1)
+
+
+def test_the_board_reads_every_columns_cards_in_one_statement_and_keeps_each_in_order(
+    browser: Browser, users, board, db_connection
+):
+    """Seven columns' cards in one UNION ALL, the stale counts in one more (not one each)."""
+    db_connection.execute(
+        text(
+            "INSERT INTO leads (title, stage_id, currency, created_at) "
+            "SELECT 'Spread ' || g, CASE WHEN g % 2 = 0 THEN :a ELSE :b END, 'USD', "
+            "now() - make_interval(hours => g) FROM generate_series(1, 50) g"
+        ),
+        {"a": board["stage:Contacted"], "b": board["stage:Proposal"]},
+    )
+    db_connection.execute(
+        text("UPDATE lead_stages SET rotting_days = 1 WHERE name NOT LIKE 'Closed%'")
+    )
+    browser.login_as(users[MANAGER])
+    with statements(db_connection) as sql:
+        page = browser.get("/admin/pipeline/board").get_data(as_text=True)
+    cards = [s for s, _ in sql if "UNION ALL" in s and "customers.name" in s]
+    assert len(cards) == 1 and cards[0].count("LIMIT") == len(STAGES)
+    assert len([s for s, _ in sql if "FROM leads" in s and "customers.name" in s]) == 1
+    stale = [s for s, _ in sql if "count(*)" in s and "stage_entered_at" in s]
+    assert len(stale) == 1 and stale[0].count("LIMIT") == 5  # the five open stages
+    # Each count in its own column (hours 24 to 50 ago: even ones Contacted, odd Proposal).
+    counts = re.findall(r"board-stale-count[^>]*>(\d+) stale", page)
+    assert counts == ["0", "14", "0", "13", "0"]
+    even = [f"Spread {g}" for g in range(2, 41, 2)]
+    odd = [f"Spread {g}" for g in range(1, 40, 2)]
+    assert re.findall(r'">(Spread \d+)</a>', column(page, "Contacted")) == even
+    assert re.findall(r'">(Spread \d+)</a>', column(page, "Proposal")) == odd
