@@ -399,6 +399,20 @@ def test_split_by_month_keeps_whole_months_and_reads_the_edges():
     )
 
 
+def plain_by_stage(conn: Connection, where: list[str]) -> dict[int, tuple[int, Decimal, Decimal]]:
+    """Per stage: count, amount and weighted amount of the leads ``where`` selects (SQL)."""
+    return {
+        stage: (n, amount, weighted)
+        for stage, n, amount, weighted in conn.execute(
+            text(
+                "SELECT stage_id, count(*), COALESCE(sum(amount), 0), "
+                "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
+                f"WHERE {' AND '.join(where)} GROUP BY stage_id"
+            )
+        )
+    }
+
+
 @pytest.mark.parametrize(
     ("start", "end"),
     [
@@ -425,16 +439,7 @@ def test_a_creation_range_matches_a_plain_group_by(users, stages, db_connection,
         where.append(f"created_at >= DATE '{start}'")
     if end:
         where.append(f"created_at < DATE '{end}' + 1")
-    expected = {
-        stage: (n, amount, weighted)
-        for stage, n, amount, weighted in db_connection.execute(
-            text(
-                "SELECT stage_id, count(*), COALESCE(sum(amount), 0), "
-                "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
-                f"WHERE {' AND '.join(where)} GROUP BY stage_id"
-            )
-        )
-    }
+    expected = plain_by_stage(db_connection, where)
     assert {s: (t.leads, t.amount, t.weighted) for s, t in got.items()} == expected
 
 
@@ -485,16 +490,7 @@ def test_both_ranges_match_a_plain_group_by_and_read_no_lead(
         where += [f"{column} >= DATE '{first}'"] if first else []
         where += [f"{column} <= DATE '{last}'"] if last else []
     where += [f"source = '{source}'"] if source else []
-    expected = {
-        stage: (n, amount, weighted)
-        for stage, n, amount, weighted in db_connection.execute(
-            text(
-                "SELECT stage_id, count(*), COALESCE(sum(amount), 0), "
-                "COALESCE(sum(amount * COALESCE(probability, 0) / 100.0), 0) FROM leads "
-                f"WHERE {' AND '.join(where)} GROUP BY stage_id"
-            )
-        )
-    }
+    expected = plain_by_stage(db_connection, where)
     assert expected  # the case selects some leads
     assert {s: (t.leads, t.amount, t.weighted) for s, t in got.items()} == expected
 
