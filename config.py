@@ -55,6 +55,8 @@ class Config:
     # Sign-in throttling (Flask-Limiter) and account lockout.
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI") or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # Requests per personal API token (crm/api/auth.py), on top of no other limit.
+    API_RATE_LIMIT = "600 per minute"
     LOGIN_RATE_LIMIT_PER_IP = _env("LOGIN_RATE_LIMIT_PER_IP") or "30 per minute"
     LOGIN_RATE_LIMIT_PER_ACCOUNT = _env("LOGIN_RATE_LIMIT_PER_ACCOUNT") or "12 per minute"
     LOCKOUT_THRESHOLD = 10  # consecutive failures

@@ -39,7 +39,7 @@ def create_app(
     app.config.update(overrides or {})
     check_required_settings(app.config)
 
-    from crm import admin, cli
+    from crm import admin, api, cli
     from crm.audit import context as audit_context
     from crm.db import outage
     from crm.security import auth, protections, second_step
@@ -66,6 +66,7 @@ def create_app(
     auth.init_app(app)
     second_step.init_app(app)
     admin.init_app(app)
+    api.init_app(app)
     pages.init_app(app)
     cli.init_app(app)
     return app

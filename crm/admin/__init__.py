@@ -10,6 +10,7 @@ from flask_login import current_user
 from crm.admin.template_patches import PatchedTemplateLoader
 from crm.admin.urls import LISTS, admin_static_url
 from crm.admin.views.activity import InteractionView, TaskView
+from crm.admin.views.api_tokens import ApiTokensView
 from crm.admin.views.audit import AuditLogView
 from crm.admin.views.home import HomeView
 from crm.admin.views.jobs import JobsView
@@ -57,6 +58,7 @@ def init_app(app: Flask) -> Admin:
         PipelineView(),
         *lists,
         JobsView(),
+        ApiTokensView(),
         NotificationsView(),
         ProfileView(),
         TwoFactorView(),

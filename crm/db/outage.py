@@ -27,6 +27,7 @@ from flask.typing import TeardownCallable
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
+from crm.api.errors import is_api_request
 from crm.extensions import db
 
 logger = logging.getLogger("crm.database")
@@ -119,7 +120,7 @@ def mark_up(state: _State) -> None:
 
 def unavailable_response(why: str) -> Response:
     """The 503 a person (HTML) or a script (JSON) gets; never touches the database."""
-    wants_json = request.accept_mimetypes.best == "application/json"
+    wants_json = request.accept_mimetypes.best == "application/json" or is_api_request()
     if wants_json or request.path == "/healthz":
         response = jsonify(status="unavailable", database="unreachable", reason=why)
     else:

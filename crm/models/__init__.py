@@ -36,6 +36,7 @@ from crm.models.pipeline import (
 )
 from crm.models.rate import ExchangeRate
 from crm.models.task import Task
+from crm.models.token import ApiToken
 from crm.models.upload import CsvUpload
 from crm.models.user import User
 
@@ -45,6 +46,7 @@ __all__ = [
     "CUSTOMER_STATUSES",
     "INDUSTRIES",
     "LEAD_SOURCES",
+    "ApiToken",
     "AuditLog",
     "BackupCheck",
     "CsvUpload",

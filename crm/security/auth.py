@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
+from crm.api.errors import MESSAGES, is_api_request, json_error
 from crm.audit import context as audit
 from crm.extensions import db
 from crm.models import User
@@ -234,8 +235,8 @@ def _login_redirect() -> Response:
 
 def require_sign_in() -> Response | None:
     """Before every request: signed-out visitors go to /login; stale sessions end."""
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
+    if request.endpoint in PUBLIC_ENDPOINTS or is_api_request():
+        return None  # the API signs each request in by its token (crm/api/auth.py)
     if not current_user.is_authenticated:
         return _login_redirect()
     now = time.time()
@@ -260,6 +261,8 @@ def require_sign_in() -> Response | None:
 
 
 def _too_many_attempts(error: Exception) -> Response | tuple[str, int]:
+    if is_api_request():
+        return json_error(429, MESSAGES[429])
     if request.endpoint == "auth.login":
         return render_login(
             "Too many sign-in attempts from here or for this account. "

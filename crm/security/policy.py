@@ -52,6 +52,7 @@ class Resource(enum.StrEnum):
     SEARCH = "search"
     PROFILE = "profile"
     JOBS = "jobs"
+    API_TOKENS = "api_tokens"
 
 
 A = Action
@@ -101,6 +102,9 @@ MATRIX: dict[Resource, dict[UserRole, frozenset[Action]]] = {
     Resource.PIPELINE: {ADMIN: READ, MANAGER: READ, REP: READ},
     # Background jobs: admins watch them and retry the failed ones.
     Resource.JOBS: {ADMIN: frozenset({A.READ, A.UPDATE})},
+    # Everyone's API tokens (each person manages their own on the profile): admins list
+    # and revoke them.
+    Resource.API_TOKENS: {ADMIN: frozenset({A.READ, A.UPDATE})},
     Resource.SEARCH: {ADMIN: READ, MANAGER: READ, REP: READ, SUPPORT: READ},
     Resource.PROFILE: {
         ADMIN: frozenset({A.READ, A.UPDATE}),

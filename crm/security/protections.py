@@ -66,7 +66,8 @@ def _private() -> bool:
     endpoint = request.endpoint or ""
     if endpoint == "plotly_js" or endpoint == "static" or endpoint.endswith(".static"):
         return False
-    return session.get("_user_id") is not None
+    # The API's answers are a token owner's own data, whatever cookie came along.
+    return session.get("_user_id") is not None or request.path.startswith("/api/")
 
 
 def _csrf_failed(error: CSRFError) -> tuple[str, int]:

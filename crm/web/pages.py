@@ -19,8 +19,10 @@ from flask import (
     request,
 )
 from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from crm.api.errors import MESSAGES, http_error, is_api_request, json_error
 from crm.extensions import db
 from crm.maintenance import drill as drills
 
@@ -72,8 +74,10 @@ def plotly_js() -> BaseResponse:
     return response.make_conditional(request)
 
 
-def _error_page(code: int) -> Callable[[Exception], tuple[str, int]]:
-    def render(_exc: Exception) -> tuple[str, int]:
+def _error_page(code: int) -> Callable[[Exception], BaseResponse | tuple[str, int]]:
+    def render(exc: Exception) -> BaseResponse | tuple[str, int]:
+        if is_api_request() and isinstance(exc, HTTPException):
+            return http_error(exc)  # an address under /api/ that no endpoint has
         return render_template(f"errors/{code}.html"), code
 
     return render
@@ -81,11 +85,18 @@ def _error_page(code: int) -> Callable[[Exception], tuple[str, int]]:
 
 def too_large(_exc: Exception) -> BaseResponse | tuple[str, int]:
     """A body over MAX_CONTENT_LENGTH: an import page says so above its form; others get 413."""
+    if is_api_request():
+        return json_error(413, MESSAGES[413])
     if request.path.endswith("/import/") and request.method == "POST":
         limit = current_app.config["IMPORT_MAX_MB"]
         flash(f"The file is larger than {limit} MB, the most an import takes. Split it.", "error")
         return redirect(request.path)
     return render_template("errors/413.html"), 413
+
+
+def _not_allowed(exc: HTTPException) -> BaseResponse | HTTPException:
+    """A method an address does not take: JSON under /api/, else werkzeug's own page."""
+    return http_error(exc) if is_api_request() else exc
 
 
 def init_app(app: Flask) -> None:
@@ -95,5 +106,6 @@ def init_app(app: Flask) -> None:
     app.add_url_rule(PLOTLY_JS_URL, "plotly_js", plotly_js)
     app.jinja_env.globals["plotly_js_url"] = PLOTLY_JS_URL
     app.register_error_handler(413, too_large)
+    app.register_error_handler(405, _not_allowed)
     for code in (403, 404):
         app.register_error_handler(code, _error_page(code))

@@ -188,6 +188,9 @@ SPEC_FOREIGN_KEYS = {
     "fk_notifications_user": ("notifications", references("user_id", "users", "CASCADE")),
     "fk_notifications_task": ("notifications", references("task_id", "tasks", "CASCADE")),
     "fk_email_digests_user": ("email_digests", references("user_id", "users", "CASCADE")),
+    # Migration 0041: API tokens go with their owner; who revoked one may be deleted.
+    "fk_api_tokens_user": ("api_tokens", references("user_id", "users", "CASCADE")),
+    "fk_api_tokens_revoked_by": ("api_tokens", references("revoked_by", "users", "SET NULL")),
 }
 
 VARCHAR = "::character varying"
@@ -450,6 +453,13 @@ RATE_CHECKS = {
         "CHECK (((kind)::text = ANY ((ARRAY['assigned'::character varying, "
         "'due'::character varying, 'overdue'::character varying])::text[])))",
     ),
+    # Migration 0041: an API token's scope, and a name that says something.
+    "chk_api_tokens_scope": (
+        "api_tokens",
+        "CHECK (((scope)::text = ANY ((ARRAY['read'::character varying, "
+        "'write'::character varying])::text[])))",
+    ),
+    "chk_api_tokens_name": ("api_tokens", "CHECK ((btrim((name)::text) <> ''::text))"),
     # Migration 0025: a stage's limit for stale deals.
     "chk_lead_stages_rotting_days": (
         "lead_stages",
@@ -460,6 +470,7 @@ RATE_UNIQUE = {
     "uq_exchange_rates_currency_valid_from": ("exchange_rates", "UNIQUE (currency, valid_from)"),
     # Migration 0031: a user's recovery codes differ.
     "uk_recovery_codes_user_code": ("recovery_codes", "UNIQUE (user_id, code_hash)"),
+    "uk_api_tokens_token_hash": ("api_tokens", "UNIQUE (token_hash)"),  # 0041
 }
 
 
@@ -479,7 +490,7 @@ def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
     assert pkeys.pop("csv_uploads_pkey") == ("csv_uploads", "PRIMARY KEY (id)")  # 0014
     assert pkeys.pop("lead_stage_history_pkey") == ("lead_stage_history", "PRIMARY KEY (id)")
     assert pkeys.pop("exchange_rates_pkey") == ("exchange_rates", "PRIMARY KEY (id)")  # 0023
-    for table in ("recovery_codes", "user_sessions"):  # 0031
+    for table in ("recovery_codes", "user_sessions", "api_tokens"):  # 0031, 0041
         assert pkeys.pop(f"{table}_pkey") == (table, "PRIMARY KEY (id)")
     assert pkeys.pop("job_runs_pkey") == ("job_runs", "PRIMARY KEY (job_id)")  # 0032
     assert pkeys.pop("backup_checks_pkey") == ("backup_checks", "PRIMARY KEY (id)")  # 0033
@@ -595,7 +606,7 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
     expected["retention_runs_pkey"] = (
         "CREATE UNIQUE INDEX retention_runs_pkey ON public.retention_runs USING btree (xid)"
     )
-    for table in ("recovery_codes", "user_sessions"):  # 0031
+    for table in ("recovery_codes", "user_sessions", "api_tokens"):  # 0031, 0041
         expected[f"{table}_pkey"] = (
             f"CREATE UNIQUE INDEX {table}_pkey ON public.{table} USING btree (id)"
         )
@@ -631,6 +642,12 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
     expected["idx_job_runs_user"] = (
         "CREATE INDEX idx_job_runs_user ON public.job_runs USING btree (user_id, job_id)"
     )
+    expected["uk_api_tokens_token_hash"] = (  # 0041: a request's token, by its digest
+        "CREATE UNIQUE INDEX uk_api_tokens_token_hash ON public.api_tokens USING btree (token_hash)"
+    )
+    expected["idx_api_tokens_user"] = (
+        "CREATE INDEX idx_api_tokens_user ON public.api_tokens USING btree (user_id, created_at)"
+    )
     expected["idx_user_sessions_user"] = (
         "CREATE INDEX idx_user_sessions_user ON public.user_sessions "
         "USING btree (user_id, last_seen_at)"
@@ -663,6 +680,8 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         "trg_users_rotate_session_token",
         "trg_users_end_sessions",  # 0031: a new session token ends every session
         "trg_tasks_notify_assignee",  # 0034: a task assigned to someone tells them
+        "trg_api_tokens_audit",  # 0041: API tokens are audited (not their digest, not uses)
+        "trg_api_tokens_no_truncate",
         "trg_users_last_admin_update",
         "trg_users_last_admin_delete",
         *(f"trg_{table}_version" for table in introspect.TABLES if table != "audit_logs"),

@@ -220,7 +220,7 @@ EVERY_VIEW = {
 @pytest.mark.parametrize(
     ("role", "visible"),
     [
-        (ADMIN, EVERY_VIEW | {"jobs"}),  # the background jobs: admins only
+        (ADMIN, EVERY_VIEW | {"jobs", "api-tokens"}),  # jobs and everyone's tokens: admins only
         (MANAGER, EVERY_VIEW),
         (REP, {"customers", "leads", "tasks", "interactions", "lead-stages"}),
         (SUPPORT, EVERY_VIEW),

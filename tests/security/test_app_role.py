@@ -123,6 +123,23 @@ def test_the_app_role_signs_people_in_with_sessions_and_codes(as_app_role: Conne
     conn.execute(text("DELETE FROM recovery_codes WHERE user_id = :owner"), ids)
 
 
+def test_the_app_role_makes_uses_and_revokes_api_tokens(as_app_role: Connection):
+    conn, ids = as_app_role, as_app_role.info
+    token = conn.scalar(
+        text(
+            "INSERT INTO api_tokens (user_id, name, scope, token_hash, prefix, expires_at) "
+            "VALUES (:owner, 'script', 'read', 'h', 'crm_x', now() + interval '1 day') "
+            "RETURNING id"
+        ),
+        ids,
+    )
+    conn.execute(text("UPDATE api_tokens SET last_used_at = now() WHERE id = :id"), {"id": token})
+    conn.execute(
+        text("UPDATE api_tokens SET revoked_at = now(), revoked_by = :owner WHERE id = :id"),
+        {**ids, "id": token},
+    )
+
+
 def test_the_app_role_queues_and_works_jobs(as_app_role: Connection):
     conn = as_app_role
     job = conn.scalar(

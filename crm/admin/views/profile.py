@@ -1,4 +1,4 @@
-"""Every signed-in person's own profile: name, password, two-factor and sessions."""
+"""Every signed-in person's own profile: name, password, two-factor, sessions, API tokens."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, ValidationError
 
 from crm.admin.audit_readable import browser
+from crm.api import tokens
 from crm.extensions import db
 from crm.models import User
 from crm.security import account, passwords, policy, sessions, totp, two_factor
@@ -63,6 +64,28 @@ class PasswordForm(Form):
             raise ValidationError(str(exc)) from None
 
 
+class TokenForm(Form):
+    """A new personal API token (issue 20): what it is for, what it may do, how long."""
+
+    name = StringField(
+        "Name",
+        validators=[InputRequired(message="Give the token a name."), Length(max=tokens.NAME_MAX)],
+        description="What will use it, such as “billing sync”.",
+    )
+    scope = SelectField(
+        "Access",
+        choices=[("read", "Read only"), ("write", "Read and write")],
+        default="read",
+        validators=[InputRequired()],
+    )
+    days = SelectField(
+        "Expires after",
+        choices=[(str(days), f"{days} days") for days in tokens.DAY_CHOICES],
+        default="30",
+        validators=[InputRequired()],
+    )
+
+
 class ProfileView(BaseView):
     """/admin/profile/: your name, password, two-factor sign-in and sessions."""
 
@@ -80,6 +103,7 @@ class ProfileView(BaseView):
             "password_form": PasswordForm(prefix="password"),
             "off_form": ProofForm(prefix="off"),
             "codes_form": ProofForm(prefix="codes"),
+            "token_form": TokenForm(prefix="token"),
             **forms,
         }
         listed = sessions.active(user.id)
@@ -91,6 +115,8 @@ class ProfileView(BaseView):
             device=browser,
             codes_left=totp.unused_codes(user) if user.two_factor else 0,
             must_use=two_factor.required(user),
+            api_tokens=tokens.owned(db.session, user),
+            now=tokens.utcnow(),
             **shown,
         )
 
@@ -180,6 +206,33 @@ class ProfileView(BaseView):
             "success",
         )
         return redirect(url_for(".index") + "#reminders")
+
+    @expose("/tokens", methods=("POST",))
+    def create_token(self) -> Any:
+        """A new API token, shown once on the page that answers."""
+        user: User = current_user._get_current_object()
+        form = TokenForm(prefix="token")
+        if not form.validate_on_submit():
+            return self._page(token_form=form)
+        try:
+            row, secret = tokens.create(
+                db.session, user, form.name.data or "", form.scope.data, int(form.days.data)
+            )
+        except tokens.TokenError as exc:
+            form.name.errors = [str(exc)]
+            return self._page(token_form=form)
+        db.session.commit()
+        return self.render("admin/api_token_made.html", token=row, secret=secret)
+
+    @expose("/tokens/<int(max=2147483647):token_id>/revoke", methods=("POST",))
+    def revoke_token(self, token_id: int) -> Any:
+        user: User = current_user._get_current_object()
+        if tokens.revoke(db.session, token_id, by=user, owner=user):
+            db.session.commit()
+            flash("That token is revoked: requests with it are refused from now on.", "success")
+        else:
+            flash("That token was already revoked, or is not yours.", "info")
+        return redirect(url_for(".index") + "#api-tokens")
 
     @expose("/sessions/<int(max=9223372036854775807):session_id>/end", methods=("POST",))
     def end_session(self, session_id: int) -> Any:
