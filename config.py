@@ -57,6 +57,8 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     # Requests per personal API token (crm/api/auth.py), on top of no other limit.
     API_RATE_LIMIT = "600 per minute"
+    # Requests with a refused token (unknown, revoked, expired) per address.
+    API_REFUSED_LIMIT = "30 per minute"
     LOGIN_RATE_LIMIT_PER_IP = _env("LOGIN_RATE_LIMIT_PER_IP") or "30 per minute"
     LOGIN_RATE_LIMIT_PER_ACCOUNT = _env("LOGIN_RATE_LIMIT_PER_ACCOUNT") or "12 per minute"
     LOCKOUT_THRESHOLD = 10  # consecutive failures

@@ -2,21 +2,28 @@
 
 flask-smorest builds the OpenAPI 3 document from the marshmallow schemas the
 endpoints validate and answer with. Requests authenticate with a personal API token
-(``Authorization: Bearer crm_…``, crm/api/tokens.py), never with the session cookie;
-CSRF does not apply (no cookie, no ambient authority); each token has its own rate
-limit. Errors are JSON (crm/api/errors.py).
+(``Authorization: Bearer crm_…``, crm/api/tokens.py), never with the session cookie
+(API requests neither read nor write it); CSRF does not apply (no cookie, no ambient
+authority); each token has its own rate limit, and each address a limit on refused
+tokens. Errors are JSON (crm/api/errors.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Request, current_app, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask_limiter.util import get_remote_address
 from flask_smorest import Api
+from werkzeug.exceptions import InternalServerError
 
 from crm.api import account
-from crm.api.auth import token_key
+from crm.api.auth import refused, token_key
+from crm.api.errors import ErrorSchema, http_error, is_api_request
 from crm.security.protections import limiter
+
+OPENAPI = "api-docs.openapi_json"  # the one API address without a token: its document
 
 
 class _Api(Api):
@@ -26,22 +33,61 @@ class _Api(Api):
     pages' HTML error pages into JSON.
     """
 
+    ERROR_SCHEMA = ErrorSchema
+
     def _register_error_handlers(self) -> None:
         return None
 
 
+class _SessionInterface(SecureCookieSessionInterface):
+    """The cookie session, except that an API request neither reads nor refreshes it."""
+
+    def open_session(self, app: Flask, request: Request) -> Any:
+        if request.path.startswith("/api/"):
+            return self.session_class()  # empty: no cookie can sign an API request in
+        return super().open_session(app, request)
+
+    def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
+        return not is_api_request() and super().should_set_cookie(app, session)
+
+
+def signs_itself_in() -> bool:
+    """Whether this request needs no session: an API endpoint (its token), or no endpoint.
+
+    Only the blueprints registered here, and the OpenAPI document; an API address
+    that matches nothing is a JSON 404 (no view runs). Anything else under /api/
+    still needs a signed-in session, so a view added there by mistake fails closed.
+    """
+    if not is_api_request():
+        return False
+    names = current_app.extensions.get("crm-api-blueprints", ())
+    return request.endpoint is None or request.endpoint == OPENAPI or request.blueprint in names
+
+
+def _server_error(error: InternalServerError) -> Any:
+    """An unexpected error: JSON under /api/, Flask's own page elsewhere."""
+    return http_error(error) if is_api_request() else error
+
+
 def init_app(app: Flask) -> None:
-    """Bind the API: its document, its blueprints, its JSON errors and rate limit."""
+    """Bind the API: its document, its blueprints, its JSON errors and rate limits."""
     app.config.setdefault("API_TITLE", "CRM API")
     app.config.setdefault("API_VERSION", "v1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.session_interface = _SessionInterface()
     api = _Api(app, spec_kwargs=_spec_kwargs())
-    limit = app.config["API_RATE_LIMIT"]
-    for found in (account.bp,):
-        limiter.limit(limit, key_func=token_key)(found)
+    blueprints = (account.bp,)
+    for found in blueprints:
+        limiter.limit(app.config["API_RATE_LIMIT"], key_func=token_key)(found)
+        # Refused tokens per address: guessing costs a lookup each, so it is capped.
+        limiter.limit(
+            app.config["API_REFUSED_LIMIT"], key_func=get_remote_address, deduct_when=refused
+        )(found)
         api.register_blueprint(found, url_prefix="/api/v1")
+    app.extensions["crm-api-blueprints"] = frozenset(found.name for found in blueprints)
+    app.register_error_handler(InternalServerError, _server_error)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
     app.extensions["crm-api"] = api

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import g
@@ -11,6 +12,15 @@ from marshmallow import Schema, fields
 from crm.api.auth import blueprint
 
 
+class UtcDateTime(fields.DateTime):
+    """A moment in UTC with its offset (the database keeps naive UTC): RFC 3339."""
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 class TokenSchema(Schema):
     """The token a request came with (never its secret)."""
 
@@ -18,7 +28,7 @@ class TokenSchema(Schema):
     name = fields.String(required=True)
     scope = fields.String(required=True, metadata={"enum": ["read", "write"]})
     prefix = fields.String(required=True)
-    expires_at = fields.DateTime(required=True)
+    expires_at = UtcDateTime(required=True)
 
 
 class MeSchema(Schema):

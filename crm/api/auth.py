@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import Response, g, request
 from flask_smorest import Blueprint as ApiBlueprint
 from werkzeug.exceptions import HTTPException
@@ -16,11 +14,19 @@ READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def token_key() -> str:
-    """The rate limit's key: the token sent (digested), else the client's address."""
-    header = request.headers.get("Authorization", "")
-    if header:
-        return "api-token:" + hashlib.sha256(header.encode("utf-8")).hexdigest()[:32]
-    return "api-address:" + (request.remote_addr or "")
+    """The rate limit's key: the token (as the database keys it), however the header is spelt.
+
+    A header that carries no token counts against the client's address instead.
+    """
+    try:
+        return "api-token:" + tokens.digest(tokens.parse(request.headers.get("Authorization")))
+    except tokens.TokenError:
+        return "api-address:" + (request.remote_addr or "")
+
+
+def refused(response: Response) -> bool:
+    """Whether a response refused the request's token (counted against its address)."""
+    return response.status_code == 401
 
 
 def authenticate() -> Response | None:

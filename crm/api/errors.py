@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify, request
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -45,15 +46,32 @@ MESSAGES = {
 
 
 def http_error(error: HTTPException) -> Response:
-    """Any HTTP error raised under ``/api/``, as JSON (its own message when it has one)."""
+    """Any HTTP error raised under ``/api/``, as JSON, keeping what the raiser gave.
+
+    flask-smorest's ``abort(code, message=…, errors=…, headers=…)`` and webargs'
+    validation messages (``messages``, by location and field) come through.
+    """
     code = error.code or 500
-    data = getattr(error, "data", None) or {}
-    fields = data.get("messages") if isinstance(data, dict) else None
+    data = getattr(error, "data", None)
+    data = data if isinstance(data, dict) else {}
+    fields_ = data.get("errors") or data.get("messages")
     custom = error.description and error.description != type(error).description
     message = (
-        (error.description if custom else MESSAGES.get(code)) or error.description or str(code)
+        data.get("message")
+        or (error.description if custom else MESSAGES.get(code))
+        or error.description
+        or str(code)
     )
-    extra = {"errors": fields} if fields else {}
-    headers = dict(error.get_headers()) if code == 405 else {}
-    headers.pop("Content-Type", None)
-    return json_error(code, message, headers, **extra)
+    extra = {"errors": fields_} if fields_ else {}
+    headers = {name: value for name, value in error.get_headers() if name != "Content-Type"}
+    headers.update(data.get("headers") or {})
+    return json_error(code, str(message), headers, **extra)
+
+
+class ErrorSchema(Schema):
+    """Every API error's body (``json_error``), as the OpenAPI document describes it."""
+
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status."})
+    error = fields.String(required=True, metadata={"description": "Its name."})
+    message = fields.String(required=True, metadata={"description": "What to do next."})
+    errors = fields.Dict(metadata={"description": "Bad input, by field."})

@@ -72,6 +72,19 @@ def create(
     return row, secret
 
 
+def parse(header: str | None) -> str:
+    """The token an ``Authorization`` header carries, or TokenError saying what is wrong."""
+    if not header:
+        raise TokenError("Send a personal API token: Authorization: Bearer <token>.")
+    parts = header.split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        raise TokenError("Use the Bearer scheme: Authorization: Bearer <token>.")
+    secret = parts[1]
+    if not secret.startswith(PREFIX) or len(secret) > 200:
+        raise TokenError("That is not a personal API token (they start with crm_).")
+    return secret
+
+
 @dataclass(frozen=True)
 class Bearer:
     """Who a request's token speaks for, and the token."""
@@ -86,14 +99,7 @@ def authenticate(session: DbSession, header: str | None) -> Bearer:
     Refused: no header, another scheme, an unknown token, a revoked or expired one,
     or one whose user is deactivated. Records the use (at most once a minute).
     """
-    scheme, _, secret = (header or "").strip().partition(" ")
-    if not header:
-        raise TokenError("Send a personal API token: Authorization: Bearer <token>.")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise TokenError("Use the Bearer scheme: Authorization: Bearer <token>.")
-    secret = secret.strip()
-    if not secret.startswith(PREFIX) or len(secret) > 200:
-        raise TokenError("That is not a personal API token (they start with crm_).")
+    secret = parse(header)
     found = session.execute(
         select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)

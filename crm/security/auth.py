@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
+from crm.api import signs_itself_in
 from crm.api.errors import MESSAGES, is_api_request, json_error
 from crm.audit import context as audit
 from crm.extensions import db
@@ -235,7 +236,7 @@ def _login_redirect() -> Response:
 
 def require_sign_in() -> Response | None:
     """Before every request: signed-out visitors go to /login; stale sessions end."""
-    if request.endpoint in PUBLIC_ENDPOINTS or is_api_request():
+    if request.endpoint in PUBLIC_ENDPOINTS or signs_itself_in():
         return None  # the API signs each request in by its token (crm/api/auth.py)
     if not current_user.is_authenticated:
         return _login_redirect()

@@ -19,6 +19,8 @@ from flask import Flask, Response, g, request
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import SecurityError
 
+from crm.api.errors import json_error
+
 NUL = "\x00"
 RETURN = "url"  # Flask-Admin's return-address parameter
 NUL_LEFT_OUT = "A NUL character (a zero byte) in the address was left out: no field can hold one."
@@ -79,7 +81,10 @@ def refuse_untrusted_host() -> Response | None:
     the error pages would then fail (a 500) instead of answering.
     """
     if isinstance(request.routing_exception, SecurityError):
-        return Response("This site is not served under that host name.", 400, mimetype="text/plain")
+        message = "This site is not served under that host name."
+        if request.path.startswith("/api/"):
+            return json_error(400, message)
+        return Response(message, 400, mimetype="text/plain")
     return None
 
 

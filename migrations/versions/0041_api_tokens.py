@@ -5,7 +5,10 @@ A token is ``crm_`` and 43 random characters; the row keeps its SHA-256 (a rando
 characters, so a list can name it. Read or write scope, an expiry, the time of last
 use, and when (and by whom) it was revoked. Audited like every table, without the
 digest and without ``last_used_at`` (a use is not a change, and would flood the trail).
-Deleting a user deletes their tokens. Grants copied from ``customers``.
+Deleting a user deletes their tokens; whatever ends all their sessions (a new password,
+deactivation: 0006's new session token) revokes their tokens too, so a token does not
+outlive an account's recovery, nor come back when the account is reactivated. Grants
+copied from ``customers``.
 
 Revision ID: 0041_api_tokens
 Revises: 0040_closing_by_creation_day
@@ -48,6 +51,20 @@ CREATE TABLE api_tokens (
 CREATE INDEX idx_api_tokens_user ON api_tokens (user_id, created_at);
 """
 
+REVOKE_ON_NEW_SESSION_TOKEN = """
+CREATE FUNCTION crm_revoke_api_tokens() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE api_tokens SET revoked_at = CURRENT_TIMESTAMP
+     WHERE user_id = NEW.id AND revoked_at IS NULL;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER trg_users_revoke_api_tokens AFTER UPDATE ON users
+FOR EACH ROW WHEN (OLD.session_token IS DISTINCT FROM NEW.session_token)
+EXECUTE FUNCTION crm_revoke_api_tokens();
+"""
+
 
 def _migration(name: str) -> ModuleType:
     """An earlier migration's module, loaded afresh: a file never edited."""
@@ -69,9 +86,12 @@ def upgrade() -> None:
         "CREATE TRIGGER trg_api_tokens_no_truncate BEFORE TRUNCATE ON api_tokens "
         "FOR EACH STATEMENT EXECUTE FUNCTION crm_refuse_truncate()"
     )
+    op.execute(REVOKE_ON_NEW_SESSION_TOKEN)
     grants = _migration("0023_exchange_rates.py")._copy_grants
     op.execute(grants("customers", "api_tokens", ("customers_id_seq", "api_tokens_id_seq")))
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER trg_users_revoke_api_tokens ON users")
+    op.execute("DROP FUNCTION crm_revoke_api_tokens()")
     op.execute("DROP TABLE api_tokens")

@@ -10,13 +10,16 @@ from sqlalchemy import Connection, text
 from crm.api import tokens
 from crm.extensions import db
 from crm.models import UserRole
-from tests.helpers import Browser
+from tests.helpers import PASSWORDS, Browser
 
 ADMIN, MANAGER, REP, SUPPORT = UserRole.ADMIN, UserRole.MANAGER, UserRole.USER, UserRole.SUPPORT
 
 
-def make(browser: Browser, **fields: str):
-    data = {"token-name": "Billing sync", "token-scope": "write", "token-days": "7", **fields}
+def make(browser: Browser, role: UserRole = REP, **fields: str):
+    data = {
+        "token-name": "Billing sync", "token-scope": "write", "token-days": "7",
+        "token-password": PASSWORDS[role], **fields,
+    }  # fmt: skip
     return browser.post("/admin/profile/tokens", data=data)
 
 
@@ -45,6 +48,9 @@ def test_a_token_made_on_the_profile_is_shown_once_then_listed_by_its_prefix(
         ({"token-name": "x" * 101}, "Field cannot be longer than 100 characters."),
         ({"token-scope": "admin"}, "Not a valid choice"),
         ({"token-days": "9999"}, "Not a valid choice"),
+        ({"token-days": "seven"}, "Not a valid choice"),
+        ({"token-password": ""}, "Enter your password: the token will act as you."),
+        ({"token-password": "not-it"}, "That is not your password."),
     ],
 )
 def test_a_bad_token_request_keeps_what_was_typed_says_why_and_saves_nothing(

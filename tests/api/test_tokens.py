@@ -110,7 +110,7 @@ def test_revoked_expired_and_deactivated_tokens_are_refused(
     for secret, message in (
         (revoked_secret, "was revoked"),
         (expired_secret, "has expired"),
-        (manager_secret, "is deactivated"),
+        (manager_secret, "was revoked"),  # deactivation revokes (migration 0041)
     ):
         response = client.get("/api/v1/me", headers=bearer(secret))
         assert response.status_code == 401 and message in response.get_json()["message"]
@@ -214,3 +214,120 @@ def test_the_cli_refuses_bad_options_with_a_message(cli, users, db_connection, a
     result = cli.invoke(args=["crm", "api-token", "create", *args])
     assert result.exit_code != 0 and message in result.output
     assert db_connection.scalar(text("SELECT count(*) FROM api_tokens")) == 0
+
+
+def test_a_new_password_or_a_deactivation_revokes_every_token_of_the_account(
+    users, client: FlaskClient, db_connection: Connection
+):
+    """Whatever ends all of someone's sessions ends their tokens too (they are not back
+    when the account is reactivated)."""
+    _, rep = tokens.create(db.session, users[REP], "rep", "read", 30)
+    _, manager = tokens.create(db.session, users[MANAGER], "manager", "read", 30)
+    _, admin = tokens.create(db.session, users[ADMIN], "admin", "read", 30)
+    db.session.commit()
+    db_connection.execute(
+        text("UPDATE users SET password_hash = 'changed' WHERE id = :id"), {"id": users[REP].id}
+    )
+    db_connection.execute(
+        text("UPDATE users SET is_active = false WHERE id = :id"), {"id": users[MANAGER].id}
+    )
+    db_connection.execute(
+        text("UPDATE users SET is_active = true WHERE id = :id"), {"id": users[MANAGER].id}
+    )
+    db_connection.execute(
+        text("UPDATE users SET name = 'renamed' WHERE id = :id"), {"id": users[ADMIN].id}
+    )
+    statuses = {
+        secret: client.get("/api/v1/me", headers=bearer(secret)).status_code
+        for secret in (rep, manager, admin)
+    }
+    assert statuses == {rep: 401, manager: 401, admin: 200}
+
+
+def test_one_token_is_one_bucket_however_its_header_is_spelt(app, users, client: FlaskClient):
+    _, secret = tokens.create(db.session, users[REP], "a", "read", 30)
+    db.session.commit()
+    limit = int(app.config["API_RATE_LIMIT"].split()[0])
+    spellings = [f"Bearer {secret}", f"bearer {secret}", f"BEARER  {secret}", f"Bearer\t{secret} "]
+    for n in range(limit):
+        header = {"Authorization": spellings[n % len(spellings)]}
+        assert client.get("/api/v1/me", headers=header).status_code == 200
+    for spelling in spellings:
+        assert client.get("/api/v1/me", headers={"Authorization": spelling}).status_code == 429
+
+
+def test_guessing_tokens_is_capped_per_address(app, users, client: FlaskClient):
+    _, secret = tokens.create(db.session, users[REP], "a", "read", 30)
+    db.session.commit()
+    cap = int(app.config["API_REFUSED_LIMIT"].split()[0])
+    for n in range(cap):
+        guess = bearer(f"crm_{n:043d}")
+        assert client.get("/api/v1/me", headers=guess).status_code == 401
+    assert client.get("/api/v1/me", headers=bearer("crm_" + "z" * 43)).status_code == 429
+    # Good tokens do not use up the address's allowance of refusals, but it is spent now.
+    assert client.get("/api/v1/me", headers=bearer(secret)).status_code == 429
+
+
+def test_every_api_address_but_its_document_needs_a_token(app, client: FlaskClient):
+    rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/api/")]
+    assert rules
+    for rule in rules:
+        url = rule.rule.replace("<", "").replace(">", "")
+        response = client.get(url)
+        if rule.endpoint == "api-docs.openapi_json":
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 401 and response.is_json, rule.rule
+
+
+def test_api_answers_never_read_nor_set_the_session_cookie(users, browser, client: FlaskClient):
+    _, secret = tokens.create(db.session, users[REP], "rep", "read", 30)
+    db.session.commit()
+    browser.login_as(users[ADMIN])
+    for headers in (bearer(secret), {}):
+        response = client.get("/api/v1/me", headers=headers)
+        assert "Set-Cookie" not in response.headers
+        assert response.headers["Cache-Control"].startswith("no-store")
+    assert client.get("/admin/").status_code == 200  # the browser's session is untouched
+
+
+def test_errors_keep_what_the_raiser_said(app):
+    from flask_smorest import abort
+    from werkzeug.exceptions import HTTPException, InternalServerError
+
+    from crm.api import _server_error
+    from crm.api.errors import http_error
+
+    with app.test_request_context("/api/v1/me"):
+        try:
+            abort(422, message="Check the fields.", errors={"json": {"name": ["Missing."]}})
+        except HTTPException as raised:
+            body = http_error(raised).get_json()
+        assert body == {
+            "status": 422,
+            "error": "Unprocessable Entity",
+            "message": "Check the fields.",
+            "errors": {"json": {"name": ["Missing."]}},
+        }
+        crashed = _server_error(InternalServerError())
+        assert crashed.status_code == 500 and crashed.get_json()["status"] == 500
+
+
+def test_an_untrusted_host_is_a_json_400_under_the_api(app, client: FlaskClient, monkeypatch):
+    monkeypatch.setitem(app.config, "TRUSTED_HOSTS", ["crm.example.com"])
+    refused = client.get("/api/v1/me", headers={"Host": "evil.example"})
+    assert refused.status_code == 400 and refused.is_json
+    assert "host name" in refused.get_json()["message"]
+
+
+def test_the_document_describes_the_errors_as_they_are_sent(users, client: FlaskClient):
+    document = client.get("/api/v1/openapi.json").get_json()
+    error = document["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == {"status", "error", "message", "errors"}
+    assert set(error["required"]) == {"status", "error", "message"}
+    body = client.get("/api/v1/me").get_json()
+    assert set(body) <= set(error["properties"]) and set(error["required"]) <= set(body)
+    _, secret = tokens.create(db.session, users[REP], "rep", "read", 30)
+    db.session.commit()
+    expires = client.get("/api/v1/me", headers=bearer(secret)).get_json()["token"]["expires_at"]
+    assert expires.endswith("+00:00")  # RFC 3339: with its offset

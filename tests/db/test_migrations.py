@@ -120,6 +120,7 @@ def test_upgrade_from_empty_then_downgrade_to_base_and_up_again(scratch_app: Fla
                 "crm_refuse_truncate",
                 "crm_retention_purge",
                 "crm_retention_running",
+                "crm_revoke_api_tokens",
                 "crm_rotate_session_token",
                 "crm_sync_leads_active_index",
                 "crm_touch_updated_at",

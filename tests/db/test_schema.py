@@ -679,6 +679,7 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         "trg_lead_stages_sync_at_commit",  # 0039: after deleting a closed stage
         "trg_users_rotate_session_token",
         "trg_users_end_sessions",  # 0031: a new session token ends every session
+        "trg_users_revoke_api_tokens",  # 0041: and revokes every API token
         "trg_tasks_notify_assignee",  # 0034: a task assigned to someone tells them
         "trg_api_tokens_audit",  # 0041: API tokens are audited (not their digest, not uses)
         "trg_api_tokens_no_truncate",

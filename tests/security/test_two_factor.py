@@ -435,3 +435,17 @@ def test_the_audit_list_filters_the_new_events(clock, browser: Browser, users, m
     page = browser.get("/admin/audit/?flt0_action_equals=2FA_ON").get_data(as_text=True)
     cells = re.findall(r'<td class="col-action">\s*([A-Z0-9_]+)\s*</td>', page)
     assert cells == ["2FA_ON"]
+
+
+def test_making_an_api_token_with_two_factor_on_needs_a_current_code(
+    clock, browser: Browser, users, db_connection
+):
+    secret, _codes = enrol(browser, users[REP], clock)
+    signed_in(browser, users[REP], clock, secret)
+    data = {"token-name": "sync", "token-scope": "read", "token-days": "7",
+            "token-password": PASSWORDS[REP], "token-code": "999999"}  # fmt: skip
+    refused = browser.post("/admin/profile/tokens", data)
+    assert "That code did not work" in refused.get_data(as_text=True)
+    assert db_connection.scalar(text("SELECT count(*) FROM api_tokens")) == 0
+    made = browser.post("/admin/profile/tokens", {**data, "token-code": clock.code(secret)})
+    assert 'id="api-token-secret"' in made.get_data(as_text=True)

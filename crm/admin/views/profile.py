@@ -84,6 +84,16 @@ class TokenForm(Form):
         default="30",
         validators=[InputRequired()],
     )
+    # A token outlives the session: whoever has the browser proves it is you first.
+    password = PasswordField(
+        "Your password",
+        validators=[InputRequired(message="Enter your password: the token will act as you.")],
+    )
+    code = StringField(
+        "Code from your app, or a recovery code",
+        validators=[Length(max=40)],
+        render_kw={"autocomplete": "one-time-code", "spellcheck": "false"},
+    )
 
 
 class ProfileView(BaseView):
@@ -180,7 +190,7 @@ class ProfileView(BaseView):
         db.session.commit()
         return self.render("admin/recovery_codes.html", codes=codes, fresh=False)
 
-    def _proved(self, user: User, form: ProofForm) -> bool:
+    def _proved(self, user: User, form: ProofForm | TokenForm) -> bool:
         """Check the form's code (a wrong one counts toward the account's lockout)."""
         db.session.refresh(user, with_for_update=True)  # one use of a code, even if raced
         if is_locked(user, utcnow()):  # guessed too often: no more tries here either
@@ -213,6 +223,11 @@ class ProfileView(BaseView):
         user: User = current_user._get_current_object()
         form = TokenForm(prefix="token")
         if not form.validate_on_submit():
+            return self._page(token_form=form)
+        if not passwords.check_password(form.password.data or "", user.password_hash):
+            form.password.errors = ["That is not your password."]
+            return self._page(token_form=form)
+        if user.two_factor and not self._proved(user, form):
             return self._page(token_form=form)
         try:
             row, secret = tokens.create(
