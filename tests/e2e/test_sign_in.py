@@ -16,7 +16,10 @@ EVERYTHING = {
 MENUS = {
     "admin@crm.com": (
         "admin123",
-        {**EVERYTHING, "Setup": [*EVERYTHING["Setup"], "Jobs"]},  # the background jobs
+        {
+            **EVERYTHING,
+            "Setup": [*EVERYTHING["Setup"], "Jobs", "API tokens"],
+        },  # jobs, everyone's tokens
     ),
     "manager@crm.com": ("manager123", EVERYTHING),
     "user@crm.com": ("user123", {"Sales": SALES, "Setup": ["Lead stages"]}),
