@@ -42,7 +42,8 @@ def digest(secret: str) -> str:
 def check_request(name: str, scope: str, days: int) -> str:
     """The token's name, trimmed, if ``name``, ``scope`` and ``days`` are acceptable."""
     name = (name or "").strip()
-    if not name:
+    # Something visible: neither blank nor only zero-width characters (U+200B and kin).
+    if not any(char.isprintable() and not char.isspace() for char in name):
         raise TokenError("Give the token a name, such as the tool that will use it.")
     if len(name) > NAME_MAX:
         raise TokenError(f"The name is {len(name)} characters long: at most {NAME_MAX}.")

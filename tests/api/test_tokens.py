@@ -63,6 +63,7 @@ def test_the_audit_trail_records_the_token_but_never_its_digest_nor_its_uses(
     ("name", "scope", "days", "message"),
     [
         ("   ", "read", 30, "Give the token a name"),
+        ("\u200b\u200b", "read", 30, "Give the token a name"),  # zero-width spaces only
         ("x" * 101, "read", 30, "at most 100"),
         ("ok", "admin", 30, "is not one of: read, write"),
         ("ok", "read", 0, "1 to 365 days"),
@@ -331,3 +332,18 @@ def test_the_document_describes_the_errors_as_they_are_sent(users, client: Flask
     db.session.commit()
     expires = client.get("/api/v1/me", headers=bearer(secret)).get_json()["token"]["expires_at"]
     assert expires.endswith("+00:00")  # RFC 3339: with its offset
+
+
+@pytest.mark.parametrize("role", list(UserRole))
+def test_me_names_each_roles_owner_and_the_token(users, client: FlaskClient, role):
+    row, secret = tokens.create(db.session, users[role], f"{role.value}'s", "read", 7)
+    db.session.commit()
+    me = client.get("/api/v1/me", headers=bearer(secret)).get_json()
+    assert (me["id"], me["email"], me["role"]) == (users[role].id, users[role].email, role.value)
+    assert me["token"] == {
+        "id": row.id,
+        "name": f"{role.value}'s",
+        "scope": "read",
+        "prefix": secret[:12],
+        "expires_at": row.expires_at.isoformat() + "+00:00",
+    }
