@@ -20,7 +20,7 @@ from werkzeug.exceptions import InternalServerError
 
 from crm.api import account
 from crm.api.auth import refused, token_key
-from crm.api.errors import ErrorSchema, http_error, is_api_request
+from crm.api.errors import PREFIX, ErrorSchema, http_error, is_api_request
 from crm.security.protections import limiter
 
 OPENAPI = "api-docs.openapi_json"  # the one API address without a token: its document
@@ -43,7 +43,7 @@ class _SessionInterface(SecureCookieSessionInterface):
     """The cookie session, except that an API request neither reads nor refreshes it."""
 
     def open_session(self, app: Flask, request: Request) -> Any:
-        if request.path.startswith("/api/"):
+        if request.path.startswith(PREFIX):
             return self.session_class()  # empty: no cookie can sign an API request in
         return super().open_session(app, request)
 

@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 from crm.api import errors, tokens
 from crm.extensions import db
 from crm.security.protections import csrf
+from crm.security.sessions import digest
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -19,7 +20,7 @@ def token_key() -> str:
     A header that carries no token counts against the client's address instead.
     """
     try:
-        return "api-token:" + tokens.digest(tokens.parse(request.headers.get("Authorization")))
+        return "api-token:" + digest(tokens.parse(request.headers.get("Authorization")))
     except tokens.TokenError:
         return "api-address:" + (request.remote_addr or "")
 

@@ -7,16 +7,16 @@ in lists. Services here never commit: the view or command that calls them does.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
 from crm.extensions import DbSession
 from crm.models import ApiToken, User
 from crm.models.token import SCOPES
+from crm.security.sessions import digest, utcnow
 
 PREFIX = "crm_"
 NAME_MAX = 100
@@ -27,16 +27,6 @@ TOUCH_EVERY = timedelta(minutes=1)  # last use is written at most this often per
 
 class TokenError(ValueError):
     """A token that cannot be made, or a request whose token is refused (the message says why)."""
-
-
-def utcnow() -> datetime:
-    """Now, as the naive UTC the TIMESTAMP columns hold."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def digest(secret: str) -> str:
-    """The SHA-256 the database keeps of a token."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 def check_request(name: str, scope: str, days: int) -> str:
@@ -137,14 +127,12 @@ def owned(session: DbSession, user: User) -> list[ApiToken]:
 def everyone(session: DbSession) -> list[tuple[ApiToken, User]]:
     """Every token with its owner, live ones first, newest first (for admins)."""
     live = ApiToken.revoked_at.is_(None) & (ApiToken.expires_at > utcnow())
-    return [
-        (token, user)
-        for token, user in session.execute(
-            select(ApiToken, User)
-            .join(User, User.id == ApiToken.user_id)
-            .order_by(live.desc(), ApiToken.created_at.desc(), ApiToken.id.desc())
-        )
-    ]
+    rows = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .order_by(live.desc(), ApiToken.created_at.desc(), ApiToken.id.desc())
+    )
+    return [(token, user) for token, user in rows]
 
 
 def revoke(session: DbSession, token_id: int, by: User, owner: User | None = None) -> bool:

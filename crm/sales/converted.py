@@ -189,14 +189,21 @@ def from_closing(
 ) -> Groups:
     """Every owner's leads by expected-close day range and whole creation months."""
     closing = (pipeline_closing_sources if source else pipeline_closing).c
+    conditions = _due(closing, currency, source, close)
+    conditions += _between(closing.created_month, *months)
+    return _summed(session, closing, closing.created_month, conditions, paths)
+
+
+def _due(
+    closing: Any, currency: str | None, source: str | None, close: tuple[date | None, date | None]
+) -> list[Any]:
+    """A closing table's rows in ``currency`` and from ``source`` (when given), due in ``close``."""
     conditions = [] if currency is None else [closing.currency == currency]
     if source:
         conditions.append(closing.source == source)
     first, last = close
     last_stop = last + timedelta(days=1) if last is not None else None  # close_to counts
-    conditions += _between(closing.close_day, first, last_stop)
-    conditions += _between(closing.created_month, *months)
-    return _summed(session, closing, closing.created_month, conditions, paths)
+    return conditions + _between(closing.close_day, first, last_stop)
 
 
 def from_closing_days(
@@ -216,13 +223,7 @@ def from_closing_days(
     """
     closing = pipeline_closing_days.c
     days = [low + timedelta(days=n) for low, high in edges for n in range((high - low).days)]
-    conditions: list[Any] = [closing.created_day.in_(days)]
-    if currency is not None:
-        conditions.append(closing.currency == currency)
-    if source:
-        conditions.append(closing.source == source)
-    first, last = close
-    conditions += _between(closing.close_day, first, last + timedelta(days=1) if last else None)
+    conditions = [closing.created_day.in_(days), *_due(closing, currency, source, close)]
     month = cast(func.date_trunc("month", closing.created_day), Date)
     return _summed(session, closing, month, conditions, paths)
 

@@ -25,7 +25,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _digest(secret: str) -> str:
+def digest(secret: str) -> str:
+    """The SHA-256 (hex) the database keeps of a random secret (sessions, API tokens)."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
@@ -37,7 +38,7 @@ def create(user: User) -> str:
     where = audit.actor()
     row = UserSession(
         user_id=user.id,
-        secret_hash=_digest(secret),
+        secret_hash=digest(secret),
         ip_address=where["ip"] or None,
         user_agent=(where["user_agent"] or "")[:1000] or None,
     )
@@ -59,7 +60,7 @@ def load(key: str) -> tuple[User, UserSession] | None:
     if found is None:
         return None
     user, row = found
-    if not hmac.compare_digest(row.secret_hash, _digest(secret)) or not user.may_sign_in:
+    if not hmac.compare_digest(row.secret_hash, digest(secret)) or not user.may_sign_in:
         return None
     return user, row
 

@@ -13,6 +13,7 @@ from crm.api import tokens
 from crm.api.auth import authenticate
 from crm.extensions import db
 from crm.models import ApiToken, UserRole
+from crm.security.sessions import utcnow
 
 ADMIN, MANAGER, REP = UserRole.ADMIN, UserRole.MANAGER, UserRole.USER
 
@@ -105,7 +106,7 @@ def test_revoked_expired_and_deactivated_tokens_are_refused(
     _, manager_secret = tokens.create(db.session, users[MANAGER], "mine", "read", 30)
     assert tokens.revoke(db.session, revoked.id, by=users[ADMIN])
     assert not tokens.revoke(db.session, revoked.id, by=users[ADMIN])  # once is enough
-    expired.expires_at = tokens.utcnow() - timedelta(seconds=1)
+    expired.expires_at = utcnow() - timedelta(seconds=1)
     users[MANAGER].is_active = False
     db.session.commit()
     for secret, message in (

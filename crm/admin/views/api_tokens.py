@@ -13,6 +13,7 @@ from crm.extensions import db
 from crm.models import User
 from crm.security import policy
 from crm.security.policy import Action, Resource
+from crm.security.sessions import utcnow
 
 
 class ApiTokensView(BaseView):
@@ -26,7 +27,7 @@ class ApiTokensView(BaseView):
         return self.render(
             "admin/api_tokens.html",
             rows=tokens.everyone(db.session),
-            now=tokens.utcnow(),
+            now=utcnow(),
             may_revoke=policy.allowed(current_user, Resource.API_TOKENS, Action.UPDATE),
         )
 

@@ -126,7 +126,7 @@ class ProfileView(BaseView):
             codes_left=totp.unused_codes(user) if user.two_factor else 0,
             must_use=two_factor.required(user),
             api_tokens=tokens.owned(db.session, user),
-            now=tokens.utcnow(),
+            now=utcnow(),
             **shown,
         )
 
