@@ -59,6 +59,8 @@ class Config:
     API_RATE_LIMIT = "600 per minute"
     # Requests with a refused token (unknown, revoked, expired) per address.
     API_REFUSED_LIMIT = "30 per minute"
+    # The largest API request body: a record is a few KB; anything near this is a mistake.
+    API_MAX_BODY_KB = int(_env("API_MAX_BODY_KB") or 256)
     LOGIN_RATE_LIMIT_PER_IP = _env("LOGIN_RATE_LIMIT_PER_IP") or "30 per minute"
     LOGIN_RATE_LIMIT_PER_ACCOUNT = _env("LOGIN_RATE_LIMIT_PER_ACCOUNT") or "12 per minute"
     LOCKOUT_THRESHOLD = 10  # consecutive failures

@@ -18,12 +18,12 @@ from flask_limiter.util import get_remote_address
 from flask_smorest import Api
 from werkzeug.exceptions import InternalServerError
 
-from crm.api import account
 from crm.api.auth import refused, token_key
 from crm.api.errors import PREFIX, ErrorSchema, http_error, is_api_request
 from crm.security.protections import limiter
 
-OPENAPI = "api-docs.openapi_json"  # the one API address without a token: its document
+# The API addresses without a token: its document and the page that shows it.
+PUBLIC = frozenset({"api-docs.openapi_json", "api_docs_page.docs"})
 
 
 class _Api(Api):
@@ -61,7 +61,7 @@ def signs_itself_in() -> bool:
     if not is_api_request():
         return False
     names = current_app.extensions.get("crm-api-blueprints", ())
-    return request.endpoint is None or request.endpoint == OPENAPI or request.blueprint in names
+    return request.endpoint is None or request.endpoint in PUBLIC or request.blueprint in names
 
 
 def _server_error(error: InternalServerError) -> Any:
@@ -71,6 +71,10 @@ def _server_error(error: InternalServerError) -> Any:
 
 def init_app(app: Flask) -> None:
     """Bind the API: its document, its blueprints, its JSON errors and rate limits."""
+    # Here, not at the top: crm/web/ imports this package's errors before the views exist.
+    from crm.api import account, docs, pipeline, routes
+    from crm.api.resources import SERVED
+
     app.config.setdefault("API_TITLE", "CRM API")
     app.config.setdefault("API_VERSION", "v1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
@@ -78,15 +82,16 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.session_interface = _SessionInterface()
     api = _Api(app, spec_kwargs=_spec_kwargs())
-    blueprints = (account.bp,)
+    blueprints = (account.bp, pipeline.bp, *(routes.register(kind) for kind in SERVED))
     for found in blueprints:
         limiter.limit(app.config["API_RATE_LIMIT"], key_func=token_key)(found)
         # Refused tokens per address: guessing costs a lookup each, so it is capped.
         limiter.limit(
             app.config["API_REFUSED_LIMIT"], key_func=get_remote_address, deduct_when=refused
         )(found)
-        api.register_blueprint(found, url_prefix="/api/v1")
+        api.register_blueprint(found, url_prefix="/api/v1" + (found.url_prefix or ""))
     app.extensions["crm-api-blueprints"] = frozenset(found.name for found in blueprints)
+    app.register_blueprint(docs.bp)
     app.register_error_handler(InternalServerError, _server_error)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]

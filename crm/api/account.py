@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import g
@@ -10,15 +9,7 @@ from flask_login import current_user
 from marshmallow import Schema, fields
 
 from crm.api.auth import blueprint
-
-
-class UtcDateTime(fields.DateTime):
-    """A moment in UTC with its offset (the database keeps naive UTC): RFC 3339."""
-
-    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
+from crm.api.fields import UtcDateTime
 
 
 class TokenSchema(Schema):

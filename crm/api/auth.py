@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from flask_smorest import Blueprint as ApiBlueprint
 from werkzeug.exceptions import HTTPException
 
@@ -36,6 +36,10 @@ def authenticate() -> Response | None:
     Flask-Login's user for the request is the token's (so the role, the row rules and
     the audit trail apply as on the pages), whatever cookie came along.
     """
+    limit = current_app.config["API_MAX_BODY_KB"] * 1024
+    request.max_content_length = limit  # a body sent without a length stops there too
+    if (request.content_length or 0) > limit:
+        return errors.json_error(413, f"The body is too large: at most {limit // 1024} KB.")
     try:
         bearer = tokens.authenticate(db.session, request.headers.get("Authorization"))
     except tokens.TokenError as exc:
@@ -52,9 +56,9 @@ def authenticate() -> Response | None:
     return None
 
 
-def blueprint(name: str, description: str) -> ApiBlueprint:
+def blueprint(name: str, description: str, url_prefix: str | None = None) -> ApiBlueprint:
     """An API blueprint: token-authenticated, CSRF-exempt, rate limited per token, JSON errors."""
-    found = ApiBlueprint(name, __name__, description=description)
+    found = ApiBlueprint(f"api_{name}", __name__, description=description, url_prefix=url_prefix)
     found.before_request(authenticate)
     found.register_error_handler(HTTPException, errors.http_error)
     csrf.exempt(found)

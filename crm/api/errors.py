@@ -41,6 +41,7 @@ MESSAGES = {
     404: "Nothing here: check the address (the API lives under /api/v1/).",
     405: "This address does not take that method.",
     413: "The body is too large.",
+    422: "Not done: check what 'errors' names, by place and field.",
     429: "Too many requests for this token: wait a minute, then try again.",
 }
 

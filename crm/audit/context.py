@@ -66,7 +66,11 @@ def actor() -> dict[str, str]:
     if has_request_context():
         user = g.get("_login_user")  # only if Flask-Login loaded one: never load here
         user_id = user.id if user is not None and user.is_authenticated else ""
-        agent = request.user_agent.string[:USER_AGENT_LIMIT]
+        agent = request.user_agent.string
+        token = g.get("api_token")
+        if token is not None:  # the audit row notes which token made an API change
+            agent = f"API token #{token.id} ({token.prefix}…) {agent}".rstrip()
+        agent = agent[:USER_AGENT_LIMIT]
         return {"user_id": str(user_id), "ip": request.remote_addr or "", "user_agent": agent}
     command = click.get_current_context(silent=True)
     names: list[str] = []

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, exists, func, or_, select
 
 from crm.extensions import DbSession
-from crm.models import LeadStage
+from crm.models import Lead, LeadStage, LeadStageHistory
 
 # Pipeline order; the id breaks ties between stages given the same order_index.
 ORDER = (LeadStage.order_index, LeadStage.id)
@@ -30,3 +30,21 @@ def names(session: DbSession, active_only: bool = False) -> list[tuple[int, str]
 def first(session: DbSession) -> LeadStage | None:
     """The stage a new lead starts in: the first in pipeline order."""
     return session.scalar(_in_order(False).limit(1))
+
+
+def in_use(session: DbSession, stage: LeadStage) -> str | None:
+    """Why ``stage`` cannot be deleted (leads are or were in it), or None when it can.
+
+    Deleting it would clear those leads' stage and blank it in their stage history
+    (ON DELETE SET NULL): such a stage is deactivated instead.
+    """
+    leads = session.scalar(select(func.count()).where(Lead.stage_id == stage.id)) or 0
+    if leads:
+        return f"has {leads:,} leads"
+    history = LeadStageHistory
+    passed = session.scalar(
+        select(
+            exists().where(or_(history.to_stage_id == stage.id, history.from_stage_id == stage.id))
+        )
+    )
+    return "is in leads' stage history" if passed else None

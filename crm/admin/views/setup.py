@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import flash, request
 from flask_admin.actions import action
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import select
 from wtforms import PasswordField
 from wtforms.validators import (
     DataRequired,
@@ -25,7 +25,8 @@ from crm.admin import bulk, filters
 from crm.admin import validators as v
 from crm.admin.base import PolicyModelView
 from crm.extensions import db
-from crm.models import ExchangeRate, Lead, LeadStage, LeadStageHistory, User
+from crm.models import ExchangeRate, LeadStage, User
+from crm.sales import stages
 from crm.sales.rates import base_currency
 from crm.sales.stages import stages as stages_in_order
 from crm.security import account, passwords
@@ -61,22 +62,11 @@ class LeadStageView(PolicyModelView):
         Deleting it would clear those leads' stage and blank it in their stage
         history (ON DELETE SET NULL).
         """
-        in_use = db.session.scalar(select(func.count()).where(Lead.stage_id == model.id))
-        passed = db.session.scalar(
-            select(
-                exists().where(
-                    or_(
-                        LeadStageHistory.to_stage_id == model.id,
-                        LeadStageHistory.from_stage_id == model.id,
-                    )
-                )
-            )
-        )
-        if not in_use and not passed:
+        why = stages.in_use(db.session, model)
+        if why is None:
             return bool(super().delete_model(model))
         model.is_active = False
         db.session.commit()
-        why = f"has {in_use:,} leads" if in_use else "is in leads' stage history"
         flash(
             f"Stage \u201c{model.name}\u201d {why}, so it was deactivated rather than "
             "deleted: those leads keep it, and it is no longer offered.",
