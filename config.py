@@ -61,6 +61,11 @@ class Config:
     API_REFUSED_LIMIT = "30 per minute"
     # The largest API request body: a record is a few KB; anything near this is a mistake.
     API_MAX_BODY_KB = int(_env("API_MAX_BODY_KB") or 256)
+    # Webhooks (crm/webhooks/): private and loopback targets only when allowed (tests,
+    # a receiver on the same network); the wait for an answer; attempts before giving up.
+    WEBHOOK_ALLOW_PRIVATE = _env("WEBHOOK_ALLOW_PRIVATE") == "1"
+    WEBHOOK_TIMEOUT_SECONDS = int(_env("WEBHOOK_TIMEOUT_SECONDS") or 10)
+    WEBHOOK_MAX_ATTEMPTS = int(_env("WEBHOOK_MAX_ATTEMPTS") or 8)
     LOGIN_RATE_LIMIT_PER_IP = _env("LOGIN_RATE_LIMIT_PER_IP") or "30 per minute"
     LOGIN_RATE_LIMIT_PER_ACCOUNT = _env("LOGIN_RATE_LIMIT_PER_ACCOUNT") or "12 per minute"
     LOCKOUT_THRESHOLD = 10  # consecutive failures
@@ -154,6 +159,8 @@ class TestingConfig(Config):
     # No schedule fires by itself in a test's worker (a test asks for the jobs it runs).
     REMINDER_SCHEDULE = None
     BACKUP_VERIFY_SCHEDULE = None
+    # Tests receive webhooks on loopback.
+    WEBHOOK_ALLOW_PRIVATE = True
 
 
 class ProductionConfig(Config):

@@ -21,6 +21,7 @@ from crm.admin.views.sales import CustomerView, LeadView
 from crm.admin.views.search import SearchView
 from crm.admin.views.setup import ExchangeRateView, LeadStageView, UserView
 from crm.admin.views.two_factor import TwoFactorView
+from crm.admin.views.webhooks import WebhookDeliveryView, WebhookView
 from crm.extensions import db
 from crm.reminders.service import unread
 from crm.security.protections import csp_nonce
@@ -53,6 +54,8 @@ def init_app(app: Flask) -> Admin:
         UserView(),
         ExchangeRateView(),
         AuditLogView(),
+        WebhookView(),
+        WebhookDeliveryView(),
     )
     admin.add_views(
         PipelineView(),

@@ -24,7 +24,7 @@ from crm.models import JobRun
 # opens procrastinate's own pool, it writes jobs through its session.
 queue = procrastinate.App(
     connector=procrastinate.PsycopgConnector(),
-    import_paths=["crm.jobs.tasks", "crm.importing.job"],
+    import_paths=["crm.jobs.tasks", "crm.importing.job", "crm.webhooks.job"],
 )
 
 DEFER = text(

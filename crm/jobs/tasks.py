@@ -56,6 +56,11 @@ def bind(app: Flask) -> None:
     _apps[:] = [app]
 
 
+def app_for_jobs() -> Flask:
+    """The app jobs run in: the worker's, or (a job run in a test) the current one."""
+    return _apps[0] if _apps else current_app._get_current_object()  # type: ignore[attr-defined]
+
+
 def describe(error: BaseException) -> str:
     """An error as the Jobs page shows it: the database's words, never its values.
 
@@ -110,8 +115,7 @@ def job(name: str, title: str, retries: int = RETRIES) -> Callable[[Body], Any]:
         )
         def run(context: procrastinate.JobContext, /, **kwargs: Any) -> None:
             assert context.job.id is not None
-            app = _apps[0] if _apps else current_app._get_current_object()  # type: ignore[attr-defined]
-            perform(app, context.job.id, name, kwargs)
+            perform(app_for_jobs(), context.job.id, name, kwargs)
 
         return run
 

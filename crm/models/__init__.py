@@ -39,6 +39,7 @@ from crm.models.task import Task
 from crm.models.token import ApiToken
 from crm.models.upload import CsvUpload
 from crm.models.user import User
+from crm.models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
     "CLOSED_STAGE_NAMES",
@@ -66,6 +67,8 @@ __all__ = [
     "User",
     "UserRole",
     "UserSession",
+    "Webhook",
+    "WebhookDelivery",
     "email_digests",
     "flows_by_date",
     "forecast_months",

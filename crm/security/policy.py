@@ -53,6 +53,7 @@ class Resource(enum.StrEnum):
     PROFILE = "profile"
     JOBS = "jobs"
     API_TOKENS = "api_tokens"
+    WEBHOOKS = "webhooks"
 
 
 A = Action
@@ -105,6 +106,8 @@ MATRIX: dict[Resource, dict[UserRole, frozenset[Action]]] = {
     # Everyone's API tokens (each person manages their own on the profile): admins list
     # and revoke them.
     Resource.API_TOKENS: {ADMIN: frozenset({A.READ, A.UPDATE})},
+    # Webhooks send every customer, lead, task and interaction change out: admins only.
+    Resource.WEBHOOKS: {ADMIN: frozenset({A.READ, A.CREATE, A.UPDATE, A.DELETE})},
     Resource.SEARCH: {ADMIN: READ, MANAGER: READ, REP: READ, SUPPORT: READ},
     Resource.PROFILE: {
         ADMIN: frozenset({A.READ, A.UPDATE}),

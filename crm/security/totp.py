@@ -9,7 +9,6 @@ are about 59 random bits each, stored as SHA-256 digests, used once.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -18,14 +17,13 @@ from datetime import UTC, datetime
 
 import pyotp
 import segno
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.fernet import Fernet
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
 from crm.extensions import db
 from crm.models import RecoveryCode, User
+from crm.security import sealing
 
 STEP_SECONDS = 30
 DRIFT_STEPS = 1  # a code from the step before or after now still passes
@@ -36,11 +34,9 @@ _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misread
 def _fernet() -> Fernet:
     """The cipher for secrets, keyed from TWO_FACTOR_KEY (else SECRET_KEY) by HKDF."""
     config = current_app.config
-    material = (config.get("TWO_FACTOR_KEY") or config["SECRET_KEY"]).encode("utf-8")
-    key = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"crm two-factor secrets"
-    ).derive(material)
-    return Fernet(base64.urlsafe_b64encode(key))
+    return sealing.cipher(
+        config.get("TWO_FACTOR_KEY") or config["SECRET_KEY"], b"crm two-factor secrets"
+    )
 
 
 def new_secret() -> str:
@@ -50,15 +46,12 @@ def new_secret() -> str:
 
 def encrypt(secret: str) -> str:
     """``secret`` as stored: Fernet-encrypted, ASCII."""
-    return _fernet().encrypt(secret.encode("ascii")).decode("ascii")
+    return sealing.seal(_fernet(), secret)
 
 
 def decrypt(stored: str) -> str | None:
     """The secret ``encrypt`` stored, or None when the key has changed since."""
-    try:
-        return _fernet().decrypt(stored.encode("ascii")).decode("ascii")
-    except (InvalidToken, ValueError):
-        return None
+    return sealing.unseal(_fernet(), stored)
 
 
 def setup_uri(secret: str, email: str) -> str:

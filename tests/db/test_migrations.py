@@ -124,6 +124,8 @@ def test_upgrade_from_empty_then_downgrade_to_base_and_up_again(scratch_app: Fla
                 "crm_rotate_session_token",
                 "crm_sync_leads_active_index",
                 "crm_touch_updated_at",
+                "crm_webhook_event",  # 0042
+                "crm_webhook_kick",
             ]
 
         flask_migrate.downgrade(revision="base")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Connection
 
+from crm.models.webhook import EVENTS
 from tests import introspect
 
 TS = "timestamp without time zone"
@@ -191,6 +192,12 @@ SPEC_FOREIGN_KEYS = {
     # Migration 0041: API tokens go with their owner; who revoked one may be deleted.
     "fk_api_tokens_user": ("api_tokens", references("user_id", "users", "CASCADE")),
     "fk_api_tokens_revoked_by": ("api_tokens", references("revoked_by", "users", "SET NULL")),
+    # Migration 0042: a webhook's deliveries go with it; its maker may be deleted.
+    "fk_webhooks_created_by": ("webhooks", references("created_by", "users", "SET NULL")),
+    "fk_webhook_deliveries_webhook": (
+        "webhook_deliveries",
+        references("webhook_id", "webhooks", "CASCADE"),
+    ),
 }
 
 VARCHAR = "::character varying"
@@ -442,6 +449,11 @@ def test_foreign_keys_match_spec(db_connection: Connection) -> None:
 
 
 # Migration 0023: exchange rates (issue 17), not in the spec.
+WEBHOOK_EVENTS_CHECK = (
+    "CHECK (((cardinality(events) > 0) AND (events <@ ARRAY["
+    + ", ".join(f"'{event}'::character varying(40)" for event in EVENTS)
+    + "])))"
+)
 RATE_CHECKS = {
     "chk_exchange_rates_currency": (
         "exchange_rates",
@@ -460,6 +472,15 @@ RATE_CHECKS = {
         "'write'::character varying])::text[])))",
     ),
     "chk_api_tokens_name": ("api_tokens", "CHECK ((btrim((name)::text) <> ''::text))"),
+    # Migration 0042: webhooks post over http(s), to known events; deliveries' states.
+    "chk_webhooks_url": ("webhooks", "CHECK (((url)::text ~ '^https?://'::text))"),
+    "chk_webhooks_events": ("webhooks", WEBHOOK_EVENTS_CHECK),
+    "chk_webhook_deliveries_status": (
+        "webhook_deliveries",
+        "CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, "
+        "'sending'::character varying, 'delivered'::character varying, "
+        "'failed'::character varying])::text[])))",
+    ),
     # Migration 0025: a stage's limit for stale deals.
     "chk_lead_stages_rotting_days": (
         "lead_stages",
@@ -490,8 +511,9 @@ def test_primary_keys_are_serial_ids(db_connection: Connection) -> None:
     assert pkeys.pop("csv_uploads_pkey") == ("csv_uploads", "PRIMARY KEY (id)")  # 0014
     assert pkeys.pop("lead_stage_history_pkey") == ("lead_stage_history", "PRIMARY KEY (id)")
     assert pkeys.pop("exchange_rates_pkey") == ("exchange_rates", "PRIMARY KEY (id)")  # 0023
-    for table in ("recovery_codes", "user_sessions", "api_tokens"):  # 0031, 0041
+    for table in ("recovery_codes", "user_sessions", "api_tokens", "webhooks"):  # 0031, 0041
         assert pkeys.pop(f"{table}_pkey") == (table, "PRIMARY KEY (id)")
+    assert pkeys.pop("webhook_deliveries_pkey") == ("webhook_deliveries", "PRIMARY KEY (id)")
     assert pkeys.pop("job_runs_pkey") == ("job_runs", "PRIMARY KEY (job_id)")  # 0032
     assert pkeys.pop("backup_checks_pkey") == ("backup_checks", "PRIMARY KEY (id)")  # 0033
     assert pkeys.pop("notifications_pkey") == ("notifications", "PRIMARY KEY (id)")  # 0034
@@ -606,7 +628,9 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
     expected["retention_runs_pkey"] = (
         "CREATE UNIQUE INDEX retention_runs_pkey ON public.retention_runs USING btree (xid)"
     )
-    for table in ("recovery_codes", "user_sessions", "api_tokens"):  # 0031, 0041
+    for table in (  # 0031, 0041, 0042
+        "recovery_codes", "user_sessions", "api_tokens", "webhooks", "webhook_deliveries",
+    ):  # fmt: skip
         expected[f"{table}_pkey"] = (
             f"CREATE UNIQUE INDEX {table}_pkey ON public.{table} USING btree (id)"
         )
@@ -648,6 +672,13 @@ def test_every_index_matches_spec_by_name_and_definition(db_connection: Connecti
     expected["idx_api_tokens_user"] = (
         "CREATE INDEX idx_api_tokens_user ON public.api_tokens USING btree (user_id, created_at)"
     )
+    for name, columns in {  # 0042: the sender's queue, the delivery log
+        "idx_webhook_deliveries_due": "(next_attempt_at, id) WHERE ((status)::text = ANY "
+        "((ARRAY['pending'::character varying, 'sending'::character varying])::text[]))",
+        "idx_webhook_deliveries_webhook": "(webhook_id, id)",
+        "idx_webhook_deliveries_created_at": "(created_at, id)",
+    }.items():
+        expected[name] = f"CREATE INDEX {name} ON public.webhook_deliveries USING btree {columns}"
     expected["idx_user_sessions_user"] = (
         "CREATE INDEX idx_user_sessions_user ON public.user_sessions "
         "USING btree (user_id, last_seen_at)"
@@ -711,6 +742,15 @@ def test_updated_at_trigger_on_every_table_with_the_column(db_connection: Connec
         "trg_exchange_rates_version",
         "trg_exchange_rates_audit",
         "trg_exchange_rates_no_truncate",
+        # Migration 0042: webhooks, from each change and each statement; kept like others.
+        *(f"trg_{table}_webhooks" for table in ("customers", "leads", "tasks", "interactions")),
+        *(
+            f"trg_{table}_webhooks_kick"
+            for table in ("customers", "leads", "tasks", "interactions")
+        ),
+        "trg_webhooks_audit",
+        "trg_webhooks_version",
+        "trg_webhooks_updated_at",
     }
     assert with_column == {"users", "customers", "leads", "tasks", "interactions"}
-    assert touched == with_column | {"exchange_rates"}  # 0023: not a spec table
+    assert touched == with_column | {"exchange_rates", "webhooks"}  # 0023, 0042: not spec

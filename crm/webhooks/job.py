@@ -1,0 +1,21 @@
+"""The sender as a job: queued by the database on each change, and every minute."""
+
+from __future__ import annotations
+
+import procrastinate
+
+from crm.extensions import db
+from crm.jobs.queue import queue
+from crm.jobs.tasks import app_for_jobs
+from crm.webhooks import sender
+
+
+@queue.periodic(cron="* * * * *", periodic_id="webhooks")
+@queue.task(name=sender.TASK, queueing_lock=sender.TASK, pass_context=True)
+def send_webhooks(context: procrastinate.JobContext, /, timestamp: int = 0) -> None:
+    """Send what is due: new events at once, retries when their wait is over."""
+    with app_for_jobs().app_context():
+        try:
+            sender.send_due(db.session)
+        finally:
+            db.session.remove()

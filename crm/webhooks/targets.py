@@ -1,0 +1,58 @@
+"""Where a webhook may post: http(s) to a public address, unless WEBHOOK_ALLOW_PRIVATE=1.
+
+An admin's URL could otherwise reach the database, the metadata service or an
+internal admin page from inside the network (server-side request forgery). The
+name is resolved and every address checked when the webhook is saved, and again
+at each delivery, which then connects to the very address checked (a name that
+changes its answer in between cannot slip through).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+class TargetError(ValueError):
+    """A URL a webhook may not post to, and why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked URL: where to connect, and what to call it (Host header, TLS name)."""
+
+    scheme: str
+    host: str
+    port: int
+    address: str
+    path: str
+
+
+def check(url: str, allow_private: bool) -> Target:
+    """The target of ``url``, or TargetError with what to change."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise TargetError("Enter a URL such as https://example.com/hooks/crm.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetError("Enter a URL such as https://example.com/hooks/crm.")
+    if parts.username or parts.password:
+        raise TargetError("Leave the user name and password out of the URL.")
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise TargetError(f"The name {parts.hostname} does not resolve: check it.") from None
+    addresses = [str(info[4][0]) for info in found]
+    if not allow_private:
+        for address in addresses:
+            if not ipaddress.ip_address(address.split("%")[0]).is_global:
+                raise TargetError(
+                    f"{parts.hostname} is a private or local address ({address}): webhooks "
+                    "go to public addresses only (WEBHOOK_ALLOW_PRIVATE=1 allows others)."
+                )
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(parts.scheme, parts.hostname, port, addresses[0], path)

@@ -1,0 +1,221 @@
+"""Webhooks (issue 20, part 4): events from the database, signed posts, retries, the log."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import Connection, text
+
+from crm.extensions import db
+from crm.models import Webhook, WebhookDelivery
+from crm.webhooks import sender, signing
+from tests import factories
+
+
+class Receiver:
+    """A real HTTP server on loopback that keeps what it is sent and answers ``status``."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.status = 200
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.received.append((dict(self.headers), body))
+                self.send_response(outer.status)
+                self.end_headers()
+                self.wfile.write(b"nope" if outer.status >= 300 else b"ok")
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks?x=1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+
+
+def subscribe(url: str, *events: str, secret: str = "whsec_test") -> Webhook:
+    hook = Webhook(target_url=url, events=list(events), secret=signing.encrypt(secret))
+    db.session.add(hook)
+    db.session.flush()
+    return hook
+
+
+def deliveries(conn: Connection) -> list[tuple[str, int, str]]:
+    rows = conn.execute(text("SELECT event, record_id, status FROM webhook_deliveries ORDER BY id"))
+    return [tuple(row) for row in rows]
+
+
+def sender_jobs(conn: Connection) -> int:
+    return conn.scalar(
+        text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'crm.webhooks.send'")
+    )
+
+
+def test_changes_made_by_raw_sql_fire_the_events_subscribed_and_queue_the_sender(
+    db_connection: Connection,
+):
+    db_connection.execute(text("INSERT INTO customers (name) VALUES ('Before any webhook')"))
+    assert deliveries(db_connection) == [] and sender_jobs(db_connection) == 0
+    subscribe("https://example.com/a", "customer.created", "customer.deleted")
+    subscribe("https://example.com/b", "customer.updated")
+    made = db_connection.scalar(text("INSERT INTO customers (name) VALUES ('Acme') RETURNING id"))
+    db_connection.execute(text("UPDATE customers SET city = 'Oslo' WHERE id = :id"), {"id": made})
+    db_connection.execute(text("UPDATE customers SET city = 'Oslo' WHERE id = :id"), {"id": made})
+    db_connection.execute(text("DELETE FROM customers WHERE id = :id"), {"id": made})
+    assert deliveries(db_connection) == [
+        ("customer.created", made, "pending"),
+        ("customer.updated", made, "pending"),  # the second UPDATE changed nothing
+        ("customer.deleted", made, "pending"),
+    ]
+    assert sender_jobs(db_connection) == 1  # one waits; later statements found it there
+
+
+def test_a_lead_moving_stage_fires_stage_changed_with_where_it_came_from(
+    db_connection: Connection,
+):
+    first, second = factories.stage(name="A"), factories.stage(name="B")
+    lead = factories.lead(stage_id=first.id)
+    subscribe("https://example.com/a", "lead.stage_changed")
+    db_connection.execute(text("UPDATE leads SET title = 'Renamed' WHERE id = :id"), lead.__dict__)
+    db_connection.execute(
+        text("UPDATE leads SET stage_id = :s WHERE id = :id"), {"s": second.id, "id": lead.id}
+    )
+    payload = db_connection.execute(text("SELECT event, payload FROM webhook_deliveries")).one()
+    assert payload.event == "lead.stage_changed"
+    assert (payload.payload["stage_id"], payload.payload["from_stage_id"]) == (second.id, first.id)
+
+
+def test_a_delivery_is_signed_and_posted_and_recorded(receiver: Receiver):
+    subscribe(receiver.url, "task.created", secret="whsec_known")
+    task = factories.task(title="Call back")
+    assert sender.send_due(db.session) == 1
+    headers, body = receiver.received[0]
+    stamp = headers["X-CRM-Timestamp"]
+    expected = hmac.new(b"whsec_known", f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    assert headers["X-CRM-Signature"] == f"sha256={expected}"
+    assert headers["X-CRM-Event"] == "task.created"
+    sent = json.loads(body)
+    assert (sent["event"], sent["record_id"], sent["data"]["title"]) == (
+        "task.created",
+        task.id,
+        "Call back",
+    )
+    row = db.session.scalars(db.select(WebhookDelivery)).one()
+    assert (row.status, row.response_code, row.attempts) == ("delivered", 200, 1)
+    assert headers["X-CRM-Delivery"] == str(row.id)
+    assert sender.send_due(db.session) == 0  # nothing is sent twice
+
+
+def test_a_refused_delivery_is_retried_with_growing_waits_then_given_up(
+    app: Flask, receiver: Receiver
+):
+    receiver.status = 503
+    subscribe(receiver.url, "interaction.created")
+    factories.interaction()
+    row = db.session.scalars(db.select(WebhookDelivery)).one()
+    waits = []
+    for _attempt in range(app.config["WEBHOOK_MAX_ATTEMPTS"]):
+        before = datetime.utcnow()
+        assert sender.send_due(db.session) == 1
+        db.session.refresh(row)
+        if row.status == "pending":
+            waits.append(round((row.next_attempt_at - before).total_seconds() / 30))
+            row.next_attempt_at = before - timedelta(seconds=1)  # time passes
+            db.session.commit()
+    assert waits == [1, 2, 4, 8, 16, 32, 64]
+    assert (row.status, row.response_code, row.last_error) == ("failed", 503, "HTTP 503: nope")
+    assert len(receiver.received) == app.config["WEBHOOK_MAX_ATTEMPTS"]
+
+
+def test_private_targets_are_refused_unless_allowed(app: Flask, browser, users, receiver):
+    from crm.models import UserRole
+
+    subscribe(receiver.url, "customer.created")
+    factories.customer()
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+    try:
+        sender.send_due(db.session)
+        row = db.session.scalars(db.select(WebhookDelivery)).one()
+        assert "private or local address" in (row.last_error or "")
+        assert receiver.received == []
+        browser.login_as(users[UserRole.ADMIN])
+        page = browser.post(
+            "/admin/webhooks/new/",
+            {"target_url": "http://127.0.0.1/x", "events": "customer.created"},
+        )
+        assert "private or local address (127.0.0.1)" in page.get_data(as_text=True)
+    finally:
+        app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+
+
+def test_an_admin_subscribes_sees_the_secret_once_and_it_is_kept_encrypted(
+    browser, users, receiver, db_connection: Connection
+):
+    from crm.models import UserRole
+
+    browser.login_as(users[UserRole.ADMIN])
+    response = browser.post(
+        "/admin/webhooks/new/",
+        {"target_url": receiver.url, "events": ["lead.created", "lead.stage_changed"]},
+        follow_redirects=True,
+    )
+    page = response.get_data(as_text=True)
+    assert "shown only once: whsec_" in page
+    secret = page.split("shown only once: ")[1].split(" ")[0]
+    stored = db_connection.execute(text("SELECT events, secret FROM webhooks")).one()
+    assert stored.events == ["lead.created", "lead.stage_changed"]
+    assert secret not in stored.secret and signing.decrypt(stored.secret) == secret
+    audited = db_connection.scalar(
+        text("SELECT new_values FROM audit_logs WHERE table_name = 'webhooks'")
+    )
+    assert "secret" not in audited and audited["url"] == receiver.url
+
+
+def test_only_admins_see_webhooks(browser, users):
+    from crm.models import UserRole
+
+    browser.login_as(users[UserRole.MANAGER])
+    assert browser.get("/admin/webhooks/").status_code == 403
+    assert browser.get("/admin/webhook-deliveries/").status_code == 403
+
+
+def test_an_admin_redelivers_from_the_log(browser, users, receiver, db_connection):
+    from crm.models import UserRole
+
+    receiver.status = 500
+    subscribe(receiver.url, "customer.created")
+    factories.customer()
+    sender.send_due(db.session)
+    row = db.session.scalars(db.select(WebhookDelivery)).one()
+    row.status = "failed"
+    db.session.commit()
+    browser.login_as(users[UserRole.ADMIN])
+    log = browser.get("/admin/webhook-deliveries/").get_data(as_text=True)
+    assert "customer.created" in log and "HTTP 500: nope" in log
+    browser.post("/admin/webhook-deliveries/action/", {"action": "redeliver", "rowid": [row.id]})
+    db.session.refresh(row)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 0, None)
+    receiver.status = 200
+    assert sender.send_due(db.session) == 1
+    db.session.refresh(row)
+    assert row.status == "delivered"
