@@ -56,7 +56,7 @@ class Config:
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI") or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     # Requests per personal API token (crm/api/auth.py), on top of no other limit.
-    API_RATE_LIMIT = "600 per minute"
+    API_RATE_LIMIT = _env("API_RATE_LIMIT") or "600 per minute"
     # Requests with a refused token (unknown, revoked, expired) per address.
     API_REFUSED_LIMIT = "30 per minute"
     # The largest API request body: a record is a few KB; anything near this is a mistake.

@@ -38,6 +38,20 @@ class _Api(Api):
     def _register_error_handlers(self) -> None:
         return None
 
+    def register_blueprint(self, blp: Any, **options: Any) -> None:
+        """Register ``blp``; its section of the document is named without the ``api_``.
+
+        Blueprint names need the prefix (the admin has ``customers`` too); its routes name
+        their section themselves (``tags=``), and this names the section's description.
+        """
+        add_tag = self.spec.tag
+        shown = blp.name.removeprefix("api_")
+        self.spec.tag = lambda found: add_tag({**found, "name": shown})
+        try:
+            super().register_blueprint(blp, **options)
+        finally:
+            del self.spec.tag
+
 
 class _SessionInterface(SecureCookieSessionInterface):
     """The cookie session, except that an API request neither reads nor refreshes it."""
@@ -99,4 +113,8 @@ def init_app(app: Flask) -> None:
 
 
 def _spec_kwargs() -> dict[str, Any]:
-    return {"info": {"description": "The CRM's JSON API. Send Authorization: Bearer <token>."}}
+    about = (
+        "The CRM's JSON API. Send `Authorization: Bearer crm_…`, a personal API token made "
+        "on your profile. Guide: docs/api.md."
+    )
+    return {"info": {"description": about}}

@@ -35,7 +35,7 @@ class MeSchema(Schema):
 bp = blueprint("account", "The token's owner.")
 
 
-@bp.route("/me")
+@bp.route("/me", tags=["account"])
 @bp.response(200, MeSchema)
 def me() -> dict[str, Any]:
     """The token's owner and the token: check a token, or learn your role."""

@@ -104,7 +104,7 @@ class FunnelOut(Schema):
 bp = blueprint("pipeline", "The sales pipeline's funnel.")
 
 
-@bp.route("/pipeline")
+@bp.route("/pipeline", tags=["pipeline"])
 @bp.arguments(PipelineQuery, location="query", unknown=RAISE, as_kwargs=True)
 @bp.response(200, FunnelOut)
 def funnel(**args: Any) -> dict[str, Any]:

@@ -94,13 +94,14 @@ def _answer(kind: Served, row: Any, code: int = 200) -> Response:
 def add(bp: Blueprint, kind: Served) -> None:
     """Register the kind's endpoints on ``bp``."""
     many = page_of(kind.out)
+    tags = [kind.name]  # the document's section: "customers", not the blueprint's name
 
     @bp.before_request
     def allowed() -> None:
         """The role matrix first: a role that may not do this learns nothing more (403)."""
         need(kind.resource, ACTIONS.get(request.method, Action.READ))
 
-    @bp.route("", methods=["GET"], endpoint="many")
+    @bp.route("", methods=["GET"], endpoint="many", tags=tags)
     @bp.arguments(list_arguments(kind), location="query", unknown=RAISE, as_kwargs=True)
     @bp.response(200, many)
     @_documented(bp)
@@ -122,7 +123,7 @@ def add(bp: Blueprint, kind: Served) -> None:
             headers["Link"] = f'<{link}>; rel="next"'
         return {"items": rows, "next": following}, 200, headers
 
-    @bp.route("/<int:row_id>", methods=["GET"], endpoint="one")
+    @bp.route("/<int:row_id>", methods=["GET"], endpoint="one", tags=tags)
     @bp.response(200, kind.out, headers=ETAG)
     @_documented(bp, ROW_ERRORS)
     def read_row(row_id: int) -> Any:
@@ -132,7 +133,7 @@ def add(bp: Blueprint, kind: Served) -> None:
     if kind.into is None:
         return
 
-    @bp.route("", methods=["POST"], endpoint="make")
+    @bp.route("", methods=["POST"], endpoint="make", tags=tags)
     @bp.arguments(kind.into, as_kwargs=False)
     @bp.response(201, kind.out, headers=ETAG)
     @_documented(bp, WRITE_ERRORS)
@@ -148,7 +149,7 @@ def add(bp: Blueprint, kind: Served) -> None:
     # Its own class, so the document names it (every field optional) apart from the POST's.
     patch = type(kind.into.__name__.removesuffix("In") + "Patch", (kind.into,), {})
 
-    @bp.route("/<int:row_id>", methods=["PATCH"], endpoint="change")
+    @bp.route("/<int:row_id>", methods=["PATCH"], endpoint="change", tags=tags)
     @bp.arguments(patch(partial=True), as_kwargs=False)
     @bp.response(200, kind.out, headers=ETAG)
     @bp.doc(parameters=[IF_MATCH])
@@ -164,7 +165,7 @@ def add(bp: Blueprint, kind: Served) -> None:
     if not kind.deletes:
         return
 
-    @bp.route("/<int:row_id>", methods=["DELETE"], endpoint="remove")
+    @bp.route("/<int:row_id>", methods=["DELETE"], endpoint="remove", tags=tags)
     @bp.response(204)
     @bp.doc(parameters=[IF_MATCH])
     @_documented(bp, ROW_ERRORS, VERSION_ERRORS, {409: "It cannot be deleted."})

@@ -54,6 +54,8 @@ class WebhookView(PolicyModelView):
     column_export_list = ("target_url", "events", "is_active", "description", "created_at")
     form_columns = ("target_url", "events", "description", "is_active")
     form_overrides = {"events": Checkboxes}
+    # Not Bootstrap's one-line "form-control" box: thirteen checkboxes in columns.
+    form_widget_args = {"events": {"class": "list-unstyled crm-checkboxes"}}
     form_args = {
         "target_url": {
             "label": "URL",
@@ -66,6 +68,7 @@ class WebhookView(PolicyModelView):
             "validators": [DataRequired("Pick at least one event.")],
         },
         "description": {"validators": v.text(200)},
+        "is_active": {"default": True},
     }
 
     def on_model_change(self, form: Any, model: Webhook, is_created: bool) -> None:
