@@ -54,14 +54,14 @@ def init_app(app: Flask) -> Admin:
         UserView(),
         ExchangeRateView(),
         AuditLogView(),
-        WebhookView(),
-        WebhookDeliveryView(),
     )
     admin.add_views(
         PipelineView(),
         *lists,
         JobsView(),
         ApiTokensView(),
+        WebhookView(),
+        WebhookDeliveryView(),
         NotificationsView(),
         ProfileView(),
         TwoFactorView(),

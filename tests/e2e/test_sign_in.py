@@ -18,7 +18,13 @@ MENUS = {
         "admin123",
         {
             **EVERYTHING,
-            "Setup": [*EVERYTHING["Setup"], "Jobs", "API tokens"],
+            "Setup": [
+                *EVERYTHING["Setup"],
+                "Jobs",
+                "API tokens",
+                "Webhooks",
+                "Webhook deliveries",
+            ],
         },  # jobs, everyone's tokens
     ),
     "manager@crm.com": ("manager123", EVERYTHING),

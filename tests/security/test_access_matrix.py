@@ -220,7 +220,8 @@ EVERY_VIEW = {
 @pytest.mark.parametrize(
     ("role", "visible"),
     [
-        (ADMIN, EVERY_VIEW | {"jobs", "api-tokens"}),  # jobs and everyone's tokens: admins only
+        # Jobs, everyone's tokens and webhooks: admins only.
+        (ADMIN, EVERY_VIEW | {"jobs", "api-tokens", "webhooks", "webhook-deliveries"}),
         (MANAGER, EVERY_VIEW),
         (REP, {"customers", "leads", "tasks", "interactions", "lead-stages"}),
         (SUPPORT, EVERY_VIEW),
