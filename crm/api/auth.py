@@ -47,6 +47,11 @@ def authenticate() -> Response | None:
         challenge = {"WWW-Authenticate": 'Bearer realm="crm-api"'}
         return errors.json_error(401, str(exc), challenge)
     db.session.commit()  # the token's last use
+    if request.is_json and request.content_length:
+        try:
+            request.get_json(silent=True)  # parsed once here, kept for the endpoint
+        except RecursionError:  # [[[[…]]]] a thousand deep: Python's parser gives up
+            return errors.json_error(400, "The JSON is nested too deeply to read.")
     g._login_user = bearer.user
     g.api_token = bearer.token
     if bearer.token.scope == "read" and request.method not in READS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -36,14 +37,22 @@ class UtcDateTime(fields.DateTime):
     ) -> datetime:
         moment: datetime = super()._deserialize(value, attr, data, **kwargs)
         if moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)
-        if not 1 <= moment.year <= 9999:
-            raise ValidationError("Not a valid datetime.")
+            try:
+                moment = moment.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:  # 0001-01-01T00:00+01:00 is before the year 1 in UTC
+                raise ValidationError("Use a date between the years 1 and 9999 (in UTC).") from None
         return moment
 
 
 class Text(fields.String):
-    """A string PostgreSQL can store: no NUL character, no lone surrogate, trimmed."""
+    """A string PostgreSQL can store: no NUL character, no lone surrogate; trimmed.
+
+    ``strip=False`` keeps it as typed (a password), empty included.
+    """
+
+    def __init__(self, *, strip: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.strip = strip
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
@@ -55,6 +64,8 @@ class Text(fields.String):
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise ValidationError("Not valid Unicode text.") from None
+        if not self.strip:
+            return text
         text = text.strip()
         return text or None  # an empty string is "nothing", as a blank form field
 
@@ -128,6 +139,18 @@ def row_ref(strict: bool = True, **kwargs: Any) -> fields.Integer:
         validate=validate.Range(min=1, max=MAX_ID, error="Not a valid id."),
         **kwargs,
     )
+
+
+def amount_bound(**kwargs: Any) -> fields.Decimal:
+    """A list's amount bound (``?amount_min=``): what a lead's amount can be, or zero."""
+
+    def fits(value: Decimal) -> None:
+        if not (value.is_finite() and 0 <= value < Decimal("1e13")):
+            raise ValidationError("An amount from 0 to 9,999,999,999,999.99.")
+        if value != value.quantize(Decimal("0.01")):
+            raise ValidationError("At most two decimal places.")
+
+    return fields.Decimal(validate=fits, **kwargs)
 
 
 def integer(low: int, message: str, **kwargs: Any) -> fields.Integer:

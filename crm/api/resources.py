@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 from sqlalchemy import ColumnElement
 
 from crm.api import schemas as s
-from crm.api.fields import UtcDateTime, choice, row_ref, text
+from crm.api.fields import UtcDateTime, amount_bound, choice, row_ref, text
 from crm.api.records import Filter, Refused, Served
 from crm.extensions import db
 from crm.models import (
@@ -133,8 +133,8 @@ LEADS = Served(
         "currency": equals(Lead.currency, text(3)),
         "owner_id": by_id(Lead.owner_id),
         "customer_id": by_id(Lead.customer_id),
-        "amount_min": (fields.Decimal(metadata=s.AMOUNT), lambda value: Lead.amount >= value),
-        "amount_max": (fields.Decimal(metadata=s.AMOUNT), lambda value: Lead.amount <= value),
+        "amount_min": (amount_bound(metadata=s.AMOUNT), lambda value: Lead.amount >= value),
+        "amount_max": (amount_bound(metadata=s.AMOUNT), lambda value: Lead.amount <= value),
         **days(Lead.expected_close_date, "expected_close"),
         **dates(Lead.created_at, "created"),
     },

@@ -14,6 +14,7 @@ from crm.admin import validators as v
 from crm.api.fields import (
     REQUIRED,
     Flag,
+    Text,
     UtcDateTime,
     choice,
     filled,
@@ -233,7 +234,8 @@ class InteractionIn(In):
     lead_id = row_ref()
     user_id = row_ref(metadata={"description": "Who logged it: admins and managers only."})
     interaction_date = UtcDateTime(allow_none=True)
-    duration_minutes = fields.Integer(allow_none=True, strict=True, validate=from_form(v.duration))
+    # The form's rule (at least one minute) and PostgreSQL's integer as the upper bound.
+    duration_minutes = integer(1, str(v.duration.message))
     outcome = text()
     follow_up_date = fields.Date(allow_none=True)
 
@@ -257,7 +259,8 @@ class UserIn(In):
     email = text(255, required=True, validate=from_form(v.customer_email))
     role = choice(tuple(r.value for r in UserRole), "Pick a role from the list.")
     is_active = Flag(allow_none=True)
-    password = fields.String(
+    password = Text(
+        strip=False,  # a password is what was typed, spaces included
         load_only=True,
         validate=validate.Length(max=1000, error="At most 1000 characters."),
         metadata={"description": "Required for a new user; at least 8 characters."},

@@ -8,13 +8,17 @@ run out; the next sender takes them again.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import urllib3
+import urllib3.connection
 from flask import current_app
 from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
@@ -25,8 +29,7 @@ from crm.models import Webhook, WebhookDelivery
 from crm.webhooks import signing, targets
 
 TASK = "crm.webhooks.send"
-BATCH = 50
-HOLD_SECONDS = 120  # a claim longer than a delivery's timeouts: then it is free again
+HOLD_MARGIN = 30  # a claim outlasts one attempt's time limit by this: then it is free again
 FIRST_WAIT = timedelta(seconds=30)  # then 1, 2, 4… minutes
 ERROR_LIMIT = 500
 CLAIM = text(
@@ -39,7 +42,7 @@ CLAIM = text(
                        AND next_attempt_at <= clock_timestamp()
                        AND (locked_until IS NULL OR locked_until < clock_timestamp())
                      ORDER BY next_attempt_at, id
-                     LIMIT :batch
+                     LIMIT 1
                        FOR UPDATE SKIP LOCKED)
     RETURNING d.id
     """
@@ -73,9 +76,42 @@ def body_of(delivery: WebhookDelivery) -> bytes:
     return json.dumps(document, separators=(",", ":"), sort_keys=True, default=str).encode()
 
 
+def _host_header(target: targets.Target) -> str:
+    """The Host header: the name (ASCII already), an IPv6 address in brackets, the port."""
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    default_port = target.port == (443 if target.scheme == "https" else 80)
+    return host if default_port else f"{host}:{target.port}"
+
+
+def _connection(target: targets.Target, timeout: float) -> Any:
+    """A connection to the address checked, named for TLS as the URL names it."""
+    if target.scheme == "https":
+        return urllib3.connection.HTTPSConnection(
+            target.address, target.port, timeout=timeout,
+            server_hostname=target.host, assert_hostname=target.host,
+        )  # fmt: skip
+    return urllib3.connection.HTTPConnection(target.address, target.port, timeout=timeout)
+
+
+def _cut(connection: Any, expired: threading.Event) -> None:
+    """End a connection now, waking the read blocked on it (close alone would not)."""
+    expired.set()
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def post(webhook: Webhook, delivery: WebhookDelivery) -> Outcome:
-    """One attempt: sign the body and post it to the checked address."""
+    """One attempt: sign the body and post it to the checked address.
+
+    The whole exchange, from connecting to the last byte of the answer, must end within
+    WEBHOOK_TIMEOUT_SECONDS: a timer closes the socket of a receiver answering a byte at
+    a time (a per-read timeout alone would wait on it for ever).
+    """
     config = current_app.config
+    if not webhook.is_active:
+        return Outcome(None, "The webhook is inactive: activate it to send this.")
     secret = signing.decrypt(webhook.secret)
     if secret is None:
         return Outcome(None, "The signing secret cannot be read (SECRET_KEY changed): rotate it.")
@@ -85,9 +121,8 @@ def post(webhook: Webhook, delivery: WebhookDelivery) -> Outcome:
         return Outcome(None, str(exc))
     body = body_of(delivery)
     stamp = int(time.time())
-    default_port = target.port == (443 if target.scheme == "https" else 80)
     headers = {
-        "Host": target.host if default_port else f"{target.host}:{target.port}",
+        "Host": _host_header(target),
         "Content-Type": "application/json",
         "User-Agent": "crm-webhooks/1",
         "X-CRM-Event": delivery.event,
@@ -95,28 +130,21 @@ def post(webhook: Webhook, delivery: WebhookDelivery) -> Outcome:
         "X-CRM-Timestamp": str(stamp),
         "X-CRM-Signature": signing.signature(secret, stamp, body),
     }
-    timeout = urllib3.Timeout(connect=5, read=float(config["WEBHOOK_TIMEOUT_SECONDS"]))
-    pool: Any
-    if target.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            target.address, target.port, timeout=timeout, retries=False,
-            server_hostname=target.host, assert_hostname=target.host,
-        )  # fmt: skip
-    else:
-        pool = urllib3.HTTPConnectionPool(
-            target.address, target.port, timeout=timeout, retries=False
-        )
+    limit = float(config["WEBHOOK_TIMEOUT_SECONDS"])
+    connection = _connection(target, limit)
+    expired = threading.Event()
+    deadline = threading.Timer(limit, _cut, (connection, expired))
+    deadline.start()
     try:
-        response = pool.urlopen(
-            "POST", target.path, body=body, headers=headers, redirect=False,
-            assert_same_host=False, preload_content=False,
-        )  # fmt: skip
-        answer = response.read(200, decode_content=False).decode("utf-8", "replace")
-        response.release_conn()
-    except urllib3.exceptions.HTTPError as exc:
-        return Outcome(None, f"{type(exc).__name__}: could not reach {target.host}")
+        connection.request("POST", target.path, body=body, headers=headers, preload_content=False)
+        response = connection.getresponse()
+        answer = response.read(200).decode("utf-8", "replace")  # enough to say what went wrong
+    except Exception as exc:  # whatever the receiver or the network does: a failed attempt
+        late = f" within {limit:g} s" if expired.is_set() else ""
+        return Outcome(None, f"{type(exc).__name__}: no answer from {target.host}{late}")
     finally:
-        pool.close()
+        deadline.cancel()
+        connection.close()
     ok = 200 <= response.status < 300
     return Outcome(response.status, None if ok else f"HTTP {response.status}: {answer}")
 
@@ -137,22 +165,27 @@ def record(delivery: WebhookDelivery, outcome: Outcome, max_attempts: int) -> No
 
 
 def send_due(session: DbSession, limit: int | None = None) -> int:
-    """Send every delivery due now (up to ``limit``); how many were attempted."""
-    max_attempts = int(current_app.config["WEBHOOK_MAX_ATTEMPTS"])
+    """Send every delivery due now (up to ``limit``); how many were attempted.
+
+    One claim per delivery, held a little longer than an attempt may last, so a claim
+    never runs out while its sender still works on it (a batch would: the last of it
+    waits on every post before it).
+    """
+    config = current_app.config
+    max_attempts = int(config["WEBHOOK_MAX_ATTEMPTS"])
+    hold = int(config["WEBHOOK_TIMEOUT_SECONDS"]) + HOLD_MARGIN
     sent = 0
     while limit is None or sent < limit:
-        batch = BATCH if limit is None else min(BATCH, limit - sent)
-        claimed = list(session.scalars(CLAIM, {"hold": HOLD_SECONDS, "batch": batch}))
+        delivery_id = session.scalar(CLAIM, {"hold": hold})
         session.commit()
-        if not claimed:
+        if delivery_id is None:
             break
-        for delivery_id in claimed:
-            delivery = session.get(WebhookDelivery, delivery_id)
-            if delivery is None:  # its webhook was deleted meanwhile
-                continue
-            record(delivery, post(delivery.webhook, delivery), max_attempts)
-            session.commit()
-            sent += 1
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None:  # its webhook was deleted meanwhile
+            continue
+        record(delivery, post(delivery.webhook, delivery), max_attempts)
+        session.commit()
+        sent += 1
     return sent
 
 

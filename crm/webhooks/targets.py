@@ -42,8 +42,12 @@ def check(url: str, allow_private: bool) -> Target:
     if parts.username or parts.password:
         raise TargetError("Leave the user name and password out of the URL.")
     port = port or (443 if parts.scheme == "https" else 80)
+    try:  # a name in any script, as DNS and TLS know it (IDNA: xn--…)
+        host = parts.hostname.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise TargetError(f"{parts.hostname} is not a valid host name.") from None
     try:
-        found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise TargetError(f"The name {parts.hostname} does not resolve: check it.") from None
     addresses = [str(info[4][0]) for info in found]
@@ -55,4 +59,4 @@ def check(url: str, allow_private: bool) -> Target:
                     "go to public addresses only (WEBHOOK_ALLOW_PRIVATE=1 allows others)."
                 )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(parts.scheme, parts.hostname, port, addresses[0], path)
+    return Target(parts.scheme, host, port, addresses[0], path)

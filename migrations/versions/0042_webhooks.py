@@ -4,9 +4,9 @@ Admins subscribe a URL to events (``customer.created``, ``lead.stage_changed``â€
 A trigger on customers, leads, tasks and interactions writes one delivery row per
 subscribed webhook in the changing transaction, so every change fires (the admin's,
 the API's, an import's, raw SQL's) and a rolled-back one never does. A statement
-trigger then queues the sender job (procrastinate, queueing lock: one waits at a
-time; a periodic run each minute retries and sweeps). With no active webhook, each
-row costs one look at the tiny ``webhooks`` table.
+trigger then queues the sender job once per transaction that made deliveries
+(procrastinate; a periodic run each minute retries and sweeps). With no active
+webhook, each row costs one look at the tiny ``webhooks`` table.
 
 Both functions are SECURITY DEFINER: a role allowed to change customers never fails
 for want of a grant on the webhook tables or the job queue. The signing secret is
@@ -107,6 +107,9 @@ BEGIN
     INSERT INTO webhook_deliveries (webhook_id, event, table_name, record_id, payload)
     SELECT w.id, event, TG_TABLE_NAME, (body ->> 'id')::integer, body
       FROM webhooks AS w WHERE w.is_active AND event = ANY (w.events);
+    IF FOUND AND current_setting('crm.webhook_deliveries', true) IS DISTINCT FROM 'queued' THEN
+        PERFORM set_config('crm.webhook_deliveries', 'made', true);  -- the kick queues a sender
+    END IF;
     -- As jsonb: a record's field is looked up even where kind is not 'lead'.
     IF kind = 'lead' AND TG_OP = 'UPDATE'
        AND to_jsonb(OLD) -> 'stage_id' IS DISTINCT FROM body -> 'stage_id' THEN
@@ -114,25 +117,28 @@ BEGIN
         SELECT w.id, 'lead.stage_changed', TG_TABLE_NAME, (body ->> 'id')::integer,
                body || jsonb_build_object('from_stage_id', to_jsonb(OLD) -> 'stage_id')
           FROM webhooks AS w WHERE w.is_active AND 'lead.stage_changed' = ANY (w.events);
+        IF FOUND AND current_setting('crm.webhook_deliveries', true) IS DISTINCT FROM 'queued'
+        THEN
+            PERFORM set_config('crm.webhook_deliveries', 'made', true);
+        END IF;
     END IF;
     RETURN NULL;
 END;
 $$;
 """
 
-# After each statement that may have made deliveries: the sender job, unless one waits.
+# After a statement that made deliveries: the sender job, once per transaction. No queueing
+# lock: its unique index would make every writer wait on the first one's uncommitted job
+# (and deadlock crossing writers); a spare sender finds nothing to claim and ends.
 KICK_FUNCTION = """
 CREATE FUNCTION crm_webhook_kick() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM webhooks WHERE is_active) THEN
-        BEGIN
-            PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
-                'default', 'crm.webhooks.send', 0, NULL, 'crm.webhooks.send',
-                '{}'::jsonb, NULL)::procrastinate_job_to_defer_v1]);
-        EXCEPTION WHEN unique_violation THEN
-            NULL;  -- a sender is already waiting: it sends these too
-        END;
+    IF current_setting('crm.webhook_deliveries', true) = 'made' THEN
+        PERFORM procrastinate_defer_jobs_v1(ARRAY[ROW(
+            'default', 'crm.webhooks.send', 0, NULL, NULL,
+            '{}'::jsonb, NULL)::procrastinate_job_to_defer_v1]);
+        PERFORM set_config('crm.webhook_deliveries', 'queued', true);
     END IF;
     RETURN NULL;
 END;

@@ -43,6 +43,9 @@ def errors(response) -> dict:
         ("/tasks", {"title": "T", "due_date": "tomorrow"}, "due_date", "Not a valid datetime."),
         ("/lead_stages", {"name": "S", "rotting_days": 0}, "rotting_days", "At least one day"),
         ("/lead_stages", {"name": "S", "is_active": "yes"}, "is_active", "true or false"),
+        ("/tasks", {"title": "T", "due_date": "0001-01-01T00:00:00+01:00"}, "due_date", "9999"),
+        ("/interactions", {"type": "call", "duration_minutes": 2**31}, "duration_minutes", "one"),
+        ("/users", {"name": "N", "email": "n@x.io", "password": "\ud800x"}, "password", "Unicode"),
     ],
 )
 def test_bad_input_gets_the_forms_message_by_field_and_saves_nothing(
@@ -67,6 +70,19 @@ def test_a_body_that_cannot_be_read_is_a_json_error(api, data, content_type, sta
     response = api[ADMIN]("POST", "/customers", data=data, content_type=content_type)
     assert response.status_code == status
     assert response.is_json and message in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("bound", ["1e1000000", "1e-1000000", "-1", "NaN", "0.001"])
+def test_an_amount_bound_no_lead_can_have_is_refused(api, bound):
+    response = api[ADMIN].get(f"/leads?amount_min={bound}")
+    assert response.status_code == 422
+    assert "amount_min" in response.get_json()["errors"]["query"]
+
+
+def test_json_nested_too_deeply_is_a_400(api):
+    deep = b"[" * 5000 + b"]" * 5000
+    response = api[ADMIN]("POST", "/customers", data=deep, content_type="application/json")
+    assert response.status_code == 400 and "nested too deeply" in response.get_json()["message"]
 
 
 def test_a_duplicate_customer_is_refused_on_its_name_as_the_form_does(api):
@@ -110,6 +126,7 @@ def test_pages_follow_the_cursor_newest_first_without_repeats(api, users):
         ("status=gone", "status", "Pick a status."),
         ("created_from=yesterday", "created_from", "Not a valid datetime."),
         ("owner_id=99999999999", "owner_id", "Not a valid id."),
+        ("created_from=0001-01-01T00:00:00%2B01:00", "created_from", "years 1 and 9999"),
     ],
 )
 def test_bad_list_arguments_are_named_with_a_message(api, query, field, message):

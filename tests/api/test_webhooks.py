@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, text
 
 from crm.extensions import db
 from crm.models import Webhook, WebhookDelivery
-from crm.webhooks import sender, signing
+from crm.webhooks import sender, signing, targets
 from tests import factories
 
 
@@ -87,7 +88,7 @@ def test_changes_made_by_raw_sql_fire_the_events_subscribed_and_queue_the_sender
         ("customer.updated", made, "pending"),  # the second UPDATE changed nothing
         ("customer.deleted", made, "pending"),
     ]
-    assert sender_jobs(db_connection) == 1  # one waits; later statements found it there
+    assert sender_jobs(db_connection) == 1  # once per transaction that made deliveries
 
 
 def test_a_lead_moving_stage_fires_stage_changed_with_where_it_came_from(
@@ -180,8 +181,10 @@ def test_an_admin_subscribes_sees_the_secret_once_and_it_is_kept_encrypted(
         follow_redirects=True,
     )
     page = response.get_data(as_text=True)
-    assert "shown only once: whsec_" in page
-    secret = page.split("shown only once: ")[1].split(" ")[0]
+    assert "shown only this once" in page
+    secret = page.split('<code class="webhook-secret">')[1].split("<")[0]
+    assert secret.startswith("whsec_")
+    assert secret not in response.headers.get("Set-Cookie", "")  # a page, never the cookie
     stored = db_connection.execute(text("SELECT events, secret FROM webhooks")).one()
     assert stored.events == ["lead.created", "lead.stage_changed"]
     assert secret not in stored.secret and signing.decrypt(stored.secret) == secret
@@ -219,3 +222,88 @@ def test_an_admin_redelivers_from_the_log(browser, users, receiver, db_connectio
     assert sender.send_due(db.session) == 1
     db.session.refresh(row)
     assert row.status == "delivered"
+
+
+def test_writers_never_wait_on_each_other_for_the_sender_job(app: Flask):
+    """Two transactions changing customers while a webhook is on: neither blocks the other."""
+    with app.app_context():
+        with db.engine.begin() as setup:
+            hook = setup.scalar(
+                text(
+                    "INSERT INTO webhooks (url, events, secret) "
+                    "VALUES ('https://example.com/', '{customer.updated}', 'x') RETURNING id"
+                )
+            )
+            ids = setup.scalars(
+                text("INSERT INTO customers (name) VALUES ('W1'), ('W2') RETURNING id")
+            ).all()
+        first, second = db.engine.connect(), db.engine.connect()
+        try:
+            first.execute(text("UPDATE customers SET city = 'A' WHERE id = :id"), {"id": ids[0]})
+            second.execute(text("SET lock_timeout = '2s'"))
+            second.execute(text("UPDATE customers SET city = 'B' WHERE id = :id"), {"id": ids[1]})
+            second.commit()
+            first.commit()
+        finally:
+            first.close()
+            second.close()
+            with db.engine.begin() as cleanup:
+                cleanup.execute(text("DELETE FROM webhooks WHERE id = :id"), {"id": hook})
+                cleanup.execute(text("DELETE FROM customers WHERE id = ANY(:ids)"), {"ids": ids})
+                cleanup.execute(
+                    text("DELETE FROM procrastinate_jobs WHERE task_name = 'crm.webhooks.send'")
+                )
+
+
+def test_an_inactive_webhook_sends_nothing_more(receiver: Receiver):
+    hook = subscribe(receiver.url, "customer.created")
+    factories.customer()
+    hook.is_active = False
+    db.session.commit()
+    sender.send_due(db.session)
+    row = db.session.scalars(db.select(WebhookDelivery)).one()
+    assert receiver.received == [] and "inactive" in (row.last_error or "")
+
+
+def test_a_receiver_answering_a_byte_at_a_time_is_cut_off_at_the_time_limit(app: Flask):
+    class Dribble(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            try:
+                for byte in b"HTTP/1.1 200 OK\r\n":
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)  # each read well inside the limit, the whole far beyond
+            except OSError:
+                pass  # the sender hung up: as it should
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Dribble)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app.config["WEBHOOK_TIMEOUT_SECONDS"] = 1
+    try:
+        subscribe(f"http://127.0.0.1:{server.server_address[1]}/", "customer.created")
+        factories.customer()
+        started = time.monotonic()
+        sender.send_due(db.session)
+        assert time.monotonic() - started < 2
+        row = db.session.scalars(db.select(WebhookDelivery)).one()
+        assert "within 1 s" in (row.last_error or "") and row.status == "pending"
+    finally:
+        app.config["WEBHOOK_TIMEOUT_SECONDS"] = 10
+        server.shutdown()
+        server.server_close()
+
+
+def test_host_names_are_sent_as_dns_and_tls_know_them():
+    target = targets.Target("http", "2001:db8::1", 8080, "2001:db8::1", "/")
+    assert sender._host_header(target) == "[2001:db8::1]:8080"
+    assert sender._host_header(targets.Target("https", "a.example", 443, "1.2.3.4", "/")) == (
+        "a.example"
+    )
+    with pytest.raises(targets.TargetError, match="does not resolve"):
+        targets.check("https://пример.invalid/hook", allow_private=False)
+    with pytest.raises(targets.TargetError, match="private or local"):
+        targets.check("http://[::ffff:127.0.0.1]/", allow_private=False)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, flash
+from flask import current_app, flash, g
+from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
 from wtforms import SelectMultipleField, ValidationError, widgets
@@ -74,23 +75,33 @@ class WebhookView(PolicyModelView):
     def on_model_change(self, form: Any, model: Webhook, is_created: bool) -> None:
         model.target_url = model.target_url.strip()
         if is_created:
-            secret = signing.new_secret()
-            model.secret = signing.encrypt(secret)
+            model.secret = self._new_secret(model)
             model.created_by = current_user.id
-            flash(
-                f"Keep this signing secret now, it is shown only once: {secret} "
-                "(receivers check X-CRM-Signature with it).",
-                "warning",
-            )
         super().on_model_change(form, model, is_created)
 
+    @staticmethod
+    def _new_secret(webhook: Webhook) -> str:
+        """A new secret for ``webhook``, kept for this response's page (never a cookie)."""
+        secret = signing.new_secret()
+        g.setdefault("webhook_secrets", []).append((webhook.target_url, secret))
+        return signing.encrypt(secret)
+
+    def _secrets_page(self, response: Any) -> Any:
+        """The page that shows the new secrets once, in place of ``response``."""
+        made = g.pop("webhook_secrets", None)
+        return self.render("admin/webhook_secret.html", secrets=made) if made else response
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self) -> Any:
+        """The create form; once saved, the secret's page instead of the list."""
+        return self._secrets_page(super().create_view())
+
     @action("rotate", "New signing secret", "Deliveries from now on use a new secret.")
-    def action_rotate(self, ids: Any) -> None:
+    def action_rotate(self, ids: Any) -> Any:
         for webhook in db.session.query(Webhook).filter(Webhook.id.in_([int(i) for i in ids])):
-            secret = signing.new_secret()
-            webhook.secret = signing.encrypt(secret)
-            flash(f"New secret for {webhook.target_url}, shown only once: {secret}", "warning")
+            webhook.secret = self._new_secret(webhook)
         db.session.commit()
+        return self._secrets_page(None)
 
     def __init__(self) -> None:
         super().__init__(Webhook, "Webhooks", endpoint="webhooks", url="webhooks", category="Setup")
