@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 
 from bench.pages import ROOT, WARM_UP, build, database_url, free_port, serve
-from bench.roles import Role, roles
+from bench.roles import Role, roles, table
 
 BURST = 1_000
 
@@ -162,10 +162,10 @@ def webhook_latency(url: str, events: int) -> tuple[list[float], float]:
                 latencies.append((receiver.arrived[version] - committed) * 1000)
             receiver.deliveries.clear()
             started = time.perf_counter()
-            conn.execute(
-                "UPDATE customers SET city = 'Burst' WHERE id IN "
+            conn.execute(  # a city no run used before: every row really changes
+                "UPDATE customers SET city = %s WHERE id IN "
                 "(SELECT id FROM customers ORDER BY id DESC LIMIT %s)",
-                (BURST,),
+                (f"Burst {time.time():.0f}", BURST),
             )
             while len(receiver.deliveries) < BURST and time.perf_counter() - started < 600:
                 time.sleep(0.05)
@@ -213,14 +213,8 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-    print(
-        f"\nScale {args.scale:g}; one gunicorn worker; median / p95 ms of {args.requests} "
-        f"requests after {WARM_UP} warm-up, per endpoint and role; — : the role may not.\n"
-    )
-    print("| endpoint | " + " | ".join(p.label for p in people) + " |")
-    print("|---|" + "---:|" * len(people))
-    for label, row in cells.items():
-        print(f"| {label} | " + " | ".join(row.get(p.key, "") for p in people) + " |")
+    if cells:
+        table(args.scale, args.requests, "endpoint", people, cells)
     latencies, burst = webhook_latency(url, args.events)
     p95 = statistics.quantiles(latencies, n=20)[-1]
     print(

@@ -229,6 +229,20 @@ def time_page(opener: urllib.request.OpenerDirector, url: str, runs: int) -> tup
     return f"{statistics.median(timings):.1f} / {p95:.1f}", size
 
 
+def table(
+    scale: float, requests: int, what: str, people: list[Role], cells: dict[str, dict[str, str]]
+) -> None:
+    """The role × ``what`` table of timings, as markdown."""
+    print(
+        f"\nScale {scale:g}; one gunicorn worker; median / p95 ms of {requests} requests "
+        f"after {WARM_UP} warm-up, per {what} and role; — : the role may not open it.\n"
+    )
+    print(f"| {what} | " + " | ".join(p.label for p in people) + " |")
+    print("|---|" + "---:|" * len(people))
+    for label, row in cells.items():
+        print(f"| {label} | " + " | ".join(row.get(p.key, "") for p in people) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
@@ -266,14 +280,7 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-    print(
-        f"\nScale {args.scale:g}; one gunicorn worker; median / p95 ms of {args.requests} "
-        f"requests after {WARM_UP} warm-up, per page and role; — : the role may not open it.\n"
-    )
-    print("| page | " + " | ".join(p.label for p in people) + " |")
-    print("|---|" + "---:|" * len(people))
-    for label, row in cells.items():
-        print(f"| {label} | " + " | ".join(row.get(p.key, "") for p in people) + " |")
+    table(args.scale, args.requests, "page", people, cells)
     if sizes:
         shown = ", ".join(f"{key} {size / 1024:.0f} KiB" for key, size in sizes.items())
         print(f"\nBoard page size: {shown}.")
