@@ -30,6 +30,26 @@ class Target:
     path: str
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def public(address: str) -> bool:
+    """Whether ``address`` is a public one, IPv4 carried inside IPv6 included.
+
+    ``::ffff:10.0.0.1`` (mapped), ``::10.0.0.1`` (compatible), 6to4, Teredo and NAT64
+    addresses reach the IPv4 address inside them: that one must be public too.
+    """
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if not ip.is_global:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        inside = [ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None]
+        if int(ip) < 2**32 or ip in NAT64:
+            inside.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        return all(found is None or found.is_global for found in inside)
+    return True
+
+
 def check(url: str, allow_private: bool) -> Target:
     """The target of ``url``, or TargetError with what to change."""
     try:
@@ -53,7 +73,7 @@ def check(url: str, allow_private: bool) -> Target:
     addresses = [str(info[4][0]) for info in found]
     if not allow_private:
         for address in addresses:
-            if not ipaddress.ip_address(address.split("%")[0]).is_global:
+            if not public(address):
                 raise TargetError(
                     f"{parts.hostname} is a private or local address ({address}): webhooks "
                     "go to public addresses only (WEBHOOK_ALLOW_PRIVATE=1 allows others)."

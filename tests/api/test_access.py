@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, select, text
 
-from crm.models import UserRole
+from crm.api.resources import SERVED
+from crm.extensions import db
+from crm.models import AuditLog, UserRole
+from crm.security import policy
+from crm.security.policy import Action
 from tests import factories
 
 ADMIN, MANAGER, REP, SUPPORT = UserRole.ADMIN, UserRole.MANAGER, UserRole.USER, UserRole.SUPPORT
@@ -120,3 +124,42 @@ def test_the_pipeline_of_a_rep_is_their_own_whatever_owner_they_ask_for(api, use
     asked = api[REP].get(f"/pipeline?owner_id={users[MANAGER].id}").get_json()
     assert asked["steps"][0]["here"]["leads"] == 1
     assert api[MANAGER].get("/pipeline").get_json()["steps"][0]["here"]["leads"] == 3
+
+
+RESOURCES = {kind.name: kind.resource for kind in SERVED}
+
+
+def _endpoints() -> list[tuple[str, str, str, Action]]:
+    """Every record endpoint: (kind, method, path with {id}, the action it needs)."""
+    found = []
+    for kind in SERVED:
+        found += [(kind.name, "GET", f"/{kind.name}", Action.READ)]
+        found += [(kind.name, "GET", f"/{kind.name}/{{id}}", Action.READ)]
+        if kind.into is not None:
+            found += [(kind.name, "POST", f"/{kind.name}", Action.CREATE)]
+            found += [(kind.name, "PATCH", f"/{kind.name}/{{id}}", Action.UPDATE)]
+            if kind.deletes:
+                found += [(kind.name, "DELETE", f"/{kind.name}/{{id}}", Action.DELETE)]
+    return found
+
+
+@pytest.mark.parametrize("role", list(UserRole))
+def test_every_endpoint_answers_each_role_as_the_matrix_says(api, users, role):
+    """A role without the action: 403 before anything else; with it: never a 403."""
+    rows = {
+        "customers": factories.customer(owner_id=users[role].id).id,
+        "leads": factories.lead(owner_id=users[role].id).id,
+        "tasks": factories.task(user_id=users[role].id).id,
+        "interactions": factories.interaction(user_id=users[role].id).id,
+        "lead_stages": factories.stage().id,
+        "users": users[role].id,
+    }
+    rows["audit_logs"] = db.session.scalar(select(func.max(AuditLog.id)))
+    wrong = []
+    for kind, method, path, action in _endpoints():
+        body = {} if method in ("POST", "PATCH") else None
+        answer = api[role](method, path.format(id=rows[kind]), json=body)
+        allowed = policy.allowed(users[role], RESOURCES[kind], action)
+        if (answer.status_code == 403) == allowed:
+            wrong.append((method, path, answer.status_code))
+    assert wrong == []

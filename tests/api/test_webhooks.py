@@ -307,3 +307,6 @@ def test_host_names_are_sent_as_dns_and_tls_know_them():
         targets.check("https://пример.invalid/hook", allow_private=False)
     with pytest.raises(targets.TargetError, match="private or local"):
         targets.check("http://[::ffff:127.0.0.1]/", allow_private=False)
+    # IPv4 inside IPv6 (compatible, NAT64, 6to4) is judged by the IPv4 address inside.
+    assert not any(map(targets.public, ["::127.0.0.1", "64:ff9b::a00:1", "2002:a00:1::1"]))
+    assert targets.public("64:ff9b::808:808") and targets.public("2606:4700::1111")
