@@ -66,6 +66,8 @@ class Config:
     WEBHOOK_ALLOW_PRIVATE = _env("WEBHOOK_ALLOW_PRIVATE") == "1"
     WEBHOOK_TIMEOUT_SECONDS = int(_env("WEBHOOK_TIMEOUT_SECONDS") or 10)
     WEBHOOK_MAX_ATTEMPTS = int(_env("WEBHOOK_MAX_ATTEMPTS") or 8)
+    # Delivered and failed deliveries stay in the log this many days.
+    WEBHOOK_LOG_DAYS = int(_env("WEBHOOK_LOG_DAYS") or 30)
     LOGIN_RATE_LIMIT_PER_IP = _env("LOGIN_RATE_LIMIT_PER_IP") or "30 per minute"
     LOGIN_RATE_LIMIT_PER_ACCOUNT = _env("LOGIN_RATE_LIMIT_PER_ACCOUNT") or "12 per minute"
     LOCKOUT_THRESHOLD = 10  # consecutive failures

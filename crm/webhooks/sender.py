@@ -216,3 +216,27 @@ def redeliver(session: DbSession, ids: list[int]) -> int:
     ).rowcount
     kick(session)
     return done
+
+
+FORGET = text(
+    """
+    DELETE FROM webhook_deliveries
+     WHERE id IN (SELECT id FROM webhook_deliveries
+                   WHERE created_at < clock_timestamp() - make_interval(days => :days)
+                     AND status IN ('delivered', 'failed')
+                   ORDER BY created_at, id
+                   LIMIT :batch)
+    """
+)
+FORGET_BATCH = 5_000
+
+
+def forget_old(session: DbSession, days: int) -> int:
+    """Delete one batch of the log's finished deliveries older than ``days``; how many.
+
+    Run each minute by the periodic sender: up to 7 million a day, in short transactions.
+    Waiting ones are kept whatever their age.
+    """
+    result: Any = session.execute(FORGET, {"days": days, "batch": FORGET_BATCH})
+    session.commit()
+    return int(result.rowcount or 0)

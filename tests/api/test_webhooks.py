@@ -310,3 +310,19 @@ def test_host_names_are_sent_as_dns_and_tls_know_them():
     # IPv4 inside IPv6 (compatible, NAT64, 6to4) is judged by the IPv4 address inside.
     assert not any(map(targets.public, ["::127.0.0.1", "64:ff9b::a00:1", "2002:a00:1::1"]))
     assert targets.public("64:ff9b::808:808") and targets.public("2606:4700::1111")
+
+
+def test_the_log_forgets_finished_deliveries_after_its_days(db_connection: Connection):
+    subscribe("https://example.com/", "customer.created")
+    for _ in range(3):
+        factories.customer()
+    db_connection.execute(
+        text(
+            "UPDATE webhook_deliveries SET created_at = now() - interval '31 days', "
+            "status = CASE WHEN id = (SELECT min(id) FROM webhook_deliveries) THEN 'pending' "
+            "ELSE 'delivered' END"
+        )
+    )
+    factories.customer()  # a new one: kept
+    assert sender.forget_old(db.session, 30) == 2
+    assert [status for _e, _r, status in deliveries(db_connection)] == ["pending", "pending"]
