@@ -47,11 +47,6 @@ def authenticate() -> Response | None:
         challenge = {"WWW-Authenticate": 'Bearer realm="crm-api"'}
         return errors.json_error(401, str(exc), challenge)
     db.session.commit()  # the token's last use
-    if request.is_json and request.content_length:
-        try:
-            request.get_json(silent=True)  # parsed once here, kept for the endpoint
-        except RecursionError:  # [[[[…]]]] a thousand deep: Python's parser gives up
-            return errors.json_error(400, "The JSON is nested too deeply to read.")
     g._login_user = bearer.user
     g.api_token = bearer.token
     if bearer.token.scope == "read" and request.method not in READS:
@@ -61,10 +56,17 @@ def authenticate() -> Response | None:
     return None
 
 
+def too_deep(_error: RecursionError) -> Response:
+    """JSON nested a thousand deep: Python's parser gives up, and so does the request."""
+    db.session.rollback()
+    return errors.json_error(400, "The JSON is nested too deeply to read.")
+
+
 def blueprint(name: str, description: str, url_prefix: str | None = None) -> ApiBlueprint:
     """An API blueprint: token-authenticated, CSRF-exempt, rate limited per token, JSON errors."""
     found = ApiBlueprint(f"api_{name}", __name__, description=description, url_prefix=url_prefix)
     found.before_request(authenticate)
     found.register_error_handler(HTTPException, errors.http_error)
+    found.register_error_handler(RecursionError, too_deep)
     csrf.exempt(found)
     return found

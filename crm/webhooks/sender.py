@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import threading
 import time
@@ -21,15 +22,18 @@ import urllib3
 import urllib3.connection
 from flask import current_app
 from sqlalchemy import text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from crm.extensions import DbSession
 from crm.jobs import queue as jobs
 from crm.models import Webhook, WebhookDelivery
 from crm.webhooks import signing, targets
 
+log = logging.getLogger(__name__)
 TASK = "crm.webhooks.send"
-HOLD_MARGIN = 30  # a claim outlasts one attempt's time limit by this: then it is free again
+# A claim outlasts one attempt's time limit by this (room for a slow DNS answer, which
+# comes before the time limit starts): then it is free again.
+HOLD_MARGIN = 120
 FIRST_WAIT = timedelta(seconds=30)  # then 1, 2, 4… minutes
 ERROR_LIMIT = 500
 CLAIM = text(
@@ -138,38 +142,65 @@ def post(webhook: Webhook, delivery: WebhookDelivery) -> Outcome:
     try:
         connection.request("POST", target.path, body=body, headers=headers, preload_content=False)
         response = connection.getresponse()
-        answer = response.read(200).decode("utf-8", "replace")  # enough to say what went wrong
+        status = response.status
     except Exception as exc:  # whatever the receiver or the network does: a failed attempt
+        deadline.cancel()
+        connection.close()
         late = f" within {limit:g} s" if expired.is_set() else ""
         return Outcome(None, f"{type(exc).__name__}: no answer from {target.host}{late}")
+    try:
+        if 200 <= status < 300:
+            return Outcome(status, None)  # taken: its body, if any, does not matter
+        answer = response.read(200).decode("utf-8", "replace")  # enough to say what failed
+    except Exception:
+        answer = "(the answer broke off)"
     finally:
         deadline.cancel()
         connection.close()
-    ok = 200 <= response.status < 300
-    return Outcome(response.status, None if ok else f"HTTP {response.status}: {answer}")
+    return Outcome(status, f"HTTP {status}: {answer}")
 
 
-def record(delivery: WebhookDelivery, outcome: Outcome, max_attempts: int) -> None:
-    """The attempt's result on the row: delivered, failed for good, or due again later."""
+def record(
+    session: DbSession, delivery: WebhookDelivery, outcome: Outcome, max_attempts: int
+) -> bool:
+    """The attempt's result: delivered, failed for good, or due again later.
+
+    Written only while the claim is still this sender's (its ``locked_until``): a claim
+    that ran out was taken by another sender, whose result is the one kept. Whether it
+    was written.
+    """
     now = datetime.now(UTC).replace(tzinfo=None)
-    delivery.response_code = outcome.code
-    delivery.last_error = outcome.error[:ERROR_LIMIT] if outcome.error else None
-    delivery.locked_until = None
+    values: dict[str, Any] = {
+        "response_code": outcome.code,
+        "last_error": outcome.error[:ERROR_LIMIT] if outcome.error else None,
+        "locked_until": None,
+    }
     if outcome.delivered:
-        delivery.status, delivery.delivered_at = "delivered", now
+        values |= {"status": "delivered", "delivered_at": now}
     elif delivery.attempts >= max_attempts:
-        delivery.status = "failed"
+        values["status"] = "failed"
     else:
-        delivery.status = "pending"
-        delivery.next_attempt_at = now + FIRST_WAIT * 2 ** (delivery.attempts - 1)
+        wait = FIRST_WAIT * 2 ** (delivery.attempts - 1)
+        values |= {"status": "pending", "next_attempt_at": now + wait}
+    done: Any = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery.id,
+            WebhookDelivery.locked_until == delivery.locked_until,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(done.rowcount)
 
 
 def send_due(session: DbSession, limit: int | None = None) -> int:
     """Send every delivery due now (up to ``limit``); how many were attempted.
 
-    One claim per delivery, held a little longer than an attempt may last, so a claim
-    never runs out while its sender still works on it (a batch would: the last of it
-    waits on every post before it).
+    One claim per delivery, held a good while longer than an attempt may last, so a
+    claim does not run out while its sender still works on it (a batch would: the last
+    of it waits on every post before it). Whatever happens to one delivery (its webhook
+    deleted meanwhile, a database hiccup), the next is still sent.
     """
     config = current_app.config
     max_attempts = int(config["WEBHOOK_MAX_ATTEMPTS"])
@@ -180,12 +211,16 @@ def send_due(session: DbSession, limit: int | None = None) -> int:
         session.commit()
         if delivery_id is None:
             break
-        delivery = session.get(WebhookDelivery, delivery_id)
-        if delivery is None:  # its webhook was deleted meanwhile
-            continue
-        record(delivery, post(delivery.webhook, delivery), max_attempts)
-        session.commit()
         sent += 1
+        try:
+            delivery = session.get(WebhookDelivery, delivery_id)
+            if delivery is None or delivery.webhook is None:  # deleted meanwhile
+                continue
+            record(session, delivery, post(delivery.webhook, delivery), max_attempts)
+            session.commit()
+        except SQLAlchemyError:
+            session.rollback()
+            log.exception("webhook delivery %s: its result could not be recorded", delivery_id)
     return sent
 
 

@@ -14,6 +14,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import idna
+
 
 class TargetError(ValueError):
     """A URL a webhook may not post to, and why."""
@@ -30,23 +32,35 @@ class Target:
     path: str
 
 
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")  # every other IPv6 range is special
 
 
 def public(address: str) -> bool:
     """Whether ``address`` is a public one, IPv4 carried inside IPv6 included.
 
     ``::ffff:10.0.0.1`` (mapped), ``::10.0.0.1`` (compatible), 6to4, Teredo and NAT64
-    addresses reach the IPv4 address inside them: that one must be public too.
+    addresses reach the IPv4 address inside them: that one must be public too. Other
+    IPv6 must be global unicast (2000::/3): site-local, multicast and the rest are not.
     """
     ip = ipaddress.ip_address(address.split("%")[0])
-    if not ip.is_global:
-        return False
     if isinstance(ip, ipaddress.IPv6Address):
         inside = [ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None]
-        if int(ip) < 2**32 or ip in NAT64:
+        translated = int(ip) < 2**32 or any(ip in prefix for prefix in NAT64)
+        if translated:  # NAT64 (RFC 6052, 8215) or the old IPv4-compatible form
             inside.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        elif not (ip.is_global and ip in GLOBAL_UNICAST) and not ip.ipv4_mapped:
+            return False
         return all(found is None or found.is_global for found in inside)
+    return ip.is_global
+
+
+def _literal(host: str) -> bool:
+    """Whether ``host`` is an IP address rather than a name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
     return True
 
 
@@ -62,14 +76,18 @@ def check(url: str, allow_private: bool) -> Target:
     if parts.username or parts.password:
         raise TargetError("Leave the user name and password out of the URL.")
     port = port or (443 if parts.scheme == "https" else 80)
-    try:  # a name in any script, as DNS and TLS know it (IDNA: xn--…)
-        host = parts.hostname.encode("idna").decode("ascii")
-    except UnicodeError:
+    try:  # a name in any script, as browsers, DNS and TLS know it (IDNA 2008, UTS 46)
+        host = (
+            parts.hostname
+            if _literal(parts.hostname)
+            else (idna.encode(parts.hostname, uts46=True).decode("ascii"))
+        )
+    except (idna.IDNAError, UnicodeError):
         raise TargetError(f"{parts.hostname} is not a valid host name.") from None
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise TargetError(f"The name {parts.hostname} does not resolve: check it.") from None
+        raise TargetError(f"The name {host} does not resolve: check it.") from None
     addresses = [str(info[4][0]) for info in found]
     if not allow_private:
         for address in addresses:

@@ -20,6 +20,7 @@ from crm.extensions import db
 from crm.models import Webhook, WebhookDelivery
 from crm.webhooks import sender, signing, targets
 from tests import factories
+from tests.helpers import app_on_new_database
 
 
 class Receiver:
@@ -224,14 +225,18 @@ def test_an_admin_redelivers_from_the_log(browser, users, receiver, db_connectio
     assert row.status == "delivered"
 
 
-def test_writers_never_wait_on_each_other_for_the_sender_job(app: Flask):
-    """Two transactions changing customers while a webhook is on: neither blocks the other."""
-    with app.app_context():
+@pytest.mark.own_database
+def test_writers_never_wait_on_each_other_for_the_sender_job(server_url):
+    """Two transactions changing customers while a webhook is on: neither blocks the other.
+
+    On a database of its own: the rows are committed (and audited) for real.
+    """
+    with app_on_new_database(server_url, "hooks") as scratch, scratch.app_context():
         with db.engine.begin() as setup:
-            hook = setup.scalar(
+            setup.execute(
                 text(
                     "INSERT INTO webhooks (url, events, secret) "
-                    "VALUES ('https://example.com/', '{customer.updated}', 'x') RETURNING id"
+                    "VALUES ('https://example.com/', '{customer.updated}', 'x')"
                 )
             )
             ids = setup.scalars(
@@ -247,12 +252,12 @@ def test_writers_never_wait_on_each_other_for_the_sender_job(app: Flask):
         finally:
             first.close()
             second.close()
-            with db.engine.begin() as cleanup:
-                cleanup.execute(text("DELETE FROM webhooks WHERE id = :id"), {"id": hook})
-                cleanup.execute(text("DELETE FROM customers WHERE id = ANY(:ids)"), {"ids": ids})
-                cleanup.execute(
-                    text("DELETE FROM procrastinate_jobs WHERE task_name = 'crm.webhooks.send'")
-                )
+        with db.engine.connect() as check:
+            jobs = check.scalar(
+                text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = :t"),
+                {"t": sender.TASK},
+            )
+        assert jobs == 2  # one per transaction that made deliveries
 
 
 def test_an_inactive_webhook_sends_nothing_more(receiver: Receiver):
@@ -326,3 +331,91 @@ def test_the_log_forgets_finished_deliveries_after_its_days(db_connection: Conne
     factories.customer()  # a new one: kept
     assert sender.forget_old(db.session, 30) == 2
     assert [status for _e, _r, status in deliveries(db_connection)] == ["pending", "pending"]
+
+
+def test_a_2xx_with_a_broken_body_is_still_delivered(app: Flask):
+    class Short(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "100")  # promises more than it sends
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Short)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        subscribe(f"http://127.0.0.1:{server.server_address[1]}/", "customer.created")
+        factories.customer()
+        sender.send_due(db.session)
+        row = db.session.scalars(db.select(WebhookDelivery)).one()
+        db.session.refresh(row)
+        assert (row.status, row.response_code) == ("delivered", 200)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_result_is_kept_only_by_the_sender_still_holding_the_claim(receiver: Receiver):
+    subscribe(receiver.url, "customer.created")
+    factories.customer()
+    row = db.session.scalars(db.select(WebhookDelivery)).one()
+    row.locked_until = datetime(2000, 1, 1)  # as claimed by a sender long gone
+    db.session.flush()
+    outcome = sender.Outcome(500, "HTTP 500: late")
+    claimed = db.session.get(WebhookDelivery, row.id)
+    assert claimed is not None
+    db.session.execute(
+        text("UPDATE webhook_deliveries SET locked_until = now() WHERE id = :id"), {"id": row.id}
+    )  # another sender took it meanwhile
+    assert sender.record(db.session, claimed, outcome, 8) is False
+    db.session.refresh(row)
+    assert row.status == "pending" and row.last_error is None
+
+
+def test_a_webhook_deleted_while_its_delivery_is_sent_stops_nothing(receiver: Receiver):
+    doomed = subscribe(receiver.url, "customer.created").id
+    kept = subscribe(receiver.url, "customer.created").id
+    factories.customer()
+    original = sender.post
+
+    def post_then_delete(webhook: Webhook, delivery: WebhookDelivery) -> sender.Outcome:
+        outcome = original(webhook, delivery)
+        if webhook.id == doomed:
+            db.session.execute(text("DELETE FROM webhooks WHERE id = :id"), {"id": doomed})
+        return outcome
+
+    sender.post = post_then_delete  # type: ignore[assignment]
+    try:
+        assert sender.send_due(db.session) == 2
+    finally:
+        sender.post = original  # type: ignore[assignment]
+    statuses = db.session.scalars(
+        db.select(WebhookDelivery.status).where(WebhookDelivery.webhook_id == kept)
+    ).all()
+    assert statuses == ["delivered"]
+
+
+def test_an_admin_whose_save_fails_keeps_the_form_and_sees_no_secret(browser, users):
+    from crm.models import UserRole
+
+    browser.login_as(users[UserRole.ADMIN])
+    page = browser.post(
+        "/admin/webhooks/new/", {"target_url": "ftp://127.0.0.1/x", "events": "lead.created"}
+    ).get_data(as_text=True)
+    assert "whsec_" not in page and "Enter a URL such as" in page
+    made = browser.post(
+        "/admin/webhooks/new/", {"target_url": "HTTP://127.0.0.1/x", "events": "lead.created"}
+    )
+    assert "whsec_" in made.get_data(as_text=True)
+    assert made.headers["Cache-Control"] == "no-store"
+    assert db.session.scalars(db.select(Webhook.target_url)).all() == ["http://127.0.0.1/x"]
+
+
+def test_names_are_encoded_as_browsers_encode_them():
+    with pytest.raises(targets.TargetError, match=r"xn--fa-hia\.invalid does not resolve"):
+        targets.check("https://faß.invalid/", allow_private=False)
+    assert not targets.public("64:ff9b:1::7f00:1") and not targets.public("fec0::1")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, flash, g
+from flask import current_app, flash, g, make_response
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
@@ -73,7 +73,9 @@ class WebhookView(PolicyModelView):
     }
 
     def on_model_change(self, form: Any, model: Webhook, is_created: bool) -> None:
-        model.target_url = model.target_url.strip()
+        url = model.target_url.strip()
+        scheme, sep, rest = url.partition("://")
+        model.target_url = scheme.lower() + sep + rest  # HTTPS://… as chk_webhooks_url wants
         if is_created:
             model.secret = self._new_secret(model)
             model.created_by = current_user.id
@@ -86,15 +88,36 @@ class WebhookView(PolicyModelView):
         g.setdefault("webhook_secrets", []).append((webhook.target_url, secret))
         return signing.encrypt(secret)
 
-    def _secrets_page(self, response: Any) -> Any:
-        """The page that shows the new secrets once, in place of ``response``."""
+    def _secrets_page(self, response: Any, saved: bool = True) -> Any:
+        """The page that shows the new secrets once, in place of ``response`` (if saved).
+
+        Not cacheable; its links go on where the form's buttons would have.
+        """
         made = g.pop("webhook_secrets", None)
-        return self.render("admin/webhook_secret.html", secrets=made) if made else response
+        if not made or not saved:
+            return response
+        created = g.get("crm_created_webhook")
+        page = make_response(
+            self.render(
+                "admin/webhook_secret.html",
+                secrets=made,
+                edit_url=created and self.get_url(".edit_view", id=created.id),
+                new_url=self.get_url(".create_view"),
+            )
+        )
+        page.headers["Cache-Control"] = "no-store"
+        return page
+
+    def after_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+        super().after_model_change(form, model, is_created)
+        if is_created:
+            g.crm_created_webhook = model  # saved: only now may its secret be shown
 
     @expose("/new/", methods=("GET", "POST"))
     def create_view(self) -> Any:
         """The create form; once saved, the secret's page instead of the list."""
-        return self._secrets_page(super().create_view())
+        response = super().create_view()
+        return self._secrets_page(response, saved=g.get("crm_created_webhook") is not None)
 
     @action("rotate", "New signing secret", "Deliveries from now on use a new secret.")
     def action_rotate(self, ids: Any) -> Any:
