@@ -44,7 +44,7 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks?x=1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
 
 @pytest.fixture
@@ -286,7 +286,7 @@ def test_a_receiver_answering_a_byte_at_a_time_is_cut_off_at_the_time_limit(app:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Dribble)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     app.config["WEBHOOK_TIMEOUT_SECONDS"] = 1
     try:
         subscribe(f"http://127.0.0.1:{server.server_address[1]}/", "customer.created")
@@ -346,7 +346,7 @@ def test_a_2xx_with_a_broken_body_is_still_delivered(app: Flask):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Short)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         subscribe(f"http://127.0.0.1:{server.server_address[1]}/", "customer.created")
         factories.customer()
