@@ -42,7 +42,11 @@ def test_two_factor_from_set_up_to_ending_another_session(
     codes = page.locator("#recovery-codes code").all_inner_texts()
     assert len(codes) == 10
 
+    # The recovery codes page's scripts (the menu's dropdown) must have run before the click:
+    # on a busy machine a click right after the codes appear opened nothing (CI, 2026-12-02).
+    page.wait_for_load_state("load")
     page.click("#user-menu-toggle")
+    expect(page.locator("#sign-out")).to_be_visible()
     page.click("#sign-out")
     password_step(page, live_server, "user@crm.com", "user123")
     expect(page).to_have_url(f"{live_server}/login/code")
