@@ -195,6 +195,7 @@ def conditions(kind: Served, args: dict[str, Any]) -> list[ColumnElement[bool]]:
     if words is not None and kind.search is not None:
         query = parse(words)
         if query.empty:
-            abort(422, message="Type words to search for in ?q=.", errors={"query": {"q": []}})
+            empty = "Type words to search for: letters or digits, not only punctuation."
+            abort(422, errors={"query": {"q": [empty]}})
         found.append(matches(kind.search, query))
     return found

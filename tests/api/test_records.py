@@ -127,6 +127,7 @@ def test_pages_follow_the_cursor_newest_first_without_repeats(api, users):
         ("created_from=yesterday", "created_from", "Not a valid datetime."),
         ("owner_id=99999999999", "owner_id", "Not a valid id."),
         ("created_from=0001-01-01T00:00:00%2B01:00", "created_from", "years 1 and 9999"),
+        ("q=!!!", "q", "Type words to search for"),
     ],
 )
 def test_bad_list_arguments_are_named_with_a_message(api, query, field, message):
